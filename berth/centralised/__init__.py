@@ -1,0 +1,1 @@
+"""The centralised (OpenStack-style) control plane; filled by a later issue."""

@@ -1,0 +1,1 @@
+"""The `berth` command (Typer and Rich).  The only layer that prints."""

@@ -1,0 +1,1 @@
+"""The declarative (Kubernetes-style) control plane; filled by a later issue."""

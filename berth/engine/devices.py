@@ -1,0 +1,55 @@
+"""Device pickers: which GPU slots on the chosen node a GPU workload takes.
+
+`best-fit` takes, for a share, the device with the least free milli-GPU that still fits (leaving
+large holes intact) and, for whole GPUs, the lowest-numbered wholly free devices.  `first-fit`
+takes the lowest-numbered devices that fit.  Fragmentation-aware pickers live beside their
+scorers (`berth.engine.scorers.fgd`) and are registered here too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from berth.engine.snapshot import Snapshot
+from berth.model import GPU_WHOLE, Workload
+
+
+def _slots(snap: Snapshot, row: int) -> np.ndarray:
+    return snap.gpu_free[row, : snap.gpu_count[row]]
+
+
+def whole_devices(snap: Snapshot, workload: Workload, row: int) -> tuple[int, ...]:
+    """The lowest-numbered `gpu_count` wholly free devices on `row`."""
+    free = np.flatnonzero(_slots(snap, row) == GPU_WHOLE)
+    return tuple(int(i) for i in free[: workload.gpu_count])
+
+
+class BestFitDevices:
+    """A share goes to the fullest device it fits on; whole GPUs to the first free ones."""
+
+    name = "best-fit"
+
+    def pick(self, snap: Snapshot, workload: Workload, row: int, rng: np.random.Generator) -> tuple[int, ...]:
+        if workload.gpu_milli >= GPU_WHOLE:
+            return whole_devices(snap, workload, row)
+        free = _slots(snap, row)
+        fits = np.where(free >= workload.gpu_milli, free, GPU_WHOLE + 1)
+        return (int(np.argmin(fits)),)
+
+
+class FirstFitDevices:
+    """The lowest-numbered devices that fit."""
+
+    name = "first-fit"
+
+    def pick(self, snap: Snapshot, workload: Workload, row: int, rng: np.random.Generator) -> tuple[int, ...]:
+        if workload.gpu_milli >= GPU_WHOLE:
+            return whole_devices(snap, workload, row)
+        return (int(np.argmax(_slots(snap, row) >= workload.gpu_milli)),)
+
+
+DEVICE_PICKERS = {
+    "best-fit": lambda ctx: BestFitDevices(),
+    "first-fit": lambda ctx: FirstFitDevices(),
+}
+"""Device pickers by name; the FGD family adds its own on import of `scorers.fgd`."""

@@ -1,0 +1,94 @@
+"""Named placement policies: which filters run, which scorers with what weights, how ties break.
+
+A `Policy` is plain data; `POLICIES` is the registry the CLI, the planes and the simulator look
+names up in.  `Policy.build(context)` instantiates the plugins from the name -> factory tables
+(`FILTERS`, `SCORERS`, `DEVICE_PICKERS`).  The `PolicyContext` carries what some plugins need
+beyond the snapshot, such as the workload mix that fragmentation-aware scorers measure against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from berth.engine.devices import DEVICE_PICKERS
+from berth.engine.filters import FILTERS
+from berth.engine.plugins import DevicePicker, FilterPlugin, ScorePlugin
+from berth.engine.scorers import SCORERS
+from berth.model import ValidationError
+
+ALL_FILTERS = ("node-selector", "taint-toleration", "anti-affinity", "resource-fit")
+TIE_BREAKS = ("random", "first")
+
+
+@dataclass(frozen=True)
+class DemandClass:
+    """One kind of workload in a mix: per-workload requests and its share of arrivals."""
+
+    cpu: int
+    memory: int
+    gpu: int
+    gpu_models: tuple[str, ...] = ()
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """What plugins may know beyond the snapshot: the expected workload mix (may be empty)."""
+
+    mix: tuple[DemandClass, ...] = ()
+
+
+@dataclass(frozen=True)
+class BuiltPolicy:
+    """A policy's plugins, instantiated and ready for the engine."""
+
+    name: str
+    filters: tuple[FilterPlugin, ...]
+    scorers: tuple[tuple[ScorePlugin, float], ...]
+    devices: DevicePicker
+    tie_break: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A named set of plugins and weights."""
+
+    name: str
+    summary: str
+    scorers: tuple[tuple[str, float], ...] = ()
+    filters: tuple[str, ...] = ALL_FILTERS
+    devices: str = "best-fit"
+    tie_break: str = "random"
+    needs_mix: bool = field(default=False)
+
+    def build(self, context: PolicyContext) -> BuiltPolicy:
+        """Instantiate the plugins by name; unknown names raise `ValidationError`."""
+        filters = tuple(_lookup(FILTERS, n, "filters")() for n in self.filters)
+        scorers = tuple((_lookup(SCORERS, n, "scorers")(context), w) for n, w in self.scorers)
+        devices = _lookup(DEVICE_PICKERS, self.devices, "devices")(context)
+        if self.tie_break not in TIE_BREAKS:
+            raise ValidationError("policy.tieBreak", f"must be one of {', '.join(TIE_BREAKS)}")
+        return BuiltPolicy(self.name, filters, scorers, devices, self.tie_break)
+
+
+def _lookup(table: dict, name: str, what: str):
+    if name not in table:
+        raise ValidationError(f"policy.{what}", f"unknown plugin {name!r}; known: {', '.join(sorted(table))}")
+    return table[name]
+
+
+POLICIES: dict[str, Policy] = {p.name: p for p in (
+    Policy("kube-default", "kube-scheduler defaults: LeastAllocated 1, BalancedAllocation 1, TaintToleration 3",
+           (("least-allocated", 1), ("balanced-allocation", 1), ("taint-toleration", 3))),
+    Policy("most-allocated", "kube-scheduler bin packing: MostAllocated 1, BalancedAllocation 1, TaintToleration 3",
+           (("most-allocated", 1), ("balanced-allocation", 1), ("taint-toleration", 3))),
+    Policy("nova-default", "Nova's RAM and CPU weighers, multipliers 1.0 (spread), first host wins ties",
+           (("ram-weigher", 1.0), ("cpu-weigher", 1.0)), tie_break="first"),
+)}
+
+
+def get_policy(name: str) -> Policy:
+    """The registered policy `name`; an unknown name raises `ValidationError` listing the known ones."""
+    if name not in POLICIES:
+        raise ValidationError("policy", f"unknown policy {name!r}; known: {', '.join(sorted(POLICIES))}")
+    return POLICIES[name]

@@ -1,0 +1,101 @@
+"""kube-scheduler's resource scorers: LeastAllocated, MostAllocated, BalancedAllocation, TaintToleration.
+
+Integer arithmetic follows upstream (`least_allocated.go`, `most_allocated.go`,
+`balanced_allocation.go`, `taint_toleration.go`): per-resource scores in 0..100 over cpu and
+memory with weight 1 each, combined by integer weighted mean; pods that request no cpu or memory
+count as 100m and 200 MiB for scoring, as upstream's non-zero defaults do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from berth.engine.plugins import Rows, RowwiseScore
+from berth.engine.snapshot import Snapshot
+from berth.model import Workload
+from berth.model.constraints import TaintEffect
+
+MAX_NODE_SCORE = 100
+NON_ZERO_DEFAULTS = {"cpu": 100, "memory": 200}
+SCORED_DIMS = ("cpu", "memory")
+_NON_ZERO = np.array([NON_ZERO_DEFAULTS[d] for d in SCORED_DIMS], np.int64)
+
+
+def requested_after(snap: Snapshot, workload: Workload, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
+    """(requested-with-this-workload, capacity) for cpu and memory, shape (len(rows), 2).
+
+    cpu and memory are always the snapshot's first two columns (`snapshot.BASE_DIMS`).
+    """
+    need = _non_zero(workload.shape[0], snap.request_vector(workload))
+    return snap.used[rows, :2] + need, snap.capacity[rows, :2]
+
+
+def _non_zero(key: object, vector: np.ndarray, memo: dict = {}) -> np.ndarray:
+    need = memo.get(key)
+    if need is None:
+        need = memo[key] = np.maximum(vector[:2], _NON_ZERO)
+        if len(memo) > 4096:
+            memo.clear()
+    return need
+
+
+class LeastAllocated(RowwiseScore):
+    """Prefers the emptiest node: mean over cpu/memory of (capacity - requested) * 100 / capacity."""
+
+    name = "NodeResourcesLeastAllocated"
+
+    def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
+        req, cap = requested_after(snap, workload, rows)
+        per = np.maximum(cap - req, 0) * MAX_NODE_SCORE // np.maximum(cap, 1)
+        return per.sum(axis=1) // len(SCORED_DIMS) * 1.0
+
+
+class MostAllocated(RowwiseScore):
+    """Prefers the fullest node: mean over cpu/memory of requested * 100 / capacity."""
+
+    name = "NodeResourcesMostAllocated"
+
+    def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
+        req, cap = requested_after(snap, workload, rows)
+        per = np.where(req <= cap, req * MAX_NODE_SCORE // np.maximum(cap, 1), 0)
+        return per.sum(axis=1) // len(SCORED_DIMS) * 1.0
+
+
+class BalancedAllocation(RowwiseScore):
+    """Prefers nodes whose cpu and memory fractions stay equal: (1 - std) * 100."""
+
+    name = "NodeResourcesBalancedAllocation"
+
+    def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
+        req, cap = requested_after(snap, workload, rows)
+        frac = np.minimum(req / np.maximum(cap, 1), 1.0)
+        std = np.abs(frac[:, 0] - frac[:, 1]) / 2
+        return np.floor((1 - std) * MAX_NODE_SCORE)
+
+
+class TaintTolerationScore:
+    """Fewer untolerated PreferNoSchedule taints is better; normalised in reverse to 0..100."""
+
+    name = "TaintToleration"
+    normalizes = True
+
+    def skip(self, snap: Snapshot, workload: Workload) -> bool:
+        return not snap.has_taints((TaintEffect.PREFER_NO_SCHEDULE,))
+
+    def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
+        counts = snap.untolerated(workload.tolerations, (TaintEffect.PREFER_NO_SCHEDULE,))
+        return counts[rows].astype(np.float64)
+
+    def normalize(self, raw: np.ndarray, ok: np.ndarray) -> np.ndarray | None:
+        worst = raw.max(initial=0.0, where=ok)
+        if worst == 0:
+            return None
+        return MAX_NODE_SCORE - np.floor(raw * MAX_NODE_SCORE / worst)
+
+
+KUBE_SCORERS = {
+    "least-allocated": lambda ctx: LeastAllocated(),
+    "most-allocated": lambda ctx: MostAllocated(),
+    "balanced-allocation": lambda ctx: BalancedAllocation(),
+    "taint-toleration": lambda ctx: TaintTolerationScore(),
+}

@@ -1,0 +1,79 @@
+"""`Workload`: what a pod or server asks for, and where it may go.
+
+Requests are a `Resources` vector.  GPU requests follow the trace's two shapes: a share of one
+device (`gpu` below 1000, say 470) or whole devices (`gpu` a multiple of 1000).  Constraints are a
+node selector (all requirements must hold), tolerations, anti-affinity groups and a priority.
+The engine's filters and scorers read these fields; both control planes translate into them.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from berth.model.constraints import AntiAffinity, LabelRequirement, Toleration
+from berth.model.errors import ValidationError
+from berth.model.node import GPU_MODEL_LABEL, check_name
+from berth.model.resources import GPU, GPU_WHOLE, Resources
+
+
+_SHAPES: dict[tuple, tuple] = {}
+_MAX_SHAPES = 100_000
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One unit of placement.  `Workload("web-1", Resources.of(cpu=100, memory=500))`."""
+
+    name: str
+    requests: Resources
+    node_selector: tuple[LabelRequirement, ...] = ()
+    tolerations: tuple[Toleration, ...] = ()
+    anti_affinity: tuple[AntiAffinity, ...] = ()
+    priority: int = 0
+
+    def __post_init__(self) -> None:
+        check_name(self.name, "workload.name")
+        if not isinstance(self.requests, Resources):
+            try:
+                object.__setattr__(self, "requests", Resources(dict(self.requests)))
+            except ValidationError as err:
+                raise err.under("workload.requests") from None
+        gpu = self.requests[GPU]
+        if gpu > GPU_WHOLE and gpu % GPU_WHOLE:
+            raise ValidationError("workload.requests.gpu",
+                                  f"{gpu} milli-GPU: above one device, ask for whole devices")
+        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
+            raise ValidationError("workload.priority", f"must be an integer, got {self.priority!r}")
+        for name in ("node_selector", "tolerations", "anti_affinity"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    @property
+    def gpu_count(self) -> int:
+        """How many devices the workload touches (a share counts as one)."""
+        gpu = self.requests[GPU]
+        return 0 if gpu == 0 else max(1, gpu // GPU_WHOLE)
+
+    @property
+    def gpu_milli(self) -> int:
+        """Milli-GPU needed on each device it touches (1000 for whole devices)."""
+        gpu = self.requests[GPU]
+        return min(gpu, GPU_WHOLE)
+
+    @functools.cached_property
+    def shape(self) -> tuple:
+        """A hashable key: workloads with equal shapes are interchangeable to the engine.
+
+        Equal shapes are interned to one object, so caches keyed by shape (or by `shape[0]`, the
+        requests) hit on identity rather than comparing field by field.
+        """
+        key = (self.requests, self.node_selector, self.tolerations, self.anti_affinity)
+        if len(_SHAPES) > _MAX_SHAPES:
+            _SHAPES.clear()
+        return _SHAPES.setdefault(key, key)
+
+
+def gpu_model_selector(models: tuple[str, ...] | list[str]) -> tuple[LabelRequirement, ...]:
+    """The node selector for "any of these GPU models" (empty for no restriction)."""
+    models = tuple(m for m in models if m)
+    return (LabelRequirement(GPU_MODEL_LABEL, "In", models),) if models else ()

@@ -1,0 +1,1 @@
+"""How workloads actually run (process, fake, container runtimes); filled by a later issue."""

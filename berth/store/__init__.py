@@ -1,0 +1,1 @@
+"""Durable, versioned state (global revision, compare-and-swap, watch); filled by a later issue."""

@@ -1,0 +1,117 @@
+"""The placement engine: filters, scorers, reasons as data, release, and the score cache."""
+
+import numpy as np
+import pytest
+
+from berth.engine import Engine, Placement, Unschedulable
+from berth.model import AntiAffinity, Taint, Toleration, ValidationError, Workload
+from berth.model.constraints import TaintEffect
+from berth.model.workload import gpu_model_selector
+from tests.conftest import node, pod
+
+
+def test_least_allocated_spreads_and_most_allocated_packs():
+    nodes = [node("a"), node("b")]
+    spread = Engine(nodes, "kube-default")
+    assert {spread.place(pod(f"p{i}", cpu=1000)).node for i in range(2)} == {"a", "b"}
+    pack = Engine(nodes, "most-allocated")
+    assert len({pack.place(pod(f"p{i}", cpu=1000)).node for i in range(2)}) == 1
+
+
+def test_gpu_shares_are_tracked_per_device():
+    engine = Engine([node("g", gpus=2, model="T4")], "kube-default")
+    first, second = engine.place(pod("a", gpu=600)), engine.place(pod("b", gpu=600))
+    assert first.devices != second.devices
+    third = engine.place(pod("c", gpu=600))
+    assert isinstance(third, Unschedulable)
+    assert third.message == "0/1 nodes are available: 1 Insufficient gpu."
+    assert engine.place(pod("d", gpu=400)).ok
+    assert engine.snapshot.gpu_allocated() == 1600
+
+
+def test_whole_gpus_need_wholly_free_devices():
+    engine = Engine([node("g", gpus=2)], "kube-default")
+    assert engine.place(pod("share", gpu=100)).ok
+    assert not engine.place(pod("two", gpu=2000)).ok
+    engine.release("share")
+    assert engine.place(pod("two", gpu=2000)).devices == (0, 1)
+
+
+def test_reasons_are_counted_per_first_failing_filter_and_sorted_like_upstream():
+    nodes = [node("t", taints=(Taint("dedicated", "infra"),)), node("small", cpu=100),
+             node("p100", gpus=1, model="P100")]
+    result = Engine(nodes, "kube-default").place(pod("x", cpu=2000, gpu=1000,
+                                                     node_selector=gpu_model_selector(("T4",))))
+    assert isinstance(result, Unschedulable)
+    assert result.reasons == {"node(s) didn't match Pod's node affinity/selector": 3}
+    result = Engine(nodes, "kube-default").place(pod("y", cpu=5000))
+    assert result.message == ("0/3 nodes are available: 2 Insufficient cpu, "
+                              "1 node(s) had untolerated taint {dedicated: infra}.")
+
+
+def test_tolerations_open_tainted_nodes():
+    engine = Engine([node("t", taints=(Taint("dedicated", "infra"),))], "kube-default")
+    assert not engine.place(pod("a")).ok
+    assert engine.place(pod("b", tolerations=(Toleration("dedicated", "Equal", "infra"),))).ok
+
+
+def test_prefer_no_schedule_is_avoided_when_possible():
+    soft = Taint("spot", "", TaintEffect.PREFER_NO_SCHEDULE)
+    engine = Engine([node("spot", taints=(soft,)), node("plain")], "kube-default")
+    assert engine.place(pod("a")).node == "plain"
+
+
+def test_anti_affinity_by_node_and_by_zone():
+    group = (AntiAffinity("web"),)
+    engine = Engine([node("a"), node("b")], "kube-default")
+    assert {engine.place(pod(f"w{i}", anti_affinity=group)).node for i in range(2)} == {"a", "b"}
+    third = engine.place(pod("w3", anti_affinity=group))
+    assert third.reasons == {"node(s) didn't match pod anti-affinity rules": 2}
+    zoned = Engine([node("a", zone="z1"), node("b", zone="z1"), node("c", zone="z2")], "kube-default")
+    zone_group = (AntiAffinity("db", "zone"),)
+    first = zoned.place(pod("d1", anti_affinity=zone_group))
+    second = zoned.place(pod("d2", anti_affinity=zone_group))
+    zone = {"a": "z1", "b": "z1", "c": "z2"}
+    assert zone[first.node] != zone[second.node]
+    assert not zoned.place(pod("d3", anti_affinity=zone_group)).ok
+
+
+def test_release_returns_resources_and_unknown_names_are_reported():
+    engine = Engine([node("a", cpu=1000)], "kube-default")
+    assert engine.place(pod("big", cpu=1000)).ok
+    assert not engine.place(pod("more", cpu=1000)).ok
+    assert engine.release("big") and not engine.release("big")
+    assert engine.place(pod("more", cpu=1000)).ok
+
+
+def test_unknown_resource_in_the_cluster_is_insufficient_everywhere():
+    result = Engine([node("a")], "kube-default").place(Workload("x", {"example.com/fpga": 1}))
+    assert result.reasons == {"Insufficient example.com/fpga": 1}
+
+
+def test_nova_default_spreads_by_free_ram_and_breaks_ties_by_host_order():
+    engine = Engine([node("a"), node("b"), node("c")], "nova-default")
+    assert engine.place(pod("one")).node == "a"
+    assert engine.place(pod("two")).node == "b"
+
+
+def test_unknown_policy_is_a_validation_error():
+    with pytest.raises(ValidationError, match="unknown policy 'nope'"):
+        Engine([node("a")], "nope")
+
+
+@pytest.mark.parametrize("policy", ["kube-default", "most-allocated", "nova-default"])
+def test_score_cache_gives_exactly_the_full_evaluation(policy):
+    rng = np.random.default_rng(7)
+    nodes = [node(f"n{i}", cpu=int(rng.integers(2, 9)) * 1000, memory=int(rng.integers(4, 33)) * 1024,
+                  gpus=int(rng.integers(0, 3)), zone=f"z{i % 3}") for i in range(40)]
+    shapes = [dict(cpu=250, memory=512), dict(cpu=1000, memory=2048, gpu=500), dict(cpu=500, memory=256, gpu=1000),
+              dict(cpu=100, memory=100, anti_affinity=(AntiAffinity("g", "zone"),))]
+    cached, full = Engine(nodes, policy, seed=3), Engine(nodes, policy, seed=3, cache=False)
+    for i in range(300):
+        w = pod(f"p{i}", **shapes[int(rng.integers(len(shapes)))])
+        a, b = cached.place(w), full.place(w)
+        assert a == b
+        if i % 5 == 4:
+            victim = f"p{int(rng.integers(i))}"
+            assert cached.release(victim) == full.release(victim)
