@@ -45,8 +45,8 @@ def test_reasons_are_counted_per_first_failing_filter_and_sorted_like_upstream()
     assert isinstance(result, Unschedulable)
     assert result.reasons == {"node(s) didn't match Pod's node affinity/selector": 3}
     result = Engine(nodes, "kube-default").place(pod("y", cpu=5000))
-    assert result.message == ("0/3 nodes are available: 2 Insufficient cpu, "
-                              "1 node(s) had untolerated taint {dedicated: infra}.")
+    assert result.message == ("0/3 nodes are available: 1 node(s) had untolerated taint "
+                              "{dedicated: infra}, 2 Insufficient cpu.")
 
 
 def test_tolerations_open_tainted_nodes():
