@@ -2,14 +2,15 @@
 
 `best-fit` takes, for a share, the device with the least free milli-GPU that still fits (leaving
 large holes intact) and, for whole GPUs, the lowest-numbered wholly free devices.  `first-fit`
-takes the lowest-numbered devices that fit.  Fragmentation-aware pickers live beside their
-scorers (`berth.engine.scorers.fgd`) and are registered here too.
+takes the lowest-numbered devices that fit.  `random` takes a uniformly random device that fits.
+The fragmentation-aware picker lives beside its scorer (`berth.engine.scorers.fgd`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from berth.engine.scorers.fgd import FGD_DEVICES
 from berth.engine.snapshot import Snapshot
 from berth.model import GPU_WHOLE, Workload
 
@@ -48,8 +49,22 @@ class FirstFitDevices:
         return (int(np.argmax(_slots(snap, row) >= workload.gpu_milli)),)
 
 
+class RandomDevices:
+    """A uniformly random device among those that fit a share; whole GPUs in order."""
+
+    name = "random"
+
+    def pick(self, snap: Snapshot, workload: Workload, row: int, rng: np.random.Generator) -> tuple[int, ...]:
+        if workload.gpu_milli >= GPU_WHOLE:
+            return whole_devices(snap, workload, row)
+        fits = np.flatnonzero(_slots(snap, row) >= workload.gpu_milli)
+        return (int(fits[rng.integers(len(fits))]),)
+
+
 DEVICE_PICKERS = {
-    "best-fit": lambda ctx: BestFitDevices(),
-    "first-fit": lambda ctx: FirstFitDevices(),
+    "best-fit": lambda ctx, shared: BestFitDevices(),
+    "first-fit": lambda ctx, shared: FirstFitDevices(),
+    "random": lambda ctx, shared: RandomDevices(),
+    **FGD_DEVICES,
 }
-"""Device pickers by name; the FGD family adds its own on import of `scorers.fgd`."""
+"""Device pickers by name."""

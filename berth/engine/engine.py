@@ -56,7 +56,11 @@ class Engine:
         if self.policy.tie_break == "first":
             return row
         ties = (total == total[row]).nonzero()[0]
-        return int(ties[self.rng.integers(len(ties))]) if len(ties) > 1 else row
+        if len(ties) == 1:
+            return row
+        if self.policy.tie_break == "name":
+            return int(ties[np.argmin(self.snapshot.name_rank()[ties])])
+        return int(ties[self.rng.integers(len(ties))])
 
     def release(self, name: str) -> bool:
         """Give back what workload `name` holds; False if it is not placed."""

@@ -2,7 +2,8 @@
 
 A `Policy` is plain data; `POLICIES` is the registry the CLI, the planes and the simulator look
 names up in.  `Policy.build(context)` instantiates the plugins from the name -> factory tables
-(`FILTERS`, `SCORERS`, `DEVICE_PICKERS`).  The `PolicyContext` carries what some plugins need
+(`FILTERS`, `SCORERS`, `DEVICE_PICKERS`); score and device factories take the context and a
+dict shared by the plugins of one built policy (FGD's scorer and device picker share a model).  The `PolicyContext` carries what some plugins need
 beyond the snapshot, such as the workload mix that fragmentation-aware scorers measure against.
 """
 
@@ -17,7 +18,7 @@ from berth.engine.scorers import SCORERS
 from berth.model import ValidationError
 
 ALL_FILTERS = ("node-selector", "taint-toleration", "anti-affinity", "resource-fit")
-TIE_BREAKS = ("random", "first")
+TIE_BREAKS = ("random", "first", "name")
 
 
 @dataclass(frozen=True)
@@ -59,13 +60,16 @@ class Policy:
     filters: tuple[str, ...] = ALL_FILTERS
     devices: str = "best-fit"
     tie_break: str = "random"
+    """Among equal best scores: `random` (kube-scheduler's reservoir sampling), `first` (lowest
+    row, Nova's stable sort) or `name` (smallest node name, the FGD simulator's reproducible rule)."""
     needs_mix: bool = field(default=False)
 
     def build(self, context: PolicyContext) -> BuiltPolicy:
         """Instantiate the plugins by name; unknown names raise `ValidationError`."""
+        shared: dict = {}
         filters = tuple(_lookup(FILTERS, n, "filters")() for n in self.filters)
-        scorers = tuple((_lookup(SCORERS, n, "scorers")(context), w) for n, w in self.scorers)
-        devices = _lookup(DEVICE_PICKERS, self.devices, "devices")(context)
+        scorers = tuple((_lookup(SCORERS, n, "scorers")(context, shared), w) for n, w in self.scorers)
+        devices = _lookup(DEVICE_PICKERS, self.devices, "devices")(context, shared)
         if self.tie_break not in TIE_BREAKS:
             raise ValidationError("policy.tieBreak", f"must be one of {', '.join(TIE_BREAKS)}")
         return BuiltPolicy(self.name, filters, scorers, devices, self.tie_break)
@@ -82,6 +86,18 @@ POLICIES: dict[str, Policy] = {p.name: p for p in (
            (("least-allocated", 1), ("balanced-allocation", 1), ("taint-toleration", 3))),
     Policy("most-allocated", "kube-scheduler bin packing: MostAllocated 1, BalancedAllocation 1, TaintToleration 3",
            (("most-allocated", 1), ("balanced-allocation", 1), ("taint-toleration", 3))),
+    Policy("random", "FGD paper baseline: a uniformly random feasible node, random fitting GPU",
+           (("random", 1),), devices="random"),
+    Policy("dot-product", "FGD paper baseline: Tetris dot-product alignment over cpu and gpu",
+           (("dot-product", 1),), tie_break="name"),
+    Policy("gpu-clustering", "FGD paper baseline: keep GPU workloads of one kind together",
+           (("gpu-clustering", 1),), tie_break="name"),
+    Policy("gpu-packing", "FGD paper baseline: partly used GPUs first, then used nodes, then idle",
+           (("gpu-packing", 1),), tie_break="name"),
+    Policy("best-fit", "FGD paper baseline: least weighted cpu+gpu leftover",
+           (("best-fit", 1),), tie_break="name"),
+    Policy("fgd", "Fragmentation gradient descent (Weng et al., ATC'23) against the workload mix",
+           (("fgd", 1),), devices="fgd", tie_break="name", needs_mix=True),
     Policy("nova-default", "Nova's RAM and CPU weighers, multipliers 1.0 (spread), first host wins ties",
            (("ram-weigher", 1.0), ("cpu-weigher", 1.0)), tie_break="first"),
 )}

@@ -4,7 +4,8 @@ One row per node.  Scalar resources (cpu, memory, custom names) live in `capacit
 `free` matrices with one column per dimension (cpu and memory always the first two); GPUs live in `gpu_free`, one column per device slot,
 holding free milli-GPU (0 for a slot the node does not have).  Derived columns (`gpu_full`, the
 count of wholly free devices, and `gpu_best`, the most free milli on any one device) make the GPU
-fit test one comparison.  Labels are integer-coded per key; taints are boolean columns.
+fit test one comparison; `gpu_left` is the free milli-GPU summed over devices.  `gpu_tags` counts
+the GPU workloads on each node by kind (`share-gpu`, `2-gpu`, ...) and `tag_kinds` how many kinds.  Labels are integer-coded per key; taints are boolean columns.
 
 Changes are incremental: `assign` and `release` touch one row and stamp it with a new `tick`, so
 score caches (see `berth.engine.cache`) recompute only rows whose `node_tick` moved.  Nodes may
@@ -50,6 +51,8 @@ class Snapshot:
         self.epoch = 0
         self.changes: list[int] = []
         self.groups: dict[str, np.ndarray] = {}
+        self.gpu_tags: dict[str, np.ndarray] = {}
+        self.tag_kinds = np.zeros(0, np.int64)
         self._static: dict[object, np.ndarray] = {}
         self._vectors: dict[object, np.ndarray] = {}
         self.add_nodes(list(nodes))
@@ -87,6 +90,9 @@ class Snapshot:
         self.pods_free = np.where(self.pods_cap > 0, self.pods_cap - self.pods_used, UNLIMITED_PODS)
         for name, counts in self.groups.items():
             self.groups[name] = _grow(counts, (n,))
+        for tag, counts in self.gpu_tags.items():
+            self.gpu_tags[tag] = _grow(counts, (n,))
+        self.tag_kinds = _grow(self.tag_kinds, (n,))
         self.epoch += 1
         self._static.clear()
         self._vectors.clear()
@@ -107,10 +113,12 @@ class Snapshot:
         if isinstance(rows, slice):
             self.gpu_full = (self.gpu_free == GPU_WHOLE).sum(axis=1)
             self.gpu_best = self.gpu_free.max(axis=1, initial=0)
+            self.gpu_left = self.gpu_free.sum(axis=1)
             return
         free = self.gpu_free[rows]
         self.gpu_full[rows] = int((free == GPU_WHOLE).sum())
         self.gpu_best[rows] = int(free.max())
+        self.gpu_left[rows] = int(free.sum())
 
     # ---- derived views -----------------------------------------------------------------
     def gpu_capacity(self) -> int:
@@ -165,6 +173,15 @@ class Snapshot:
         return bool(self.static_mask(("any-taint", effects), lambda: np.array(
             any(t.effect in effects for n in self.nodes for t in n.taints))))
 
+    def name_rank(self) -> np.ndarray:
+        """Each node's position in lexicographic order of names."""
+        def ranks() -> np.ndarray:
+            order = sorted(range(len(self.nodes)), key=lambda r: self.nodes[r].name)
+            rank = np.empty(len(self.nodes), np.int64)
+            rank[order] = np.arange(len(self.nodes))
+            return rank
+        return self.static_mask("name-rank", ranks)
+
     def zone_codes(self) -> np.ndarray:
         """An integer code per node for its zone (nodes without a zone share code 0)."""
         def codes() -> np.ndarray:
@@ -198,6 +215,15 @@ class Snapshot:
         self._touch(row)
         for aa in workload.anti_affinity:
             self._count_group(row, aa.group, aa.topology, sign)
+        if workload.gpu_count:
+            self._count_tag(row, workload.gpu_affinity, sign)
+
+    def _count_tag(self, row: int, tag: str, sign: int) -> None:
+        counts = self.gpu_tags.setdefault(tag, np.zeros(len(self.nodes), np.int64))
+        was = counts[row]
+        counts[row] += sign
+        if (was == 0) != (counts[row] == 0):
+            self.tag_kinds[row] += sign
 
     def _count_group(self, row: int, group: str, topology: str, sign: int) -> None:
         counts = self.groups.setdefault(f"{topology}:{group}", np.zeros(len(self.nodes), np.int64))

@@ -60,6 +60,13 @@ class Workload:
         gpu = self.requests[GPU]
         return min(gpu, GPU_WHOLE)
 
+    @property
+    def gpu_affinity(self) -> str:
+        """The kind of GPU demand: `no-gpu`, `share-gpu`, or `<k>-gpu` for k whole devices."""
+        if not self.gpu_count:
+            return "no-gpu"
+        return "share-gpu" if self.gpu_milli < GPU_WHOLE else f"{self.gpu_count}-gpu"
+
     @functools.cached_property
     def shape(self) -> tuple:
         """A hashable key: workloads with equal shapes are interchangeable to the engine.

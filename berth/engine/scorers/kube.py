@@ -94,8 +94,8 @@ class TaintTolerationScore:
 
 
 KUBE_SCORERS = {
-    "least-allocated": lambda ctx: LeastAllocated(),
-    "most-allocated": lambda ctx: MostAllocated(),
-    "balanced-allocation": lambda ctx: BalancedAllocation(),
-    "taint-toleration": lambda ctx: TaintTolerationScore(),
+    "least-allocated": lambda ctx, shared: LeastAllocated(),
+    "most-allocated": lambda ctx, shared: MostAllocated(),
+    "balanced-allocation": lambda ctx, shared: BalancedAllocation(),
+    "taint-toleration": lambda ctx, shared: TaintTolerationScore(),
 }

@@ -39,6 +39,6 @@ class FreeResourceWeigher:
 
 
 NOVA_SCORERS = {
-    "ram-weigher": lambda ctx: FreeResourceWeigher("RAMWeigher", "memory"),
-    "cpu-weigher": lambda ctx: FreeResourceWeigher("CPUWeigher", "cpu"),
+    "ram-weigher": lambda ctx, shared: FreeResourceWeigher("RAMWeigher", "memory"),
+    "cpu-weigher": lambda ctx, shared: FreeResourceWeigher("CPUWeigher", "cpu"),
 }
