@@ -44,6 +44,7 @@ def _seeds(first: int, count: int) -> list[int]:
 @app.command("fgd")
 def fgd(
     trace: str = typer.Option("default", help="Pod list variant (default, cpu050, gpushare40, ...) or a CSV path."),
+    nodes: Path = typer.Option(None, help="Node list CSV (sn,cpu_milli,memory_mib,gpu,model); default: the 1,213 GPU nodes."),
     policy: str = typer.Option("all", help="Comma-separated policies, or 'all' for the paper's six."),
     seeds: int = typer.Option(10, help="How many seeds, starting at --first-seed."),
     first_seed: int = typer.Option(42, help="First seed (the paper used 42-51)."),
@@ -58,14 +59,14 @@ def fgd(
     """
     names, seed_list = _policies(policy), _seeds(first_seed, seeds)
     data_dir = find_data_dir()
-    load_nodes(node_list_path(data_dir))
+    load_nodes(nodes or node_list_path(data_dir))
     load_pods(pod_trace_path(trace, data_dir))
     label = Path(trace).stem.removeprefix("openb_pod_list_")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   transient=True, disable=as_json) as bar:
         task = bar.add_task(f"{label}: {len(names)} policies x {len(seed_list)} seeds", total=len(names) * len(seed_list))
         experiment = run_experiment(trace, names, seed_list, data_dir, workers or None,
-                                    progress=lambda run: bar.advance(task))
+                                    progress=lambda run: bar.advance(task), nodes=nodes)
     experiment.trace = label
     rows = report.summarize(experiment, data_dir=data_dir)
     csv_path = report.write_csv(experiment, out / f"fgd-{label}.csv")

@@ -58,17 +58,18 @@ def allocation_curve(engine: Engine, arrivals: list[Workload]) -> tuple[np.ndarr
     return curve, placed
 
 
-def run_curve(trace: str, policy: str, seed: int, data_dir: Path | None = None, tune: float = 1.3) -> Run:
+def run_curve(trace: str, policy: str, seed: int, data_dir: Path | None = None, tune: float = 1.3,
+              nodes: Path | None = None) -> Run:
     """One experiment run: load the trace, prepare arrivals for `seed`, place them under `policy`."""
     import time
 
     started = time.perf_counter()
-    nodes = load_nodes(node_list_path(data_dir))
+    cluster = load_nodes(nodes or node_list_path(data_dir))
     pods = load_pods(pod_trace_path(trace, data_dir))
-    capacity = sum(n.gpus for n in nodes) * 1000
+    capacity = sum(n.gpus for n in cluster) * 1000
     arrivals = prepare_arrivals(pods, seed, tune, capacity)
     context = PolicyContext(mix=demand_mix(pods))
-    engine = Engine(nodes, policy, seed=seed, context=context)
+    engine = Engine(cluster, policy, seed=seed, context=context)
     curve, placed = allocation_curve(engine, arrivals)
     return Run(trace, policy, seed, curve, placed, len(arrivals) - placed, time.perf_counter() - started)
 
@@ -87,18 +88,19 @@ class Experiment:
 
 
 def run_experiment(trace: str, policies: list[str], seeds: list[int], data_dir: Path | None = None,
-                   workers: int | None = None, progress: Callable[[Run], None] = lambda run: None) -> Experiment:
+                   workers: int | None = None, progress: Callable[[Run], None] = lambda run: None,
+                   nodes: Path | None = None) -> Experiment:
     """Run every (policy, seed) across `workers` processes (default: every core)."""
     experiment = Experiment(trace, list(policies), list(seeds))
     grid = [(trace, p, s) for p in policies for s in seeds]
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(grid) == 1:
         for args in grid:
-            experiment.runs.append(run_curve(*args, data_dir=data_dir))
+            experiment.runs.append(run_curve(*args, data_dir=data_dir, nodes=nodes))
             progress(experiment.runs[-1])
         return experiment
     with ProcessPoolExecutor(max_workers=min(workers, len(grid))) as pool:
-        futures = [pool.submit(run_curve, *args, data_dir=data_dir) for args in grid]
+        futures = [pool.submit(run_curve, *args, data_dir=data_dir, nodes=nodes) for args in grid]
         for future in as_completed(futures):
             experiment.runs.append(future.result())
             progress(experiment.runs[-1])

@@ -20,7 +20,8 @@ from berth.model.workload import gpu_model_selector
 
 TRACE_DIR = "alibaba-gpu-2023"
 NODE_COLUMNS = ("sn", "cpu_milli", "memory_mib", "gpu", "model")
-POD_COLUMNS = ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "gpu_spec")
+POD_COLUMNS = ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli")
+"""Required pod columns; `gpu_spec` is optional (the multigpu variants lack it)."""
 
 
 class TraceError(ValueError):

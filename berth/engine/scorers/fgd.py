@@ -23,7 +23,7 @@ import numpy as np
 
 from berth.engine.plugins import Rows, RowwiseScore
 from berth.engine.snapshot import Snapshot
-from berth.model import GPU_WHOLE, Workload
+from berth.model import GPU_WHOLE, ValidationError, Workload
 
 POPULARITY = 0.95
 """Share of arrivals the typical shapes must cover."""
@@ -52,7 +52,7 @@ def typical_mix(mix, popularity: float = POPULARITY) -> TypicalMix:
         milli = min(d.gpu, GPU_WHOLE)
         weights[(d.cpu, milli, count, "|".join(d.gpu_models))] += d.weight
     if not weights:
-        raise ValueError("FGD needs a workload mix (PolicyContext.mix) to measure fragmentation against")
+        raise ValidationError("policy.context.mix", "fgd needs a workload mix to measure fragmentation against")
     ranked = sorted(weights.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
     total, taken, chosen = sum(weights.values()), 0.0, []
     for shape, weight in ranked:

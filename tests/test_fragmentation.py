@@ -1,0 +1,53 @@
+"""FGD's vectorised fragmentation agrees with a direct per-node reading of its definition."""
+
+import numpy as np
+
+from berth.engine import DemandClass, Engine, PolicyContext
+from berth.engine.scorers.fgd import fgd_scores, typical_mix
+from berth.model import Node, Resources, Workload
+
+MIX = (DemandClass(4000, 1, 500, (), 5), DemandClass(8000, 1, 1000, (), 3), DemandClass(2000, 1, 2000, ("T4",), 1),
+       DemandClass(16000, 1, 0, (), 2), DemandClass(1000, 1, 250, ("A10",), 0.01))
+
+
+def direct_fragment(cpu_left: int, free: list[int], model: str, mix) -> float:
+    """Sum over typical shapes of p * idle GPU milli that shape cannot use, written plainly."""
+    total = sum(free)
+    frag = 0.0
+    for cpu, milli, count, models, p in zip(mix.cpu, mix.milli, mix.count, mix.models, mix.prob):
+        fits = sum(1 for f in free if f >= milli) >= count
+        usable = milli > 0 and (not models or model in models) and cpu_left >= cpu and fits
+        frag += p * (sum(f for f in free if f < milli) if usable else total)
+    return frag
+
+
+def test_typical_mix_covers_the_threshold_and_renormalises():
+    mix = typical_mix(MIX)
+    assert abs(mix.prob.sum() - 1) < 1e-12
+    assert len(mix.prob) == 4  # the 0.01-weight shape falls outside 95%
+
+
+def test_scores_match_the_direct_definition_on_random_states():
+    rng = np.random.default_rng(5)
+    nodes = [Node(f"n{i}", Resources.of(cpu=32000, memory=10**6), gpus=int(rng.choice([2, 4, 8])),
+                  gpu_model=str(rng.choice(["T4", "G2"]))) for i in range(12)]
+    engine = Engine(nodes, "fgd", context=PolicyContext(MIX))
+    for i in range(30):
+        engine.place(Workload(f"w{i}", Resources.of(cpu=int(rng.integers(1, 8)) * 1000, memory=1,
+                                                    gpu=int(rng.choice([0, 200, 500, 700, 1000])))))
+    model, snap = engine.policy.scorers[0][0].model, engine.snapshot
+    probe = Workload("probe", Resources.of(cpu=2000, memory=1, gpu=300))
+    rows = np.arange(len(snap))
+    scores = fgd_scores(model, snap, probe, rows)
+    for row in rows:
+        free = list(snap.gpu_free[row, : snap.gpu_count[row]])
+        cpu, model_name = int(snap.free[row, 0]), snap.nodes[row].gpu_model
+        before = direct_fragment(cpu, free, model_name, model.mix)
+        assert abs(model.frag[row] - before) < 1e-6
+        for slot, f in enumerate(free):
+            if f < 300:
+                assert np.isnan(scores[row, slot])
+                continue
+            after = direct_fragment(cpu - 2000, free[:slot] + [f - 300] + free[slot + 1:], model_name, model.mix)
+            expected = np.trunc(100 / (1 + np.exp(-(before - after) / 1000)))
+            assert scores[row, slot] == expected
