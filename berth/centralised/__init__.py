@@ -1,1 +1,4 @@
-"""The centralised (OpenStack-style) control plane; filled by a later issue."""
+"""The centralised (OpenStack-style) control plane.
+
+A layer marker for the import rules until its issue fills it.
+"""

@@ -1,1 +1,4 @@
-"""The declarative (Kubernetes-style) control plane; filled by a later issue."""
+"""The declarative (Kubernetes-style) control plane.
+
+A layer marker for the import rules until its issue fills it.
+"""

@@ -5,7 +5,8 @@ One row per node.  Scalar resources (cpu, memory, custom names) live in `capacit
 holding free milli-GPU (0 for a slot the node does not have).  Derived columns (`gpu_full`, the
 count of wholly free devices, and `gpu_best`, the most free milli on any one device) make the GPU
 fit test one comparison; `gpu_left` is the free milli-GPU summed over devices.  `gpu_tags` counts
-the GPU workloads on each node by kind (`share-gpu`, `2-gpu`, ...) and `tag_kinds` how many kinds.  Labels are integer-coded per key; taints are boolean columns.
+the GPU workloads on each node by kind (`share-gpu`, `2-gpu`, ...) and `tag_kinds` how many kinds.
+Label and taint checks are cached per node as static columns until the next structural change.
 
 Changes are incremental: `assign` and `release` touch one row and stamp it with a new `tick`, so
 score caches (see `berth.engine.cache`) recompute only rows whose `node_tick` moved.  Nodes may

@@ -1,1 +1,4 @@
-"""How workloads actually run (process, fake, container runtimes); filled by a later issue."""
+"""How workloads actually run: process, fake and container runtimes.
+
+A layer marker for the import rules until the control-plane issues fill it.
+"""

@@ -1,1 +1,4 @@
-"""Durable, versioned state (global revision, compare-and-swap, watch); filled by a later issue."""
+"""Durable, versioned state (global revision, compare-and-swap, watch).
+
+A layer marker for the import rules until the declarative-plane issue fills it.
+"""
