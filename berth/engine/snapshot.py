@@ -1,8 +1,8 @@
 """The columnar cluster snapshot every engine decision reads and every placement updates.
 
 One row per node.  Scalar resources (cpu, memory, custom names) live in `capacity` / `used` /
-`free` matrices with one column per dimension (cpu and memory always the first two); GPUs live in `gpu_free`, one column per device slot,
-holding free milli-GPU (0 for a slot the node does not have).  Derived columns (`gpu_full`, the
+`free` matrices with one column per dimension (cpu and memory always the first two); GPUs live
+in `gpu_free`, one column per device slot, holding free milli-GPU (0 for a slot the node lacks).  Derived columns (`gpu_full`, the
 count of wholly free devices, and `gpu_best`, the most free milli on any one device) make the GPU
 fit test one comparison; `gpu_left` is the free milli-GPU summed over devices.  `gpu_tags` counts
 the GPU workloads on each node by kind (`share-gpu`, `2-gpu`, ...) and `tag_kinds` how many kinds.
@@ -10,7 +10,7 @@ Label and taint checks are cached per node as static columns until the next stru
 
 Changes are incremental: `assign` and `release` touch one row and stamp it with a new `tick`, so
 score caches (see `berth.engine.cache`) recompute only rows whose `node_tick` moved.  Nodes may
-join later (`add_node`); structural changes bump `epoch`, which invalidates every cache.
+join later (`add_nodes`); structural changes bump `epoch`, which invalidates every cache.
 Used by `Engine` and the filter and score plugins; never mutated by plugins.
 """
 
