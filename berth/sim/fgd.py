@@ -10,6 +10,7 @@ After each 1% of arrived GPU demand the share of GPU capacity allocated is recor
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import numpy as np
 from berth.engine import Engine, PolicyContext
 from berth.model import GPU, Workload
 from berth.sim.published import LEVELS
-from berth.sim.trace import TracePod, load_nodes, load_pods, node_list_path, pod_trace_path
+from berth.sim.trace import load_nodes, load_pods, node_list_path, pod_trace_path
 from berth.sim.workload import demand_mix, prepare_arrivals
 
 FGD_POLICIES = ("random", "dot-product", "gpu-clustering", "gpu-packing", "best-fit", "fgd")
@@ -61,8 +62,6 @@ def allocation_curve(engine: Engine, arrivals: list[Workload]) -> tuple[np.ndarr
 def run_curve(trace: str, policy: str, seed: int, data_dir: Path | None = None, tune: float = 1.3,
               nodes: Path | None = None) -> Run:
     """One experiment run: load the trace, prepare arrivals for `seed`, place them under `policy`."""
-    import time
-
     started = time.perf_counter()
     cluster = load_nodes(nodes or node_list_path(data_dir))
     pods = load_pods(pod_trace_path(trace, data_dir))
@@ -108,4 +107,4 @@ def run_experiment(trace: str, policies: list[str], seeds: list[int], data_dir: 
     return experiment
 
 
-__all__ = ["FGD_POLICIES", "Experiment", "Run", "TracePod", "allocation_curve", "run_curve", "run_experiment"]
+__all__ = ["FGD_POLICIES", "Experiment", "Run", "allocation_curve", "run_curve", "run_experiment"]
