@@ -1,4 +1,21 @@
-"""How workloads actually run: process, fake and container runtimes.
+"""How units of work actually run on a machine: the `Runtime` contract and its implementations.
 
-A layer marker for the import rules until the control-plane issues fill it.
+`Runtime` (in `base`) is the plane-neutral contract the node agents of both control planes, the
+simulator and the benchmarks call; `RUNTIMES` maps a name to a factory: `process` (real
+subprocesses with log files) and `fake` (in-memory timers, for thousands of agents in one
+process).  A `container` runtime (podman/docker) is a later addition.  `Clock`s live in `clock`.
 """
+
+from berth.runtime.base import RestartPolicy, Runtime, UnitSpec, UnitState, UnitStatus
+from berth.runtime.clock import Clock, ManualClock, SystemClock
+from berth.runtime.fake import FakeRuntime
+from berth.runtime.process import ProcessRuntime
+
+RUNTIMES = {
+    "process": ProcessRuntime,
+    "fake": FakeRuntime,
+}
+"""Runtime factories by name; each accepts `clock=` as a keyword argument."""
+
+__all__ = ["Clock", "FakeRuntime", "ManualClock", "ProcessRuntime", "RUNTIMES", "RestartPolicy", "Runtime",
+           "SystemClock", "UnitSpec", "UnitState", "UnitStatus"]

@@ -1,0 +1,157 @@
+"""The `fake` runtime: units that run instantly and only in memory, for scale tests and the simulator.
+
+No process is started.  A unit is RUNNING from `start()`; it exits when its `exit-after` option
+(seconds, runtime clock) has passed, with its `exit-code` option (default 0), and the restart
+policy and back-off then apply exactly as in the process runtime.  A stop takes the
+`stop-after` option's seconds (default 0, capped by the grace period).  Pending timers live in a
+heap, so `sync()` costs only the units whose time has come: one Python process can host
+thousands of agents, each with its own `FakeRuntime`.  Logs are one synthetic line per run.
+Used by the benchmarks, the simulator and tests of the agents.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass, replace
+
+from berth.runtime.base import UnitSpec, UnitState, UnitStatus, backoff_delay, tail_lines
+from berth.runtime.clock import Clock, SystemClock
+
+
+@dataclass
+class _Unit:
+    spec: UnitSpec
+    status: UnitStatus
+    crashes: int = 0
+    generation: int = 0
+    """Bumped at every transition so stale timers in the heap are ignored."""
+    previous_log: bytes = b""
+
+
+class FakeRuntime:
+    """Simulated units with timers on the runtime clock."""
+
+    name = "fake"
+
+    def __init__(self, clock: Clock | None = None, *, backoff: float = 1.0, max_backoff: float = 30.0) -> None:
+        self.clock = clock or SystemClock()
+        self.backoff, self.max_backoff = backoff, max_backoff
+        self._units: dict[str, _Unit] = {}
+        self._timers: list[tuple[float, int, str, int, str]] = []
+        self._seq = itertools.count()
+        self._changed: set[str] = set()
+
+    def start(self, spec: UnitSpec) -> UnitStatus:
+        if spec.name in self._units:
+            raise ValueError(f"unit {spec.name!r} already exists")
+        _float(spec, "exit-after"), _float(spec, "stop-after"), _int(spec, "exit-code")
+        unit = self._units[spec.name] = _Unit(spec, UnitStatus(spec.name, UnitState.WAITING))
+        self._run(unit, restarts=0)
+        return unit.status
+
+    def sync(self) -> list[UnitStatus]:
+        now = self.clock.now()
+        while self._timers and self._timers[0][0] <= now:
+            when, _, name, generation, what = heapq.heappop(self._timers)
+            unit = self._units.get(name)
+            if unit is not None and unit.generation == generation:
+                self._fire(unit, what, when)
+        out = [self._units[n].status for n in self._changed if n in self._units]
+        self._changed.clear()
+        return out
+
+    def stop(self, name: str, grace: float) -> None:
+        unit = self._units.get(name)
+        if unit is None or unit.status.state.terminal or unit.status.state is UnitState.STOPPING:
+            return
+        if unit.status.state is UnitState.WAITING:
+            self._set(unit, state=UnitState.STOPPED, finished_at=self.clock.now())
+            return
+        delay = min(max(0.0, grace), _float(unit.spec, "stop-after") or 0.0)
+        self._set(unit, state=UnitState.STOPPING)
+        self._timer(unit, delay, "stopped")
+
+    def remove(self, name: str) -> None:
+        self._units.pop(name, None)
+        self._changed.discard(name)
+
+    def status(self, name: str) -> UnitStatus | None:
+        unit = self._units.get(name)
+        return unit.status if unit else None
+
+    def names(self) -> list[str]:
+        return list(self._units)
+
+    def logs(self, name: str, tail: int | None = None, previous: bool = False) -> bytes | None:
+        unit = self._units.get(name)
+        if unit is None:
+            return None
+        if previous:
+            return tail_lines(unit.previous_log, tail)
+        line = f"fake unit {name} run {unit.status.restarts} started at {unit.status.started_at}\n"
+        return tail_lines(line.encode(), tail)
+
+    def close(self) -> None:
+        self._units.clear()
+        self._timers.clear()
+        self._changed.clear()
+
+    # ---- timers --------------------------------------------------------------------------------
+    def _run(self, unit: _Unit, restarts: int) -> None:
+        self._set(unit, state=UnitState.RUNNING, restarts=restarts, started_at=self.clock.now(),
+                  finished_at=None, message="")
+        after = _float(unit.spec, "exit-after")
+        if after is not None:
+            self._timer(unit, after, "exit")
+
+    def _fire(self, unit: _Unit, what: str, when: float) -> None:
+        if what == "stopped":
+            self._set(unit, state=UnitState.STOPPED, exit_code=143, finished_at=when)
+        elif what == "restart":
+            unit.previous_log = self.logs(unit.spec.name) or b""
+            self._run(unit, unit.status.restarts + 1)
+        else:
+            self._exited(unit, _int(unit.spec, "exit-code") or 0, when)
+
+    def _exited(self, unit: _Unit, code: int, when: float) -> None:
+        if unit.spec.restart.restarts(code):
+            delay = backoff_delay(unit.crashes, self.backoff, self.max_backoff)
+            unit.crashes += 1
+            self._set(unit, state=UnitState.WAITING, exit_code=code, finished_at=when)
+            self._timer(unit, delay, "restart")
+            return
+        final = UnitState.SUCCEEDED if code == 0 else UnitState.FAILED
+        self._set(unit, state=final, exit_code=code, finished_at=when)
+
+    def _timer(self, unit: _Unit, delay: float, what: str) -> None:
+        heapq.heappush(self._timers, (self.clock.now() + delay, next(self._seq), unit.spec.name,
+                                      unit.generation, what))
+
+    def _set(self, unit: _Unit, **changes) -> None:
+        unit.generation += 1
+        unit.status = replace(unit.status, **changes)
+        self._changed.add(unit.spec.name)
+
+
+def _float(spec: UnitSpec, key: str) -> float | None:
+    raw = spec.options.get(key)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"unit {spec.name!r}: option {key}={raw!r} is not a number") from None
+    if value < 0:
+        raise ValueError(f"unit {spec.name!r}: option {key} must not be negative")
+    return value
+
+
+def _int(spec: UnitSpec, key: str) -> int | None:
+    raw = spec.options.get(key)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"unit {spec.name!r}: option {key}={raw!r} is not an integer") from None

@@ -1,0 +1,204 @@
+"""The `process` runtime: each unit is a real subprocess, its output captured to a log file.
+
+A unit's command runs in its own session (process group), with stdin closed and stdout+stderr
+appended to `<log_dir>/<unit>.log`; the previous run's log is kept as `<unit>.prev.log` for
+`logs(previous=True)`.  `sync()` reaps exits with `Popen.poll()` (never waits), applies the
+restart policy with a doubling back-off, and escalates stops: SIGTERM to the process group at
+`stop()`, SIGKILL once the grace period has passed.  Exit by signal N is reported as 128+N,
+as container runtimes do.  Used by the node agents of both planes and by `berth up`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from berth.runtime.base import UnitSpec, UnitState, UnitStatus, backoff_delay, tail_lines
+from berth.runtime.clock import Clock, SystemClock
+
+BASE_ENV = ("PATH", "HOME", "LANG", "TZ")
+"""Variables passed through from the runtime's own environment (a unit's `env` comes on top)."""
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+@dataclass
+class _Unit:
+    spec: UnitSpec
+    status: UnitStatus
+    popen: subprocess.Popen | None = None
+    next_start: float | None = None
+    stop_deadline: float | None = None
+    killed: bool = False
+    crashes: int = 0
+    changed: bool = True
+
+
+class ProcessRuntime:
+    """Runs units as subprocesses of this process."""
+
+    name = "process"
+
+    def __init__(self, log_dir: str | os.PathLike | None = None, clock: Clock | None = None, *,
+                 backoff: float = 1.0, max_backoff: float = 30.0, reset_after: float = 300.0) -> None:
+        self.clock = clock or SystemClock()
+        self._own_dir = log_dir is None
+        self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="berth-process-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.backoff, self.max_backoff, self.reset_after = backoff, max_backoff, reset_after
+        self._units: dict[str, _Unit] = {}
+
+    # ---- the Runtime contract ------------------------------------------------------------------
+    def start(self, spec: UnitSpec) -> UnitStatus:
+        if spec.name in self._units:
+            raise ValueError(f"unit {spec.name!r} already exists")
+        unit = _Unit(spec, UnitStatus(spec.name, UnitState.WAITING))
+        self._units[spec.name] = unit
+        self._launch(unit, first=True)
+        return unit.status
+
+    def sync(self) -> list[UnitStatus]:
+        now = self.clock.now()
+        for unit in self._units.values():
+            self._observe(unit, now)
+        changed = [u for u in self._units.values() if u.changed]
+        for unit in changed:
+            unit.changed = False
+        return [u.status for u in changed]
+
+    def stop(self, name: str, grace: float) -> None:
+        unit = self._units.get(name)
+        if unit is None or unit.status.state.terminal:
+            return
+        if unit.status.state is UnitState.STOPPING:
+            return
+        if unit.popen is None or unit.popen.poll() is not None:
+            self._set(unit, state=UnitState.STOPPED, finished_at=self.clock.now(), pid=None)
+            return
+        self._signal(unit, signal.SIGTERM)
+        unit.stop_deadline = self.clock.now() + max(0.0, grace)
+        self._set(unit, state=UnitState.STOPPING)
+        if grace <= 0:
+            self._kill(unit)
+
+    def remove(self, name: str) -> None:
+        unit = self._units.get(name)
+        if unit is None:
+            return
+        if unit.popen is not None and unit.popen.poll() is None:
+            self._kill(unit)
+            _reap(unit.popen)
+        del self._units[name]
+        for path in (self._log_path(name), self._log_path(name, previous=True)):
+            path.unlink(missing_ok=True)
+
+    def status(self, name: str) -> UnitStatus | None:
+        unit = self._units.get(name)
+        return unit.status if unit else None
+
+    def names(self) -> list[str]:
+        return list(self._units)
+
+    def logs(self, name: str, tail: int | None = None, previous: bool = False) -> bytes | None:
+        if name not in self._units:
+            return None
+        path = self._log_path(name, previous)
+        return tail_lines(path.read_bytes(), tail) if path.exists() else b""
+
+    def close(self) -> None:
+        for unit in self._units.values():
+            if unit.popen is not None and unit.popen.poll() is None:
+                self._kill(unit)
+                _reap(unit.popen)
+        self._units.clear()
+        if self._own_dir:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+
+    # ---- supervision -----------------------------------------------------------------------------
+    def _observe(self, unit: _Unit, now: float) -> None:
+        state = unit.status.state
+        if state in (UnitState.RUNNING, UnitState.STOPPING) and unit.popen is not None:
+            code = unit.popen.poll()
+            if code is not None:
+                self._exited(unit, _exit_code(code), now)
+            elif state is UnitState.STOPPING and now >= (unit.stop_deadline or now) and not unit.killed:
+                self._kill(unit)
+        elif state is UnitState.WAITING and unit.next_start is not None and now >= unit.next_start:
+            self._launch(unit, first=False)
+
+    def _exited(self, unit: _Unit, code: int, now: float) -> None:
+        self._signal(unit, signal.SIGKILL)  # leftovers of the process group
+        if unit.status.state is UnitState.STOPPING:
+            self._set(unit, state=UnitState.STOPPED, exit_code=code, finished_at=now, pid=None)
+            return
+        ran = now - (unit.status.started_at or now)
+        if ran >= self.reset_after:
+            unit.crashes = 0
+        if unit.spec.restart.restarts(code):
+            unit.next_start = now + backoff_delay(unit.crashes, self.backoff, self.max_backoff)
+            unit.crashes += 1
+            self._set(unit, state=UnitState.WAITING, exit_code=code, finished_at=now, pid=None,
+                      message=f"back-off {unit.next_start - now:.0f}s restarting after exit {code}")
+            return
+        final = UnitState.SUCCEEDED if code == 0 else UnitState.FAILED
+        self._set(unit, state=final, exit_code=code, finished_at=now, pid=None)
+
+    def _launch(self, unit: _Unit, first: bool) -> None:
+        spec, now = unit.spec, self.clock.now()
+        current = self._log_path(spec.name)
+        if not first and current.exists():
+            current.replace(self._log_path(spec.name, previous=True))
+        env = {k: os.environ[k] for k in BASE_ENV if k in os.environ} | dict(spec.env)
+        restarts = unit.status.restarts + (0 if first else 1)
+        unit.next_start, unit.stop_deadline, unit.killed = None, None, False
+        try:
+            with open(current, "ab") as log:
+                unit.popen = subprocess.Popen(spec.command, stdin=subprocess.DEVNULL, stdout=log,
+                                              stderr=subprocess.STDOUT, env=env, cwd=spec.workdir,
+                                              start_new_session=True)
+        except (OSError, ValueError) as err:
+            unit.popen = None
+            self._set(unit, state=UnitState.FAILED, restarts=restarts, exit_code=127, started_at=None,
+                      finished_at=now, message=f"cannot start {spec.command[:1]}: {err}")
+            return
+        self._set(unit, state=UnitState.RUNNING, restarts=restarts, started_at=now, finished_at=None,
+                  pid=unit.popen.pid, message="")
+
+    def _signal(self, unit: _Unit, sig: signal.Signals) -> None:
+        if unit.popen is None:
+            return
+        try:
+            os.killpg(unit.popen.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _kill(self, unit: _Unit) -> None:
+        self._signal(unit, signal.SIGKILL)
+        unit.killed = True
+
+    def _set(self, unit: _Unit, **changes) -> None:
+        unit.status = replace(unit.status, **changes)
+        unit.changed = True
+
+    def _log_path(self, name: str, previous: bool = False) -> Path:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        stem = f"{_UNSAFE.sub('_', name)[:80]}-{digest}"
+        return self.log_dir / (f"{stem}.prev.log" if previous else f"{stem}.log")
+
+
+def _exit_code(code: int) -> int:
+    """Popen's code (negative for a signal) as a container runtime reports it (128 + signal)."""
+    return 128 - code if code < 0 else code
+
+
+def _reap(popen: subprocess.Popen) -> None:
+    try:
+        popen.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
