@@ -1,9 +1,11 @@
 """The GPU-sharing experiment of the FGD paper, on the engine, with the authors' protocol.
 
-Protocol (`shared/data/README.md`): the cluster is the 1,213 GPU nodes; the trace's pods are
-shuffled by the seed, then resampled until their GPU requests reach `tune` (130%) of the cluster's
-GPU capacity; they are placed one at a time and never leave; a pod that fits nowhere is skipped.
-After each 1% of arrived GPU demand the share of GPU capacity allocated is recorded.
+Protocol (`shared/data/README.md`): the cluster is the 1,213 GPU nodes, each renamed with a
+seeded random `NNNN-` prefix as the authors' simulator does (so name tie-breaks are random per
+seed, not fixed); the trace's pods are shuffled by the seed, then resampled until their GPU
+requests reach `tune` (130%) of the cluster's GPU capacity; they are placed one at a time and
+never leave; a pod that fits nowhere is skipped.  After each 1% of arrived GPU demand the share
+of GPU capacity allocated is recorded.
 `run_curve` does one (policy, seed); `run_experiment` fans the grid out over processes.
 """
 
@@ -22,7 +24,7 @@ from berth.engine import Engine, PolicyContext
 from berth.model import GPU, Workload
 from berth.sim.published import LEVELS
 from berth.sim.trace import load_nodes, load_pods, node_list_path, pod_trace_path
-from berth.sim.workload import demand_mix, prepare_arrivals
+from berth.sim.workload import demand_mix, prefix_node_names, prepare_arrivals
 
 FGD_POLICIES = ("random", "dot-product", "gpu-clustering", "gpu-packing", "best-fit", "fgd")
 
@@ -63,7 +65,7 @@ def run_curve(trace: str, policy: str, seed: int, data_dir: Path | None = None, 
               nodes: Path | None = None) -> Run:
     """One experiment run: load the trace, prepare arrivals for `seed`, place them under `policy`."""
     started = time.perf_counter()
-    cluster = load_nodes(nodes or node_list_path(data_dir))
+    cluster = prefix_node_names(load_nodes(nodes or node_list_path(data_dir)), seed)
     pods = load_pods(pod_trace_path(trace, data_dir))
     capacity = sum(n.gpus for n in cluster) * 1000
     arrivals = prepare_arrivals(pods, seed, tune, capacity)

@@ -4,6 +4,9 @@
 pods (with replacement, same generator) and append them until the GPU requests reach `tune` times
 the cluster's GPU capacity; if the trace alone is over that, pods are dropped from the end.
 `demand_mix` counts the trace's request shapes for policies that measure fragmentation.
+`prefix_node_names` gives each node a random `NNNN-` prefix, as the authors' simulator does when
+it loads a cluster, so the policies' "smallest name wins a tie" rule picks a random (but fixed
+for the run) node rather than always the same one.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections import Counter
 import numpy as np
 
 from berth.engine import DemandClass
-from berth.model import GPU, Workload
+from berth.model import GPU, Node, Workload
 from berth.sim.trace import TracePod
 
 
@@ -40,3 +43,10 @@ def demand_mix(pods: list[TracePod]) -> tuple[DemandClass, ...]:
     counts = Counter((p.workload.requests["cpu"], p.workload.requests["memory"], p.workload.requests[GPU],
                       p.gpu_spec) for p in pods)
     return tuple(DemandClass(cpu, mem, gpu, spec, float(n)) for (cpu, mem, gpu, spec), n in sorted(counts.items()))
+
+
+def prefix_node_names(nodes: list[Node], seed: int) -> list[Node]:
+    """Nodes sorted by name, each renamed `f"{k:04d}-{name}"` for a seeded permutation k."""
+    ordered = sorted(nodes, key=lambda n: n.name)
+    perm = np.random.default_rng([seed, len(ordered)]).permutation(len(ordered))
+    return [dataclasses.replace(n, name=f"{int(k):04d}-{n.name}") for n, k in zip(ordered, perm)]
