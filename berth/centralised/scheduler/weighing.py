@@ -1,0 +1,87 @@
+"""The scheduler's engine policy: the engine's filters, nova-default's weighers, and multipliers.
+
+`NovaWeighing(multipliers, group).build(ctx)` returns the engine's `BuiltPolicy`, so `Engine`
+runs it like any named policy.  Filters are the engine's own (`FILTERS`, in nova-default's
+order); the RAM and CPU weighers are nova-default's scorers with their multipliers taken from
+`WeigherConfig`; the disk weigher is the same engine class over the DISK_GB dimension; the two
+server-group weighers (Nova's ServerGroupSoftAffinityWeigher and -SoftAntiAffinityWeigher,
+which the engine has no counterpart for) count group members per host and reuse the engine
+weigher's min-max normalisation.  Ties go to the first (best-ranked) host, as Nova's stable
+sort does.  Pure; called by `select`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from berth.centralised.scheduler.hosts import dim
+from berth.centralised.scheduler.request import GroupInfo
+from berth.engine.devices import DEVICE_PICKERS
+from berth.engine.filters import FILTERS
+from berth.engine.plugins import Rows
+from berth.engine.policy import BuiltPolicy, PolicyContext, get_policy
+from berth.engine.scorers import SCORERS
+from berth.engine.scorers.nova import FreeResourceWeigher
+from berth.engine.snapshot import Snapshot
+from berth.model import Workload
+
+BASE_POLICY = "nova-default"
+
+
+@dataclass(frozen=True)
+class WeigherConfig:
+    """Nova's `[filter_scheduler]` weigher multipliers (defaults as upstream)."""
+
+    ram_weight_multiplier: float = 1.0
+    cpu_weight_multiplier: float = 1.0
+    disk_weight_multiplier: float = 1.0
+    soft_affinity_weight_multiplier: float = 1.0
+    soft_anti_affinity_weight_multiplier: float = 1.0
+
+
+MULTIPLIER_OF = {"ram-weigher": "ram_weight_multiplier", "cpu-weigher": "cpu_weight_multiplier"}
+
+
+class GroupMemberWeigher(FreeResourceWeigher):
+    """Weighs hosts by members of one server group on them (`sign` -1 prefers fewer)."""
+
+    def __init__(self, name: str, group: str, sign: float) -> None:
+        super().__init__(name, "cpu")
+        self.group, self.sign = group, sign
+
+    def skip(self, snap: Snapshot, workload: Workload) -> bool:
+        return snap.group_count(self.group, "node") is None
+
+    def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
+        return self.sign * snap.group_count(self.group, "node")[rows].astype(float)
+
+
+@dataclass(frozen=True)
+class NovaWeighing:
+    """A per-request policy spec the engine builds (see module docstring)."""
+
+    config: WeigherConfig = WeigherConfig()
+    group: GroupInfo | None = None
+    name: str = "nova-scheduler"
+
+    def build(self, context: PolicyContext) -> BuiltPolicy:
+        base = get_policy(BASE_POLICY)
+        filters = tuple(FILTERS[n]() for n in base.filters)
+        scorers = [(SCORERS[n](context, {}), getattr(self.config, MULTIPLIER_OF.get(n, ""), w))
+                   for n, w in base.scorers]
+        scorers.append((FreeResourceWeigher("DiskWeigher", dim("DISK_GB")[0]), self.config.disk_weight_multiplier))
+        scorers += self._group_weighers()
+        devices = DEVICE_PICKERS[base.devices](context, {})
+        return BuiltPolicy(self.name, filters, tuple((s, w) for s, w in scorers if w), devices, "first")
+
+    def _group_weighers(self) -> list:
+        g = self.group
+        if g is None or g.policy not in ("soft-affinity", "soft-anti-affinity"):
+            return []
+        if g.policy == "soft-affinity":
+            return [(GroupMemberWeigher("ServerGroupSoftAffinityWeigher", g.id, 1.0),
+                     self.config.soft_affinity_weight_multiplier)]
+        return [(GroupMemberWeigher("ServerGroupSoftAntiAffinityWeigher", g.id, -1.0),
+                 self.config.soft_anti_affinity_weight_multiplier)]
