@@ -1,0 +1,13 @@
+"""The Kubernetes API client of berth's own components: REST calls, informers and work queues.
+
+`KubeClient` speaks JSON over HTTP (httpx) to any Kubernetes-compatible API server, berth's or
+upstream's; `Informer` keeps a local cache of one resource fed by list-then-watch (relisting on
+410 Gone); `WorkQueue` hands out keys to reconcile with de-duplication and rate-limited retries.
+The scheduler, the controllers and the node agents are built on these.
+"""
+
+from berth.declarative.client.informer import Informer
+from berth.declarative.client.rest import RESOURCES, ApiError, KubeClient, Resource
+from berth.declarative.client.workqueue import WorkQueue
+
+__all__ = ["ApiError", "Informer", "KubeClient", "RESOURCES", "Resource", "WorkQueue"]

@@ -1,0 +1,168 @@
+"""`KubeClient`: typed-by-table REST calls (get, list, create, update, patch, delete, watch) over httpx.
+
+Resources are rows of `RESOURCES` (plural -> group/version, namespaced, kind), so paths are data,
+not code.  Responses are plain dicts.  Expected API outcomes (404, 409, 410, 422) raise
+`ApiError` carrying the HTTP code and the server's Status reason, which callers branch on;
+connection failures are httpx's own exceptions.  Used by informers, the scheduler, controllers
+and agents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One API resource: `plural` under `group/version`, namespaced or cluster-scoped."""
+
+    plural: str
+    kind: str
+    group: str = ""
+    version: str = "v1"
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def prefix(self) -> str:
+        return f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+
+
+RESOURCES: dict[str, Resource] = {r.plural: r for r in (
+    Resource("pods", "Pod"),
+    Resource("nodes", "Node", namespaced=False),
+    Resource("namespaces", "Namespace", namespaced=False),
+    Resource("events", "Event"),
+    Resource("leases", "Lease", group="coordination.k8s.io"),
+    Resource("replicasets", "ReplicaSet", group="apps"),
+    Resource("deployments", "Deployment", group="apps"),
+)}
+
+
+class ApiError(Exception):
+    """The server answered with a failure Status: `code` (HTTP) and `reason` (Status.reason)."""
+
+    def __init__(self, code: int, reason: str, message: str) -> None:
+        super().__init__(f"{code} {reason}: {message}")
+        self.code, self.reason, self.message = code, reason, message
+
+
+class KubeClient:
+    """JSON REST client for one API server (`base_url` such as http://127.0.0.1:6443)."""
+
+    def __init__(self, base_url: str, *, timeout: float = 30.0, pool: int = 16,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, limits=limits, transport=transport,
+                                 headers={"Accept": "application/json", "User-Agent": "berth/0.1"})
+
+    def close(self) -> None:
+        self.http.close()
+
+    # ---- paths -----------------------------------------------------------------------------------
+    @staticmethod
+    def path(plural: str, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:
+        res = RESOURCES[plural]
+        parts = [res.prefix]
+        if res.namespaced and namespace:
+            parts.append(f"namespaces/{namespace}")
+        parts.append(plural)
+        if name:
+            parts.append(name)
+        if sub:
+            parts.append(sub)
+        return "/".join(parts)
+
+    # ---- verbs -----------------------------------------------------------------------------------
+    def request(self, method: str, path: str, body: Any = None, params: dict | None = None,
+                content_type: str = "application/json") -> dict:
+        content = orjson.dumps(body) if body is not None else None
+        headers = {"Content-Type": content_type} if content is not None else None
+        resp = self.http.request(method, path, content=content, params=params, headers=headers)
+        return _decode(resp)
+
+    def get(self, plural: str, name: str, namespace: str | None = None) -> dict:
+        return self.request("GET", self.path(plural, namespace, name))
+
+    def list(self, plural: str, namespace: str | None = None, *, label_selector: str | None = None,
+             field_selector: str | None = None) -> dict:
+        """One full list (following `continue` tokens); returns {"items", "resourceVersion"}."""
+        items: list[dict] = []
+        query = {k: v for k, v in {"labelSelector": label_selector, "fieldSelector": field_selector,
+                                   "limit": "500"}.items() if v}
+        while True:
+            page = self.request("GET", self.path(plural, namespace), params=query)
+            items.extend(page.get("items") or [])
+            meta = page.get("metadata") or {}
+            if not meta.get("continue"):
+                return {"items": items, "resourceVersion": meta.get("resourceVersion", "")}
+            query["continue"] = meta["continue"]
+
+    def create(self, plural: str, body: dict, namespace: str | None = None) -> dict:
+        return self.request("POST", self.path(plural, namespace), body)
+
+    def update(self, plural: str, body: dict, sub: str | None = None) -> dict:
+        meta = body["metadata"]
+        return self.request("PUT", self.path(plural, meta.get("namespace"), meta["name"], sub), body)
+
+    def patch(self, plural: str, name: str, patch: dict, namespace: str | None = None, sub: str | None = None,
+              kind: str = "merge") -> dict:
+        ctype = {"merge": "application/merge-patch+json", "strategic": "application/strategic-merge-patch+json",
+                 "json": "application/json-patch+json"}[kind]
+        return self.request("PATCH", self.path(plural, namespace, name, sub), patch, content_type=ctype)
+
+    def delete(self, plural: str, name: str, namespace: str | None = None, *, grace: int | None = None,
+               propagation: str | None = None, uid: str | None = None) -> dict:
+        body: dict = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if grace is not None:
+            body["gracePeriodSeconds"] = grace
+        if propagation:
+            body["propagationPolicy"] = propagation
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        return self.request("DELETE", self.path(plural, namespace, name), body)
+
+    def bind(self, namespace: str, pod: str, node: str, uid: str | None = None) -> dict:
+        body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod, "namespace": namespace},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+        if uid:
+            body["metadata"]["uid"] = uid
+        return self.request("POST", self.path("pods", namespace, pod, "binding"), body)
+
+    def watch(self, plural: str, resource_version: str, namespace: str | None = None, *,
+              field_selector: str | None = None, label_selector: str | None = None,
+              timeout_seconds: int = 300) -> Iterator[dict]:
+        """Yield watch events ({"type", "object"}) from `resource_version` until the server ends the stream."""
+        params = {"watch": "1", "resourceVersion": resource_version, "allowWatchBookmarks": "true",
+                  "timeoutSeconds": str(timeout_seconds)}
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        if label_selector:
+            params["labelSelector"] = label_selector
+        timeout = httpx.Timeout(10.0, read=timeout_seconds + 30.0)
+        with self.http.stream("GET", self.path(plural, namespace), params=params, timeout=timeout) as resp:
+            if resp.status_code >= 400:
+                resp.read()
+                _decode(resp)
+            for line in resp.iter_lines():
+                if line:
+                    yield orjson.loads(line)
+
+
+def _decode(resp: httpx.Response) -> dict:
+    try:
+        data = orjson.loads(resp.content) if resp.content else {}
+    except orjson.JSONDecodeError:
+        data = {"message": resp.text[:200]}
+    if resp.status_code >= 400:
+        raise ApiError(resp.status_code, str(data.get("reason", "")), str(data.get("message", resp.reason_phrase)))
+    return data
