@@ -1,0 +1,27 @@
+"""Serve the compute API: `python -m berth.centralised.compute --db sqlite:///c.db --port 8774`.
+
+Started by `berth up --plane centralised`; binds 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from berth.centralised.compute.api import SERVICE_DOWN_TIME, create_app
+from berth.centralised.compute.db import Repo
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m berth.centralised.compute")
+    p.add_argument("--db", default="sqlite:///berth-compute.db", help="SQLAlchemy URL of the compute database")
+    p.add_argument("--port", type=int, default=8774)
+    p.add_argument("--service-down-time", type=float, default=SERVICE_DOWN_TIME)
+    args = p.parse_args(argv)
+    app = create_app(Repo(args.db), service_down_time=args.service_down_time)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

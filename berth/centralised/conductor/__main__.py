@@ -1,0 +1,39 @@
+"""Run a conductor: `python -m berth.centralised.conductor --db ... --placement URL --scheduler URL`.
+
+Polls the compute database for builds and deletes until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from berth.centralised.compute.db import Repo
+from berth.centralised.conductor.clients import HttpScheduler
+from berth.centralised.conductor.service import Conductor, run
+from berth.centralised.scheduler.placement import PlacementClient
+from berth.runtime.clock import SystemClock
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m berth.centralised.conductor")
+    p.add_argument("--db", required=True, help="SQLAlchemy URL of the compute database")
+    p.add_argument("--placement", required=True)
+    p.add_argument("--scheduler", action="append", required=True, help="scheduler URL (repeat for several)")
+    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--interval", type=float, default=0.2, help="seconds between polls")
+    args = p.parse_args(argv)
+    conductor = Conductor(Repo(args.db), PlacementClient(args.placement), HttpScheduler(args.scheduler),
+                          SystemClock(), workers=args.workers)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        run(conductor, stop, args.interval)
+    finally:
+        conductor.close()
+
+
+if __name__ == "__main__":
+    main()

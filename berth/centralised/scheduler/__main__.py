@@ -1,0 +1,39 @@
+"""Serve a scheduler: `python -m berth.centralised.scheduler --db ... --placement URL --port 8775`.
+
+Several may run at once over one Placement and one compute database; claims settle races.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from berth.centralised.compute.api import SERVICE_DOWN_TIME
+from berth.centralised.compute.db import Repo
+from berth.centralised.scheduler.app import create_app
+from berth.centralised.scheduler.manager import Scheduler, repo_hosts
+from berth.centralised.scheduler.placement import PlacementClient
+from berth.centralised.scheduler.select import SchedulerConfig
+from berth.runtime.clock import SystemClock
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m berth.centralised.scheduler")
+    p.add_argument("--db", required=True, help="SQLAlchemy URL of the compute database (services are read)")
+    p.add_argument("--placement", required=True)
+    p.add_argument("--port", type=int, default=8775)
+    p.add_argument("--host-subset-size", type=int, default=1)
+    p.add_argument("--max-attempts", type=int, default=3)
+    p.add_argument("--max-placement-results", type=int, default=1000)
+    p.add_argument("--service-down-time", type=float, default=SERVICE_DOWN_TIME)
+    p.add_argument("--seed", type=int, default=None)
+    args = p.parse_args(argv)
+    config = SchedulerConfig(args.max_placement_results, args.host_subset_size, args.max_attempts)
+    hosts = repo_hosts(Repo(args.db), SystemClock(), args.service_down_time)
+    app = create_app(Scheduler(PlacementClient(args.placement), hosts, config, seed=args.seed))
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()
