@@ -1,0 +1,137 @@
+"""The Placement ASGI application: auth, microversions, routing, error documents.
+
+`create_app(service)` returns a Starlette app whose single catch-all endpoint walks the
+route table (`berth.centralised.placement.routes`), in upstream's middleware order:
+request id -> noauth2 token (401 without one, except on `/`) -> microversion (400/406)
+-> route match (404 / 405 with `Allow`) -> microversion gate -> policy (403) -> handler.
+Every `ApiError` becomes upstream's JSON error document; responses always carry the
+`openstack-api-version` and `vary` headers.  Handlers run in the thread pool.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from berth.centralised.placement import microversion as mv
+from berth.centralised.placement.errors import ApiError, error_body
+from berth.centralised.placement.request import Req, Resp
+from berth.centralised.placement.routes import ROUTES, Gate
+
+_REQ_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_METHODS = ["GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+_COMPILED = [(re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$"), methods)
+             for path, methods in ROUTES]
+
+
+def _identity(headers: dict[str, str]) -> tuple[str, str, list[str]]:
+    """noauth2: token 'user[:project]'; roles from X-Roles, else admin for user 'admin'."""
+    user, _sep, project = headers["x-auth-token"].partition(":")
+    if "x-roles" in headers:
+        roles = [r.strip() for r in headers["x-roles"].split(",") if r.strip()]
+    else:
+        roles = ["admin"] if user == "admin" else []
+    return user, project or user, roles
+
+
+def _match(path: str) -> tuple[dict[str, Gate], dict[str, str]]:
+    for pattern, methods in _COMPILED:
+        found = pattern.match(path)
+        if found:
+            return methods, found.groupdict()
+    raise ApiError(404, "The resource could not be found.")
+
+
+class Dispatcher:
+    """Turns a Starlette request into a `Req`, runs the gated handler, renders the result."""
+
+    def __init__(self, service) -> None:  # noqa: ANN001 - PlacementService
+        self.service = service
+
+    async def __call__(self, request: Request) -> Response:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        given = headers.get("x-openstack-request-id", "")
+        request_id = given if _REQ_ID.match(given) else f"req-{uuid.uuid4()}"
+        version = None
+        try:
+            path = request.url.path
+            if path not in ("/", "") and "x-auth-token" not in headers:
+                raise ApiError(401, "The request you have made requires authentication.")
+            version = mv.negotiate(headers.get(mv.HEADER))
+            body = await request.body()
+            req = self._build(request, headers, body, version, request_id)
+            resp = await self._dispatch(req)
+        except ApiError as err:
+            resp = self._error(err, version, request_id)
+        return self._render(resp, version, request_id)
+
+    def _build(self, request: Request, headers: dict, body: bytes, version: mv.Version,
+               request_id: str) -> Req:
+        user, project, roles = _identity(headers) if "x-auth-token" in headers else ("", "", [])
+        clen = headers.get("content-length")
+        if clen:
+            if not clen.isdigit():
+                raise ApiError(400, "content-length header must be an integer")
+            if int(clen) > 0 and not headers.get("content-type"):
+                raise ApiError(400, "content-type header required when content-length > 0")
+        return Req(request.method, request.url.path, {}, request.query_params.multi_items(), headers,
+                   body, version, roles, user, project, request_id, self.service)
+
+    async def _dispatch(self, req: Req) -> Resp:
+        methods, params = _match(req.path)
+        gate = methods.get(req.method)
+        if gate is None:
+            raise ApiError(405, "The method specified is not allowed for this resource.",
+                           headers={"allow": ", ".join(methods)})
+        if req.version < gate.min_version or req.version > gate.max_version:
+            raise ApiError(gate.status, _GATE_TEXT[gate.status],
+                           headers={"allow": ", ".join(methods)} if gate.status == 405 else None)
+        req.params = params
+        gate.policy(req)
+        return await run_in_threadpool(gate.handler, req)
+
+    def _error(self, err: ApiError, version: mv.Version | None, request_id: str) -> Resp:
+        code = err.code if version is not None and version >= (1, 23) else None
+        extra = None
+        if err.status == 406 and version is None:
+            extra = {"max_version": str(mv.MAX), "min_version": str(mv.MIN)}
+        body = error_body(err.status, err.detail, code, request_id, extra)
+        return Resp(err.status, body, dict(err.headers))
+
+    def _render(self, resp: Resp, version: mv.Version | None, request_id: str) -> Response:
+        headers = dict(resp.headers)
+        headers["x-openstack-request-id"] = request_id
+        headers[mv.HEADER] = f"{mv.SERVICE} {version or mv.MIN}"
+        headers["vary"] = mv.HEADER
+        if resp.raw is not None:
+            content, ctype = resp.raw, "application/json"
+        elif resp.body is None:
+            content, ctype = b"", None
+        else:
+            content, ctype = orjson.dumps(resp.body), "application/json"
+        if resp.status == 204:
+            content, ctype = b"", None
+        return Response(content, resp.status, headers=headers, media_type=ctype)
+
+
+_GATE_TEXT = {404: "The resource could not be found.",
+              405: "The method specified is not allowed for this resource."}
+
+
+def create_app(service="sqlite:///placement.db") -> Starlette:  # noqa: ANN001
+    """The ASGI app serving `service`: a `PlacementService`, or a database URL to open one on."""
+    if isinstance(service, str):
+        from berth.centralised.placement.service import PlacementService
+        return PlacementService(service).app
+    dispatcher = Dispatcher(service)
+
+    async def endpoint(request: Request) -> Response:
+        return await dispatcher(request)
+    return Starlette(routes=[Route("/{path:path}", endpoint, methods=_METHODS)])

@@ -1,0 +1,289 @@
+"""Allocation-candidate generation on the columnar index.
+
+`search(view, query, nested_aware)` turns request groups into per-provider boolean masks
+with NumPy (capacity, unit constraints, traits, aggregates, in_tree), finds the anchor trees
+that can satisfy every group (`np.bincount` over the root column), and then walks those
+trees in order, building candidates as products of per-group options with pruning
+(group_policy, merged capacity, same_subtree).  A tree of one provider that fits the
+unsuffixed group on its own is emitted without any product at all.  `limit` stops the walk
+as soon as enough distinct candidates exist, so work is proportional to the answer.
+Sharing providers (trait MISC_SHARES_VIA_AGGREGATE) lend their inventory to every tree that
+shares one of their aggregates.  Called by `handlers/candidates.py`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from berth.centralised.placement.acquery import Group, Query
+from berth.centralised.placement.handlers.provider_filter import agg_rows, fits, trait_rows
+from berth.centralised.placement.index import View
+
+SHARING = "MISC_SHARES_VIA_AGGREGATE"
+
+
+@dataclass
+class Candidate:
+    """One allocation request: provider row -> {class: amount}, plus suffix -> provider rows."""
+
+    alloc: dict[int, dict[str, int]]
+    mappings: dict[str, list[int]]
+
+
+@dataclass
+class Option:
+    """One way to satisfy one group inside an anchor tree."""
+
+    suffix: str
+    parts: tuple[tuple[int, str, int], ...]  # (row, class, amount)
+    rows: tuple[int, ...]
+
+
+class Search:
+    """State of one candidate search over a view."""
+
+    def __init__(self, view: View, query: Query, nested_aware: bool) -> None:
+        self.v = view
+        self.q = query
+        self.nested_aware = nested_aware
+        self.sharing = view.trait_mask(SHARING) if len(view) else np.zeros(0, bool)
+        self.anchors: dict[int, set[int]] = {}
+        self.tree_size = np.bincount(view.root, minlength=len(view)) if len(view) else np.zeros(0, np.int64)
+
+    # ---- masks -------------------------------------------------------------------------
+    def _tree_mask(self, g: Group) -> np.ndarray | None:
+        if g.in_tree is None:
+            return None
+        row = self.v.row_of_uuid.get(g.in_tree)
+        if row is None:
+            return np.zeros(len(self.v), bool)
+        return self.v.root == self.v.root[row]
+
+    def rc_masks(self, g: Group) -> dict[str, np.ndarray]:
+        """Per class: rows that could give the group's amount of it (same-tree filters applied)."""
+        out = {}
+        tree = self._tree_mask(g)
+        for rc, amount in g.resources.items():
+            m = fits(self.v, [self.v.rc_col[rc]], [amount])
+            if tree is not None:
+                m &= tree
+            out[rc] = m
+        return out
+
+    def anchor_of(self, rows: np.ndarray) -> dict[int, set[int]]:
+        """Anchor roots for each row: its own root, or for a sharing row every tree it shares with."""
+        out = {}
+        for r in rows.tolist():
+            out[r] = self.sharing_anchors(r) if self.sharing[r] else {int(self.v.root[r])}
+        return out
+
+    def sharing_anchors(self, row: int) -> set[int]:
+        got = self.anchors.get(row)
+        if got is None:
+            mask = np.zeros(len(self.v), bool)
+            for agg in self.v.aggs[row]:
+                mask |= self.v.agg_mask(agg)
+            got = set(self.v.root[mask].tolist()) | {int(self.v.root[row])}
+            self.anchors[row] = got
+        return got
+
+    # ---- per group ----------------------------------------------------------------------
+    def group_rows(self, g: Group) -> dict[str, np.ndarray]:
+        """Per class (or '' for a resourceless group), the rows allowed to serve it."""
+        v = self.v
+        masks = self.rc_masks(g)
+        if g.same_provider:
+            one = np.ones(len(v), bool)
+            for m in masks.values():
+                one &= m
+            tree = self._tree_mask(g)
+            if tree is not None:
+                one &= tree
+            one &= trait_rows(v, g.required, g.forbidden) & agg_rows(v, g.member_of, g.forbidden_aggs)
+            return {rc: one for rc in masks} if masks else {"": one}
+        out = {}
+        for rc, m in masks.items():
+            if g.member_of or g.forbidden_aggs:
+                m = m & self._tree_aggs_ok(g)
+            if g.in_tree is not None:
+                m = m & ~self.sharing | (m & self.sharing & self._tree_mask(g))
+            out[rc] = m
+        return out
+
+    def _tree_aggs_ok(self, g: Group) -> np.ndarray:
+        """member_of in the unsuffixed group: the provider or its root is in the aggregates."""
+        own_ok = agg_rows(self.v, g.member_of, []) if g.member_of else np.ones(len(self.v), bool)
+        ok = own_ok | own_ok[self.v.root]
+        if g.forbidden_aggs:
+            bad = ~agg_rows(self.v, [], g.forbidden_aggs)
+            ok &= ~(bad | bad[self.v.root])
+        return ok
+
+    def viable_roots(self, per_group: dict[str, dict[str, np.ndarray]]) -> list[int]:
+        """Roots whose tree (plus shared providers) has at least one row for every class of every group."""
+        v = self.v
+        alive = np.ones(len(v), bool)  # indexed by root row
+        for rows_by_rc in per_group.values():
+            for mask in rows_by_rc.values():
+                hit = np.zeros(len(v), bool)
+                own = mask & ~self.sharing
+                hit[np.unique(v.root[own])] = True
+                for r in np.flatnonzero(mask & self.sharing).tolist():
+                    hit[list(self.sharing_anchors(r))] = True
+                alive &= hit
+        alive &= v.root == np.arange(len(v))
+        if self.q.root_required or self.q.root_forbidden:
+            alive &= trait_rows(v, [{t} for t in self.q.root_required], self.q.root_forbidden)
+        return np.flatnonzero(alive).tolist()
+
+
+def _options(s: Search, g: Group, rows_by_rc: dict[str, np.ndarray], root: int,
+             tree: list[int]) -> list[Option]:
+    """All ways group `g` can be satisfied anchored at `root`."""
+    v = s.v
+    def allowed(mask: np.ndarray) -> list[int]:
+        rows = [r for r in tree if mask[r] and not s.sharing[r]]
+        rows += [r for r in np.flatnonzero(mask & s.sharing).tolist() if root in s.sharing_anchors(r)]
+        return rows
+    if g.same_provider:
+        mask = next(iter(rows_by_rc.values()))
+        return [Option(g.suffix, tuple((r, rc, amt) for rc, amt in g.resources.items()), (r,))
+                for r in allowed(mask)]
+    choices = [[(r, rc, amt) for r in allowed(rows_by_rc[rc])] for rc, amt in g.resources.items()]
+    out = []
+    for combo in itertools.product(*choices):
+        rows = tuple(dict.fromkeys(r for r, _rc, _a in combo))
+        if _traits_ok(v, rows, g):
+            out.append(Option("", combo, rows))
+    return out
+
+
+def _traits_ok(v: View, rows: tuple[int, ...], g: Group) -> bool:
+    have: set[str] = set()
+    for r in rows:
+        if v.traits[r] & g.forbidden:
+            return False
+        have |= v.traits[r]
+    return all(any_of & have for any_of in g.required)
+
+
+def _ancestors(v: View, row: int) -> set[int]:
+    out = {row}
+    while v.parent[row] >= 0:
+        row = int(v.parent[row])
+        out.add(row)
+    return out
+
+
+def _same_subtree_ok(v: View, picks: list[Option], subtrees: list[set[str]]) -> bool:
+    for suffixes in subtrees:
+        rows = {r for o in picks if o.suffix in suffixes for r in o.rows}
+        if len(rows) <= 1:
+            continue
+        common = set.intersection(*(_ancestors(v, r) for r in rows))
+        if not common & rows:
+            return False
+    return True
+
+
+def _merge(v: View, picks: list[Option]) -> dict[int, dict[str, int]] | None:
+    """Sum the picks per provider and class; None if any sum exceeds what is free."""
+    alloc: dict[int, dict[str, int]] = {}
+    for o in picks:
+        for r, rc, amt in o.parts:
+            res = alloc.setdefault(r, {})
+            res[rc] = res.get(rc, 0) + amt
+    cap = v.capacity
+    for r, res in alloc.items():
+        for rc, amt in res.items():
+            c = v.rc_col[rc]
+            if v.used[r, c] + amt > cap[r, c]:
+                return None
+    return alloc
+
+
+def _tree_candidates(s: Search, root: int, tree: list[int], per_group: dict, out: list, seen: set,
+                     limit: int | None) -> None:
+    q, v = s.q, s.v
+    opts = []
+    for suffix, g in q.groups.items():
+        o = _options(s, g, per_group[suffix], root, tree)
+        if not o:
+            return
+        opts.append(o)
+    granular = [i for i, g in enumerate(q.groups.values()) if g.same_provider and g.resources]
+    for picks in itertools.product(*opts):
+        if q.group_policy == "isolate" and len({picks[i].rows[0] for i in granular}) < len(granular):
+            continue
+        if q.same_subtrees and not _same_subtree_ok(v, list(picks), q.same_subtrees):
+            continue
+        alloc = _merge(v, list(picks))
+        if alloc is None or not alloc:
+            continue
+        if not s.nested_aware:
+            roots = [int(v.root[r]) for r in alloc]
+            if len(roots) != len(set(roots)):
+                continue
+        mappings: dict[str, list[int]] = {}
+        for o in picks:
+            mappings.setdefault(o.suffix, [])
+            mappings[o.suffix] += [r for r in o.rows if r not in mappings[o.suffix]]
+        key = (tuple(sorted((r, tuple(sorted(res.items()))) for r, res in alloc.items())),
+               tuple(sorted((k, tuple(sorted(rs))) for k, rs in mappings.items())))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(Candidate(alloc, mappings))
+        if limit is not None and len(out) >= limit:
+            return
+
+
+def search(view: View, query: Query, nested_aware: bool) -> list[Candidate]:
+    """Candidates in anchor-root order, at most `query.limit` of them."""
+    if not len(view):
+        return []
+    s = Search(view, query, nested_aware)
+    per_group = {suffix: s.group_rows(g) for suffix, g in query.groups.items()}
+    roots = s.viable_roots(per_group)
+    if _simple(s, query):
+        return _simple_candidates(s, query, per_group, roots)
+    out: list[Candidate] = []
+    seen: set = set()
+    trees = view.tree_rows()
+    for root in roots:
+        _tree_candidates(s, root, trees[root], per_group, out, seen, query.limit)
+        if query.limit is not None and len(out) >= query.limit:
+            break
+    return out
+
+
+def _simple(s: Search, query: Query) -> bool:
+    """One unsuffixed group and no sharing providers: single-provider trees need no product."""
+    return list(query.groups) == [""] and not s.sharing.any()
+
+
+def _simple_candidates(s: Search, query: Query, per_group: dict, roots: list[int]) -> list[Candidate]:
+    v, g = s.v, query.groups[""]
+    masks = list(per_group[""].values())
+    whole = np.ones(len(v), bool)
+    for m in masks:
+        whole &= m
+    whole &= trait_rows(v, g.required, g.forbidden)
+    single = (s.tree_size[v.root] == 1)
+    trees = v.tree_rows()
+    out: list[Candidate] = []
+    seen: set = set()
+    resources = g.resources
+    for root in roots:
+        if single[root]:
+            if whole[root]:
+                out.append(Candidate({root: dict(resources)}, {"": [root]}))
+        else:
+            _tree_candidates(s, root, trees[root], per_group, out, seen, query.limit)
+        if query.limit is not None and len(out) >= query.limit:
+            del out[query.limit:]
+            break
+    return out

@@ -1,0 +1,81 @@
+"""The Placement route table: path -> method -> (handler, microversion range, policy).
+
+Data, not code: the app walks `ROUTES` in order; a method missing for a matched path is a
+405 with `Allow`, a request below a handler's minimum microversion gets the gate's status
+(404 by default, as upstream).  Handlers with behaviour that changes inside their range
+branch on `req.want(minor)` themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from berth.centralised.placement.handlers import (aggregates, allocations, candidates, inventories,
+                                                  providers, resource_classes, reshaper, root, traits,
+                                                  usages)
+from berth.centralised.placement.microversion import MAX, Version
+from berth.centralised.placement.policy import enforce
+from berth.centralised.placement.request import Req, Resp
+
+
+def _open(_req: Req) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Gate:
+    handler: Callable[[Req], Resp]
+    policy: Callable[[Req], None] = _open
+    min_version: Version = Version(1, 0)
+    max_version: Version = MAX
+    status: int = 404
+
+
+def g(handler, action: str | None = None, since: int = 0, until: int | None = None,  # noqa: ANN001
+      status: int = 404, rule: str = "admin_or_service") -> Gate:
+    return Gate(handler, enforce(f"placement:{action}", rule) if action else _open, Version(1, since),
+                Version(1, until) if until is not None else MAX, status)
+
+
+RP = "/resource_providers/{uuid}"
+ROUTES: list[tuple[str, dict[str, Gate]]] = [
+    ("/", {"GET": g(root.home)}),
+    ("/resource_classes", {"GET": g(resource_classes.listing, "resource_classes:list", 2),
+                           "POST": g(resource_classes.create, "resource_classes:create", 2)}),
+    ("/resource_classes/{name}", {
+        "GET": g(resource_classes.show, "resource_classes:show", 2),
+        "PUT": g(resource_classes.put, "resource_classes:update", 2),
+        "DELETE": g(resource_classes.remove, "resource_classes:delete", 2)}),
+    ("/resource_providers", {"GET": g(providers.listing, "resource_providers:list"),
+                             "POST": g(providers.create, "resource_providers:create")}),
+    (RP, {"GET": g(providers.show, "resource_providers:show"),
+          "DELETE": g(providers.delete_provider, "resource_providers:delete"),
+          "PUT": g(providers.update_provider, "resource_providers:update")}),
+    (RP + "/inventories", {"GET": g(inventories.get_all, "resource_providers:inventories:list"),
+                           "POST": g(inventories.create, "resource_providers:inventories:create"),
+                           "PUT": g(inventories.set_all, "resource_providers:inventories:update"),
+                           "DELETE": g(inventories.delete_all, "resource_providers:inventories:delete", 5,
+                                       status=405)}),
+    (RP + "/inventories/{resource_class}", {
+        "GET": g(inventories.get_one, "resource_providers:inventories:show"),
+        "PUT": g(inventories.update_one, "resource_providers:inventories:update"),
+        "DELETE": g(inventories.delete_one, "resource_providers:inventories:delete")}),
+    (RP + "/usages", {"GET": g(usages.provider_usages, "resource_providers:usages")}),
+    (RP + "/aggregates", {"GET": g(aggregates.get, "resource_providers:aggregates:list", 1),
+                          "PUT": g(aggregates.put, "resource_providers:aggregates:update", 1)}),
+    (RP + "/allocations", {"GET": g(allocations.get_for_provider, "resource_providers:allocations:list")}),
+    ("/allocations", {"POST": g(allocations.post, "allocations:manage", 13)}),
+    ("/allocations/{consumer_uuid}", {"GET": g(allocations.get_for_consumer, "allocations:list"),
+                                      "PUT": g(allocations.put_for_consumer, "allocations:update"),
+                                      "DELETE": g(allocations.delete_for_consumer, "allocations:delete")}),
+    ("/allocation_candidates", {"GET": g(candidates.listing, "allocation_candidates:list", 10)}),
+    ("/traits", {"GET": g(traits.listing, "traits:list", 6)}),
+    ("/traits/{name}", {"GET": g(traits.show, "traits:show", 6), "PUT": g(traits.put, "traits:update", 6),
+                        "DELETE": g(traits.remove, "traits:delete", 6)}),
+    (RP + "/traits", {"GET": g(traits.provider_traits, "resource_providers:traits:list", 6),
+                      "PUT": g(traits.set_provider_traits, "resource_providers:traits:update", 6),
+                      "DELETE": g(traits.delete_provider_traits, "resource_providers:traits:delete", 6)}),
+    ("/usages", {"GET": g(usages.total_usages, "usages", 9, rule="admin_or_project_reader_or_service")}),
+    ("/reshaper", {"POST": g(reshaper.reshape, "reshaper:reshape", 30)}),
+]

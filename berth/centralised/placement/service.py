@@ -1,0 +1,29 @@
+"""`PlacementService`: the database, its candidate index and the ASGI app, wired together.
+
+Construct one per API worker process: `PlacementService("sqlite:///path.db").app` is an ASGI
+application; several workers over the same database stay coherent through the write serial.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from berth.centralised.placement import schema as s
+from berth.centralised.placement.db import Database
+from berth.centralised.placement.index import Index
+
+
+class PlacementService:
+    """A Placement API bound to one database."""
+
+    def __init__(self, db_url: str = "sqlite:///placement.db") -> None:
+        self.db = Database(db_url)
+        self.index = Index(self.db)
+        from berth.centralised.placement.app import create_app
+        self.app = create_app(self)
+
+    def known_traits(self, names: set[str]) -> set[str]:
+        if not names:
+            return set()
+        with self.db.read() as conn:
+            return set(conn.execute(select(s.traits.c.name).where(s.traits.c.name.in_(sorted(names)))).scalars())
