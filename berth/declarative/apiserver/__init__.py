@@ -1,0 +1,26 @@
+"""A Kubernetes-compatible API server (a subset of kube-apiserver) over a berth `Store`.
+
+    from berth.store import open_store
+    from berth.declarative.apiserver import create_app, serve
+    app = create_app(open_store("sqlite:///state.db"))      # an ASGI app (Starlette)
+    serve(app, host="127.0.0.1", port=6443)                  # blocking; or: python -m berth.declarative.apiserver
+
+Modules: kinds (the KINDS table), app (routing), handlers and subresources (HTTP), registry (CRUD over the
+store, no HTTP), watch (fan-out), codec/schema/defaults/validation/quantity (admission), patch, tables,
+discovery, openapi, logs (the pods/log hook). Callers: `berth up`, tests, benchmarks.
+"""
+
+from __future__ import annotations
+
+from berth.declarative.apiserver.app import Api, create_app
+from berth.declarative.apiserver.logs import LOG_ENDPOINT_ANNOTATION, AgentLogProxy, LogSource
+
+
+def serve(app, host: str = "127.0.0.1", port: int = 6443, *, log_level: str = "warning") -> None:
+    """Run `app` with uvicorn until interrupted (uvloop and httptools when installed)."""
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=2)
+
+
+__all__ = ["Api", "AgentLogProxy", "LOG_ENDPOINT_ANNOTATION", "LogSource", "create_app", "serve"]

@@ -1,0 +1,140 @@
+"""The ASGI application: URL parsing, the ROUTES table, and `create_app(store)`.
+
+Resource URLs are parsed by hand (`/api/v1[/namespaces/{ns}]/{plural}[/{name}[/{sub}]]` and the same under
+`/apis/{group}/{version}`) into a `Call`, then dispatched through ROUTES keyed by (target, method), where
+target is 'collection', 'item' or a subresource name. Discovery and OpenAPI are plain routes.
+The `Api` object holds the store, registry, watch hub and log source for the handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from berth.declarative.apiserver import discovery, handlers, openapi, subresources
+from berth.declarative.apiserver import status as st
+from berth.declarative.apiserver.http import Call, json_response, problem_response
+from berth.declarative.apiserver.kinds import BY_PATH
+from berth.declarative.apiserver.logs import AgentLogProxy, LogSource
+from berth.declarative.apiserver.registry import Registry, utc_now
+from berth.declarative.apiserver.watch import Hub
+from berth.store import Store
+
+log = logging.getLogger("berth.apiserver")
+
+ROUTES = {
+    ("collection", "GET"): handlers.list_or_watch,
+    ("collection", "POST"): handlers.create,
+    ("collection", "DELETE"): handlers.delete_collection,
+    ("item", "GET"): handlers.get,
+    ("item", "PUT"): handlers.replace,
+    ("item", "PATCH"): handlers.patch,
+    ("item", "DELETE"): handlers.delete,
+    ("status", "GET"): handlers.get,
+    ("status", "PUT"): handlers.replace,
+    ("status", "PATCH"): handlers.patch,
+    ("binding", "POST"): subresources.bind,
+    ("eviction", "POST"): subresources.evict,
+    ("log", "GET"): subresources.logs,
+    ("scale", "GET"): subresources.get_scale,
+    ("scale", "PUT"): subresources.put_scale,
+    ("scale", "PATCH"): subresources.patch_scale,
+    ("finalize", "PUT"): handlers.replace,
+}
+
+
+class Api:
+    """Everything the handlers share."""
+
+    def __init__(self, store: Store, log_source: LogSource | None = None, clock=utc_now) -> None:
+        self.store = store
+        self.registry = Registry(store, clock)
+        self.hub = Hub(store)
+        self.logs = log_source or AgentLogProxy()
+
+
+def parse(group: str, version: str, segments: list[str], request: Request) -> Call | st.Problem:
+    """Split the path after the group-version into a Call, or a 404 Problem."""
+    ns = ""
+    if len(segments) >= 3 and segments[0] == "namespaces" and segments[2] not in ("status", "finalize"):
+        ns, segments = segments[1], segments[2:]
+    if not 1 <= len(segments) <= 3 or not all(segments):
+        return st.not_found_path(request.url.path)
+    spec = BY_PATH.get((group, version, segments[0]))
+    if spec is None or (ns and not spec.namespaced):
+        return st.not_found_path(request.url.path)
+    name = segments[1] if len(segments) > 1 else ""
+    sub = segments[2] if len(segments) > 2 else ""
+    if sub and sub not in spec.subresources:
+        return st.not_found_path(request.url.path)
+    return Call(spec, ns, name, sub, request)
+
+
+async def dispatch(api: Api, request: Request, group: str, version: str, rest: str) -> Response:
+    call = parse(group, version, rest.split("/"), request)
+    if isinstance(call, st.Problem):
+        return problem_response(call)
+    target = call.sub or ("item" if call.name else "collection")
+    handler = ROUTES.get((target, request.method))
+    if handler is None:
+        return problem_response(st.method_not_allowed(request.method, request.url.path))
+    return await handler(api, call)
+
+
+def create_app(store: Store, *, log_source: LogSource | None = None, clock=utc_now) -> Starlette:
+    """The API server as an ASGI app over `store` (run it with uvicorn; see berth.declarative.apiserver)."""
+    api = Api(store, log_source, clock)
+
+    async def core(request: Request) -> Response:
+        return await dispatch(api, request, "", "v1", request.path_params["rest"])
+
+    async def grouped(request: Request) -> Response:
+        p = request.path_params
+        return await dispatch(api, request, p["group"], p["version"], p["rest"])
+
+    async def version(request: Request) -> Response:
+        return json_response(discovery.VERSION)
+
+    async def core_root(request: Request) -> Response:
+        return json_response(discovery.api_versions())
+
+    async def groups(request: Request) -> Response:
+        return json_response(discovery.api_groups())
+
+    async def group(request: Request) -> Response:
+        body = discovery.api_group(request.path_params["group"])
+        return json_response(body) if body else problem_response(st.not_found_path(request.url.path))
+
+    async def resources(request: Request) -> Response:
+        p = request.path_params
+        body = discovery.resource_list(p.get("group", ""), p.get("version", "v1"))
+        return json_response(body) if body else problem_response(st.not_found_path(request.url.path))
+
+    async def openapi_index(request: Request) -> Response:
+        return json_response(openapi.index())
+
+    async def openapi_doc(request: Request) -> Response:
+        doc = openapi.document(request.path_params["path"])
+        return JSONResponse(doc) if doc else problem_response(st.not_found_path(request.url.path))
+
+    async def healthy(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    routes = [
+        Route("/version", version), Route("/healthz", healthy), Route("/livez", healthy), Route("/readyz", healthy),
+        Route("/api", core_root), Route("/api/v1", resources), Route("/api/v1/{rest:path}", core,
+                                                                      methods=list(METHODS)),
+        Route("/apis", groups), Route("/apis/{group}", group), Route("/apis/{group}/{version}", resources),
+        Route("/apis/{group}/{version}/{rest:path}", grouped, methods=list(METHODS)),
+        Route("/openapi/v3", openapi_index), Route("/openapi/v3/{path:path}", openapi_doc),
+    ]
+    app = Starlette(routes=routes)
+    app.state.api = api
+    return app
+
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

@@ -1,0 +1,91 @@
+"""The kinds the API server serves, as one table of data (`KINDS`), plus storage-key helpers.
+
+Every route, discovery list, OpenAPI path, Table printer and validator is looked up here by
+(group, version, plural). Adding a kind is adding a row (and, if it needs them, a defaulter, a validator
+and Table columns in their own tables). Callers: every other module of the API server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceSpec:
+    """One served resource: names, scope, verbs, subresources, and which client model describes its schema."""
+
+    group: str
+    version: str
+    plural: str
+    singular: str
+    kind: str
+    namespaced: bool
+    model: str
+    short_names: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    field_labels: tuple[str, ...] = ("metadata.name", "metadata.namespace")
+    categories: tuple[str, ...] = ()
+    return_deleted: bool = False
+    verbs: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def group_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def qualified(self) -> str:
+        """The name used in messages: 'pods', 'deployments.apps'."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def list_kind(self) -> str:
+        return self.kind + "List"
+
+    def key(self, namespace: str, name: str) -> str:
+        return f"/{self.plural}/{namespace}/{name}" if self.namespaced else f"/{self.plural}/{name}"
+
+    def prefix(self, namespace: str = "") -> str:
+        return f"/{self.plural}/{namespace}/" if (self.namespaced and namespace) else f"/{self.plural}/"
+
+
+POD_FIELDS = ("metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+              "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName")
+EVENT_FIELDS = ("metadata.name", "metadata.namespace", "involvedObject.kind", "involvedObject.namespace",
+                "involvedObject.name", "involvedObject.uid", "involvedObject.apiVersion",
+                "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason", "reportingComponent",
+                "source", "type")
+
+KINDS: tuple[ResourceSpec, ...] = (
+    ResourceSpec("", "v1", "namespaces", "namespace", "Namespace", False, "V1Namespace", ("ns",),
+                 ("status", "finalize"), ("metadata.name", "status.phase")),
+    ResourceSpec("", "v1", "nodes", "node", "Node", False, "V1Node", ("no",), ("status",),
+                 ("metadata.name", "spec.unschedulable")),
+    ResourceSpec("", "v1", "pods", "pod", "Pod", True, "V1Pod", ("po",),
+                 ("binding", "status", "log", "eviction"), POD_FIELDS, ("all",), return_deleted=True),
+    ResourceSpec("", "v1", "events", "event", "Event", True, "CoreV1Event", ("ev",), (), EVENT_FIELDS),
+    ResourceSpec("coordination.k8s.io", "v1", "leases", "lease", "Lease", True, "V1Lease"),
+    ResourceSpec("apps", "v1", "replicasets", "replicaset", "ReplicaSet", True, "V1ReplicaSet", ("rs",),
+                 ("status", "scale"), ("metadata.name", "metadata.namespace", "status.replicas"), ("all",)),
+    ResourceSpec("apps", "v1", "deployments", "deployment", "Deployment", True, "V1Deployment", ("deploy",),
+                 ("status", "scale"), categories=("all",)),
+)
+
+BY_PATH: dict[tuple[str, str, str], ResourceSpec] = {(k.group, k.version, k.plural): k for k in KINDS}
+BY_KIND: dict[tuple[str, str], ResourceSpec] = {(k.group_version, k.kind): k for k in KINDS}
+BY_PLURAL: dict[str, ResourceSpec] = {k.plural: k for k in KINDS}
+
+# Subresource -> (kind, apiVersion, client model) of the object it reads and writes, and its verbs.
+SUBRESOURCES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "status": ("", "", "", ("get", "patch", "update")),
+    "scale": ("Scale", "autoscaling/v1", "V1Scale", ("get", "patch", "update")),
+    "binding": ("Binding", "v1", "V1Binding", ("create",)),
+    "eviction": ("Eviction", "policy/v1", "V1Eviction", ("create",)),
+    "log": ("Pod", "v1", "", ("get",)),
+    "finalize": ("Namespace", "v1", "V1Namespace", ("update",)),
+}
+
+GROUP_VERSIONS: tuple[tuple[str, str], ...] = tuple(dict.fromkeys((k.group, k.version) for k in KINDS))
+
+# Namespaces that exist from the first start, as upstream's apiserver creates them.
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")

@@ -1,0 +1,89 @@
+"""Structural schemas of the built-in kinds, derived from the official `kubernetes` client's models.
+
+The client's generated model classes carry, for every API type, its JSON field names (`attribute_map`),
+field types (`openapi_types`) and required fields. `node_for("V1Pod")` turns them into a small tree of
+`Node`s that the server uses to prune or reject unknown fields (strict field validation), to check JSON
+types, to find strategic-merge list keys, and to write the OpenAPI document. Callers: codec, patch, openapi.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from kubernetes.client import models as client_models
+
+SCALARS = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "datetime": "date-time",
+           "date": "date", "object": "any", "bytearray": "string"}
+
+# Maps whose string values are resource quantities: JSON numbers are accepted there, as upstream does.
+QUANTITY_MAPS = {("V1ResourceRequirements", "limits"), ("V1ResourceRequirements", "requests"),
+                 ("V1NodeStatus", "capacity"), ("V1NodeStatus", "allocatable")}
+
+_LIST = re.compile(r"^(?:List|list)\[(.+)\]$")
+_MAP = re.compile(r"^(?:Dict|dict)\[str, ?(.+)\]$|^dict\(str, ?(.+)\)$")
+
+
+@dataclass(slots=True)
+class Node:
+    """A schema node: `type` is a scalar name, 'list', 'map' or 'object' (a model with `fields`)."""
+
+    type: str
+    model: str = ""
+    item: "Node | None" = None
+    fields: dict[str, "Node"] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+    quantity: bool = False
+
+
+_CACHE: dict[str, Node] = {}
+
+
+def node_for(type_name: str) -> Node:
+    """The schema node for a client type string such as 'V1Pod', 'List[V1Container]' or 'Dict[str, str]'."""
+    type_name = type_name.strip()
+    if type_name in _CACHE:
+        return _CACHE[type_name]
+    if type_name in SCALARS:
+        return Node(type_name)
+    m = _LIST.match(type_name)
+    if m:
+        return Node("list", item=node_for(m.group(1)))
+    m = _MAP.match(type_name)
+    if m:
+        return Node("map", item=node_for(m.group(1) or m.group(2)))
+    cls = getattr(client_models, type_name, None)
+    if cls is None:
+        return Node("object" if type_name else "any")
+    node = _CACHE[type_name] = Node("object", model=type_name)
+    _fill(node, cls)
+    return node
+
+
+def _fill(node: Node, cls) -> None:
+    """Fill a model node's fields after caching it, so that recursive types terminate."""
+    required = []
+    fields_info = getattr(cls, "model_fields", {})
+    for attr, json_name in cls.attribute_map.items():
+        child = node_for(cls.openapi_types[attr])
+        if (node.model, json_name) in QUANTITY_MAPS:
+            child = Node("map", item=Node("str", quantity=True))
+        node.fields[json_name] = child
+        info = fields_info.get(attr)
+        if info is not None and info.is_required():
+            required.append(json_name)
+    node.required = tuple(required)
+
+
+def model_nodes(root: str) -> dict[str, Node]:
+    """Every model node reachable from `root`, by model name (for the OpenAPI components section)."""
+    seen: dict[str, Node] = {}
+    stack = [node_for(root)]
+    while stack:
+        node = stack.pop()
+        if node.type == "object" and node.model and node.model not in seen:
+            seen[node.model] = node
+            stack.extend(node.fields.values())
+        elif node.item is not None:
+            stack.append(node.item)
+    return seen

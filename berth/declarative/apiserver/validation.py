@@ -1,0 +1,166 @@
+"""Semantic validation of objects: names (RFC 1123), labels, quantities and per-kind rules.
+
+`validate(spec, obj)` returns a list of per-field causes (empty when valid); the registry answers a
+non-empty list with 422 Invalid. Per-kind rules live in the VALIDATORS table. Messages follow upstream's
+wording (apimachinery validation), so kubectl prints familiar text.
+"""
+
+from __future__ import annotations
+
+import re
+
+from berth.declarative.apiserver.quantity import QuantityError, parse_quantity
+from berth.declarative.apiserver.status import cause
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start"
+             " and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is"
+             " '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
+SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and"
+                 " must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation"
+                 " is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+
+
+def dns_label(value, path: str) -> list[dict]:
+    if not isinstance(value, str) or not value:
+        return [cause(path, "Required value", "FieldValueRequired")]
+    if len(value) > 63:
+        return [cause(path, f'Invalid value: "{value}": must be no more than 63 characters')]
+    return [] if DNS1123_LABEL.match(value) else [cause(path, f'Invalid value: "{value}": {LABEL_MSG}')]
+
+
+def dns_subdomain(value, path: str) -> list[dict]:
+    if not isinstance(value, str) or not value:
+        return [cause(path, "Required value", "FieldValueRequired")]
+    if len(value) > 253:
+        return [cause(path, f'Invalid value: "{value}": must be no more than 253 characters')]
+    return [] if DNS1123_SUBDOMAIN.match(value) else [cause(path, f'Invalid value: "{value}": {SUBDOMAIN_MSG}')]
+
+
+def qualified_name(key: str, path: str) -> list[dict]:
+    prefix, slash, name = key.rpartition("/")
+    errs = dns_subdomain(prefix, path) if slash else []
+    if not name or len(name) > 63 or not QUALIFIED_NAME.match(name):
+        errs.append(cause(path, f'Invalid value: "{key}": name part must consist of alphanumeric characters,'
+                                " '-', '_' or '.', and must start and end with an alphanumeric character"
+                                " (at most 63 characters)"))
+    return errs
+
+
+def labels(values, path: str) -> list[dict]:
+    errs: list[dict] = []
+    for key, value in (values or {}).items():
+        errs += qualified_name(key, path)
+        if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
+            errs.append(cause(f"{path}.{key}", f'Invalid value: "{value}": a valid label must be an empty string or'
+                                               " consist of alphanumeric characters, '-', '_' or '.', and must"
+                                               " start and end with an alphanumeric character"))
+    return errs
+
+
+def quantities(values, path: str, *, non_negative: bool = True) -> list[dict]:
+    errs: list[dict] = []
+    for name, text in (values or {}).items():
+        sub = f"{path}[{name}]"
+        try:
+            value = parse_quantity(text.strip() if isinstance(text, str) else text)
+        except QuantityError as err:
+            errs.append(cause(sub, f'Invalid value: "{text}": {err}'))
+            continue
+        if non_negative and value < 0:
+            errs.append(cause(sub, f'Invalid value: "{text}": must be greater than or equal to 0'))
+    return errs
+
+
+def metadata(spec, obj: dict) -> list[dict]:
+    meta = obj.get("metadata") or {}
+    name_rule = dns_label if spec.kind == "Namespace" else dns_subdomain
+    errs = name_rule(meta.get("name"), "metadata.name")
+    errs += labels(meta.get("labels"), "metadata.labels")
+    errs += [c for key in (meta.get("annotations") or {}) for c in qualified_name(key, "metadata.annotations")]
+    return errs
+
+
+def containers(items, path: str) -> list[dict]:
+    errs: list[dict] = []
+    seen: set[str] = set()
+    for i, c in enumerate(items or []):
+        sub = f"{path}[{i}]"
+        errs += dns_label(c.get("name"), f"{sub}.name")
+        if c.get("name") in seen:
+            errs.append(cause(f"{sub}.name", f'Duplicate value: "{c.get("name")}"', "FieldValueDuplicate"))
+        seen.add(c.get("name"))
+        if not c.get("image"):
+            errs.append(cause(f"{sub}.image", "Required value", "FieldValueRequired"))
+        res = c.get("resources") or {}
+        errs += quantities(res.get("requests"), f"{sub}.resources.requests")
+        errs += quantities(res.get("limits"), f"{sub}.resources.limits")
+    return errs
+
+
+def pod_spec(spec: dict | None, path: str) -> list[dict]:
+    spec = spec or {}
+    if not spec.get("containers"):
+        return [cause(f"{path}.containers", "Required value", "FieldValueRequired")]
+    errs = containers(spec["containers"], f"{path}.containers")
+    errs += containers(spec.get("initContainers"), f"{path}.initContainers")
+    if spec.get("restartPolicy") not in (None, "Always", "OnFailure", "Never"):
+        errs.append(cause(f"{path}.restartPolicy", f'Unsupported value: "{spec["restartPolicy"]}": supported'
+                                                   ' values: "Always", "OnFailure", "Never"', "FieldValueNotSupported"))
+    return errs
+
+
+def pod(obj: dict) -> list[dict]:
+    return pod_spec(obj.get("spec"), "spec")
+
+
+def workload(obj: dict) -> list[dict]:
+    """Deployment and ReplicaSet: a selector that matches the template's labels, a valid pod template."""
+    spec = obj.get("spec") or {}
+    errs: list[dict] = []
+    if isinstance(spec.get("replicas"), int) and spec["replicas"] < 0:
+        errs.append(cause("spec.replicas", f"Invalid value: {spec['replicas']}: must be greater than or equal to 0"))
+    selector = (spec.get("selector") or {}).get("matchLabels") or {}
+    if not spec.get("selector"):
+        errs.append(cause("spec.selector", "Required value", "FieldValueRequired"))
+    template = spec.get("template") or {}
+    tlabels = (template.get("metadata") or {}).get("labels") or {}
+    errs += labels(tlabels, "spec.template.metadata.labels")
+    if any(tlabels.get(k) != v for k, v in selector.items()):
+        errs.append(cause("spec.template.metadata.labels", f"Invalid value: {tlabels}: `selector` does not match"
+                                                           " template `labels`"))
+    return errs + pod_spec(template.get("spec"), "spec.template.spec")
+
+
+def node(obj: dict) -> list[dict]:
+    status = obj.get("status") or {}
+    return quantities(status.get("capacity"), "status.capacity") + \
+        quantities(status.get("allocatable"), "status.allocatable")
+
+
+def lease(obj: dict) -> list[dict]:
+    spec = obj.get("spec") or {}
+    seconds = spec.get("leaseDurationSeconds")
+    if seconds is not None and seconds <= 0:
+        return [cause("spec.leaseDurationSeconds", f"Invalid value: {seconds}: must be greater than 0")]
+    return []
+
+
+def event(obj: dict) -> list[dict]:
+    if not (obj.get("involvedObject") or {}).get("name") and not obj.get("regarding"):
+        return [cause("involvedObject.name", "Required value", "FieldValueRequired")]
+    return []
+
+
+VALIDATORS = {"Pod": pod, "Deployment": workload, "ReplicaSet": workload, "Node": node, "Lease": lease,
+              "Event": event}
+
+
+def validate(spec, obj: dict) -> list[dict]:
+    """All causes that make `obj` invalid as a `spec.kind` (metadata first, then the kind's own rules)."""
+    rule = VALIDATORS.get(spec.kind)
+    return metadata(spec, obj) + (rule(obj) if rule else [])

@@ -1,0 +1,81 @@
+"""The embedded default backend: SQLite in WAL mode under the in-memory store.
+
+The database is a single append-only log table, one row per revision (kine-style): a put or a delete of a
+key, with its create revision and its value. Every write inserts its row and commits before the in-memory
+state changes and before the caller is answered, so an acknowledged write survives `kill -9` of the process
+(WAL with synchronous=NORMAL survives process death; `sync="full"` also fsyncs each commit for power loss).
+On open, the log is replayed into memory; rows above the compacted revision also rebuild the watch window.
+Compaction deletes superseded rows and tombstones at or below the compacted revision.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from berth.store.interface import DELETE, PUT, Event, Record
+from berth.store.memory import MemoryStore
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS log (rev INTEGER PRIMARY KEY, key TEXT NOT NULL, deleted INTEGER NOT NULL,"
+    " create_rev INTEGER NOT NULL, value BLOB NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS log_key ON log (key, rev)",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+)
+
+SYNC_MODES = {"normal": "NORMAL", "full": "FULL"}
+
+
+class SqliteStore(MemoryStore):
+    """A `Store` persisted in one SQLite file; `path` may be ':memory:' for throwaway tests."""
+
+    def __init__(self, path: str, *, retain: int = 100_000, sync: str = "normal") -> None:
+        super().__init__(retain=retain)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={SYNC_MODES[sync]}")
+        for statement in SCHEMA:
+            self._db.execute(statement)
+        self._load()
+
+    def _load(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'compacted'").fetchone()
+        compacted = row[0] if row else 0
+        self._compacted = compacted
+        self._revision = compacted
+        current: dict[str, Record] = {}
+        cursor = self._db.execute("SELECT rev, key, deleted, create_rev, value FROM log ORDER BY rev")
+        for rev, key, deleted, create_rev, value in cursor:
+            rec = Record(key, bytes(value), create_rev, rev)
+            event = Event(DELETE if deleted else PUT, rec, current.get(key))
+            if deleted:
+                current.pop(key, None)
+            else:
+                current[key] = rec
+            self._apply(event, remember=rev > compacted)
+
+    def _persist(self, event: Event) -> None:
+        rec = event.record
+        self._db.execute(
+            "INSERT INTO log (rev, key, deleted, create_rev, value) VALUES (?, ?, ?, ?, ?)",
+            (rec.mod_revision, rec.key, int(event.kind == DELETE), rec.create_revision, rec.value),
+        )
+
+    def _persist_compaction(self, revision: int) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "DELETE FROM log WHERE rev <= ?1 AND (deleted = 1 OR EXISTS (SELECT 1 FROM log AS later"
+                " WHERE later.key = log.key AND later.rev > log.rev AND later.rev <= ?1))",
+                (revision,),
+            )
+            db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('compacted', ?)", (revision,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        super().close()
+        self._db.close()
