@@ -1,0 +1,106 @@
+"""What a reconcile function asks for: API writes as data, and helpers shared by the controllers.
+
+A reconcile function is pure: it reads objects (dicts) and the time, and returns a list of
+actions -- `Create`, `Update` (whole object, optionally a subresource such as `status`),
+`Patch` (merge patch) and `Delete`.  `execute` (in `manager`) performs them with compare-and-swap
+semantics (the object's resourceVersion travels with Update); tests just inspect them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+
+@dataclass(frozen=True)
+class Create:
+    plural: str
+    body: dict
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class Update:
+    plural: str
+    body: dict
+    sub: str | None = None
+
+
+@dataclass(frozen=True)
+class Patch:
+    plural: str
+    name: str
+    patch: dict
+    namespace: str | None = None
+    sub: str | None = None
+
+
+@dataclass(frozen=True)
+class Delete:
+    plural: str
+    name: str
+    namespace: str | None = None
+    uid: str | None = None
+    grace: int | None = None
+    propagation: str | None = None
+    reason: str = field(default="", compare=False)
+
+
+Action = Create | Update | Patch | Delete
+
+
+def rfc3339(when: float) -> str:
+    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str | None) -> float | None:
+    """Seconds since the epoch of an RFC 3339 timestamp (with or without fractions), None if absent."""
+    if not text:
+        return None
+    text = text.replace("Z", "+00:00")
+    return datetime.fromisoformat(text).timestamp()
+
+
+def owner_ref(owner: dict, controller: bool = True) -> dict:
+    meta = owner["metadata"]
+    return {"apiVersion": owner.get("apiVersion", "v1"), "kind": owner["kind"], "name": meta["name"],
+            "uid": meta["uid"], "controller": controller, "blockOwnerDeletion": True}
+
+
+def controller_uid(obj: dict) -> str | None:
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref.get("uid")
+    return None
+
+
+def template_hash(template: dict) -> str:
+    """A short, stable hash of a pod template (the `pod-template-hash` label value)."""
+    blob = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
+    digest = hashlib.sha256(blob).digest()
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"
+    value = int.from_bytes(digest[:8], "big")
+    out = ""
+    for _ in range(10):
+        value, rem = divmod(value, len(alphabet))
+        out += alphabet[rem]
+    return out
+
+
+def matches(selector: dict | None, labels: dict | None) -> bool:
+    """A LabelSelector (matchLabels and matchExpressions) against labels; an empty selector matches nothing."""
+    if not selector:
+        return False
+    labels = labels or {}
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        present = key in labels
+        if (op == "In" and labels.get(key) not in values) or (op == "NotIn" and present and labels[key] in values) \
+                or (op == "Exists" and not present) or (op == "DoesNotExist" and present):
+            return False
+    return bool(selector.get("matchLabels") or selector.get("matchExpressions"))
