@@ -45,7 +45,7 @@ def node_for(type_name: str) -> Node:
     if type_name in _CACHE:
         return _CACHE[type_name]
     if type_name in SCALARS:
-        return Node(type_name)
+        return Node("any" if type_name == "object" else type_name)
     m = _LIST.match(type_name)
     if m:
         return Node("list", item=node_for(m.group(1)))
