@@ -1,63 +1,33 @@
-"""Kubernetes resource quantities (`100m`, `1.5Gi`, `2e3`) parsed exactly, and converted to berth units.
+"""Kubernetes resource quantities converted to berth's integer units (millicores, MiB, counts).
 
-`parse_quantity` returns an exact `Decimal` following apimachinery's grammar: a signed decimal
-number, then a binary suffix (Ki Mi Gi Ti Pi Ei), a decimal suffix (n u m k M G T P E) or a
-decimal exponent (e3, E-2).  `to_millicores` and `to_mib` turn cpu and memory into the model's
-integer units (requests round up, capacities round down).  Used by the scheduler's and the
-agents' object conversion; the API server may use it for validation.
+Parsing is the API server's (`berth.declarative.apiserver.quantity`, apimachinery's grammar);
+this module only converts: `to_millicores` and `to_mib` (requests round up, capacities round
+down).  Used by the scheduler's object conversion and the node agents.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-_QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$")
-BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1), "k": Decimal(10**3),
-           "M": Decimal(10**6), "G": Decimal(10**9), "T": Decimal(10**12), "P": Decimal(10**15),
-           "E": Decimal(10**18)}
+from berth.declarative.apiserver.quantity import QuantityError, parse_quantity
 
-
-class QuantityError(ValueError):
-    """A string that is not a Kubernetes quantity."""
-
-
-def parse_quantity(value: str | int | float) -> Decimal:
-    """The exact value of a quantity string (numbers pass through)."""
-    if isinstance(value, bool):
-        raise QuantityError(f"quantities must be strings or numbers, got {value!r}")
-    if isinstance(value, (int, float)):
-        return Decimal(str(value))
-    match = _QUANTITY.match(str(value).strip()) if isinstance(value, str) else None
-    if not match:
-        raise QuantityError(f"quantities must match the regular expression "
-                            f"'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$', got {value!r}")
-    number, suffix = Decimal(match.group(1)), match.group(2) or ""
-    if suffix in BINARY:
-        return number * BINARY[suffix]
-    if suffix in DECIMAL:
-        return number * DECIMAL[suffix]
-    try:
-        return number.scaleb(int(suffix[1:]))
-    except (InvalidOperation, ValueError):
-        raise QuantityError(f"quantity exponent out of range: {value!r}") from None
+__all__ = ["QuantityError", "parse_quantity", "to_count", "to_mib", "to_millicores"]
 
 
 def to_millicores(value: str | int | float, round_up: bool = True) -> int:
     """CPU quantity in millicores."""
-    return _integer(parse_quantity(value) * 1000, round_up)
+    return _integer(parse_quantity(str(value)) * 1000, round_up)
 
 
 def to_mib(value: str | int | float, round_up: bool = True) -> int:
     """Memory quantity (bytes) in MiB."""
-    return _integer(parse_quantity(value) / 2**20, round_up)
+    return _integer(parse_quantity(str(value)) / 2**20, round_up)
 
 
 def to_count(value: str | int | float, round_up: bool = True) -> int:
     """A plain count (pods, devices)."""
-    return _integer(parse_quantity(value), round_up)
+    return _integer(parse_quantity(str(value)), round_up)
 
 
 def _integer(amount: Decimal, round_up: bool) -> int:
