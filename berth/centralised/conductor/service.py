@@ -119,7 +119,7 @@ class Conductor:
                 self.stats["active"] += 1
                 return
             attempts.failed(sel.host, why)
-            self._rollback(row, sel)
+            row = self._rollback(row, sel)
             self.stats["reschedules"] += 1
         message, details = plan.exhausted(row["id"], attempts)
         self._error(row, plan.fault(plan.MAX_RETRIES, message, details))
@@ -142,10 +142,10 @@ class Conductor:
         ok, why = self.agents.spawn(sel.url, row)
         return row, None if ok else why
 
-    def _rollback(self, row: Row, sel: Selection) -> None:
+    def _rollback(self, row: Row, sel: Selection) -> Row:
         self.agents.delete(sel.url, row["id"])
         self.placement.delete_allocations(row["id"])
-        self._save(row, {"host": None, "node": None})
+        return self._save(row, {"host": None, "node": None})
 
     def _error(self, row: Row, fault: dict) -> None:
         self.placement.delete_allocations(row["id"])

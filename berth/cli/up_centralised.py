@@ -1,0 +1,272 @@
+"""`berth up --plane centralised`: Placement, the compute API, schedulers, a conductor and N agents.
+
+`CentralisedPlane(spec).start()` launches each service as its own process on 127.0.0.1 with
+SQLite databases in the state directory (logs under `logs/`), waits until each answers and
+every agent has registered, and `stop()` ends them (SIGTERM, then SIGKILL).  `up(...)` is the
+command: it shows a progress bar while starting, a table of endpoints once ready, and runs
+until Ctrl-C.  The end-to-end tests drive `CentralisedPlane` directly (and kill agents with
+`kill_agent`).  Called by `berth up` (see `berth.cli.up`) when `--plane centralised` is given.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from berth.model import ValidationError
+
+READY_TIMEOUT = 60.0
+PLACEMENT_MODULE = "berth.centralised.placement"
+
+
+@dataclass(frozen=True)
+class PlaneSpec:
+    agents: int = 3
+    state_dir: str | None = None
+    runtime: str = "process"
+    schedulers: int = 1
+    port: int = 8770
+    """First port: Placement on it, the compute API on +1, schedulers from +2, agents from +20; 0 = any free ports."""
+    agent_vcpus: int = 8
+    agent_ram: int = 16384
+    agent_disk: int = 100
+    heartbeat: float = 5.0
+    host_subset_size: int = 1
+    max_attempts: int = 3
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.agents <= 200:
+            raise ValidationError("agents", f"must be between 1 and 200, got {self.agents}")
+        if not 1 <= self.schedulers <= 8:
+            raise ValidationError("schedulers", f"must be between 1 and 8, got {self.schedulers}")
+        if self.runtime not in ("process", "fake"):
+            raise ValidationError("runtime", f"must be process or fake, got {self.runtime!r}")
+        if self.port and not 1024 <= self.port <= 65000 - 20 - self.agents:
+            raise ValidationError("port", f"must leave room for {self.agents + 20} ports above it, got {self.port}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Child:
+    name: str
+    url: str
+    popen: subprocess.Popen
+    health: str = "/"
+
+
+@dataclass
+class CentralisedPlane:
+    spec: PlaneSpec
+    children: dict[str, Child] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.dir = Path(self.spec.state_dir or tempfile.mkdtemp(prefix="berth-centralised-"))
+        (self.dir / "logs").mkdir(parents=True, exist_ok=True)
+        self._next = self.spec.port
+
+    # ---- addresses -----------------------------------------------------------------------
+    def _port(self, offset: int) -> int:
+        return self.spec.port + offset if self.spec.port else free_port()
+
+    def db(self, name: str) -> str:
+        return f"sqlite:///{self.dir / name}.db"
+
+    @property
+    def placement_url(self) -> str:
+        return self.children["placement"].url
+
+    @property
+    def compute_url(self) -> str:
+        return self.children["compute"].url
+
+    def agent_hosts(self) -> list[str]:
+        return [n for n in self.children if n.startswith("cmp-")]
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    def steps(self) -> list[tuple[str, callable]]:
+        """What `start` does, in order, as (label, action) pairs (for progress bars)."""
+        s = self.spec
+        out = [("placement", self._start_placement), ("compute API", self._start_compute)]
+        out += [(f"scheduler {i}", lambda i=i: self._start_scheduler(i)) for i in range(s.schedulers)]
+        out += [("conductor", self._start_conductor)]
+        out += [(f"agent {i}", lambda i=i: self._start_agent(i)) for i in range(s.agents)]
+        out += [("agents registered", self.wait_registered)]
+        return out
+
+    def start(self) -> "CentralisedPlane":
+        try:
+            for _label, step in self.steps():
+                step()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, name: str, module: str, args: list[str], url: str, health: str) -> Child:
+        log = open(self.dir / "logs" / f"{name}.log", "ab")
+        popen = subprocess.Popen([sys.executable, "-m", module, *args], stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        child = self.children[name] = Child(name, url, popen, health)
+        return child
+
+    def _start_placement(self) -> None:
+        port = self._port(0)
+        self._wait(self._spawn("placement", PLACEMENT_MODULE, ["--db", self.db("placement"), "--port", str(port)],
+                               f"http://127.0.0.1:{port}", "/"))
+
+    def _start_compute(self) -> None:
+        port = self._port(1)
+        self._wait(self._spawn("compute", "berth.centralised.compute",
+                               ["--db", self.db("compute"), "--port", str(port),
+                                "--service-down-time", str(self.spec.heartbeat * 4)],
+                               f"http://127.0.0.1:{port}", "/"))
+
+    def _start_scheduler(self, i: int) -> None:
+        port = self._port(2 + i)
+        s = self.spec
+        self._wait(self._spawn(f"scheduler-{i}", "berth.centralised.scheduler",
+                               ["--db", self.db("compute"), "--placement", self.placement_url, "--port", str(port),
+                                "--host-subset-size", str(s.host_subset_size), "--max-attempts", str(s.max_attempts),
+                                "--service-down-time", str(s.heartbeat * 4)],
+                               f"http://127.0.0.1:{port}", "/healthz"))
+
+    def _start_conductor(self) -> None:
+        args = ["--db", self.db("compute"), "--placement", self.placement_url]
+        for name, child in self.children.items():
+            if name.startswith("scheduler-"):
+                args += ["--scheduler", child.url]
+        self._spawn("conductor", "berth.centralised.conductor", args, "", "")
+
+    def _start_agent(self, i: int) -> None:
+        port, s = self._port(20 + i), self.spec
+        host = f"cmp-{i:03d}"
+        self._spawn(host, "berth.centralised.agent",
+                    ["--host", host, "--port", str(port), "--placement", self.placement_url,
+                     "--compute", self.compute_url, "--runtime", s.runtime, "--vcpus", str(s.agent_vcpus),
+                     "--ram", str(s.agent_ram), "--disk", str(s.agent_disk), "--heartbeat", str(s.heartbeat)],
+                    f"http://127.0.0.1:{port}", "/healthz")
+
+    def _wait(self, child: Child, timeout: float = READY_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if child.popen.poll() is not None:
+                raise RuntimeError(f"{child.name} exited with {child.popen.returncode}; see "
+                                   f"{self.dir / 'logs' / (child.name + '.log')}")
+            try:
+                if httpx.get(child.url + child.health, timeout=2).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{child.name} did not answer at {child.url} within {timeout:.0f}s")
+
+    def wait_registered(self, timeout: float = READY_TIMEOUT) -> None:
+        """Until every agent process has reported itself to the compute API."""
+        want = set(self.agent_hosts())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for host in want:
+                if self.children[host].popen.poll() is not None:
+                    raise RuntimeError(f"agent {host} exited; see {self.dir / 'logs' / (host + '.log')}")
+            got = {s["host"] for s in httpx.get(self.compute_url + "/os-services", timeout=5).json()["services"]}
+            if want <= got:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"agents never registered: {sorted(want - got)}")
+
+    def kill_agent(self, host: str) -> int:
+        """SIGKILL one agent's process (a crashed compute host); returns its pid."""
+        popen = self.children[host].popen
+        popen.kill()
+        popen.wait(timeout=10)
+        return popen.pid
+
+    def stop(self) -> None:
+        """SIGTERM every child (agents first, Placement last), then SIGKILL stragglers."""
+        order = list(reversed(self.children.values()))
+        for child in order:
+            if child.popen.poll() is None:
+                child.popen.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for child in order:
+            try:
+                child.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.popen.kill()
+                child.popen.wait(timeout=5)
+
+    def endpoints(self) -> dict[str, str]:
+        return {name: child.url for name, child in self.children.items() if child.url}
+
+
+def up(agents: int = 3, state_dir: str | None = None, runtime: str = "process", schedulers: int = 1,
+       port: int = 8770, as_json: bool = False) -> None:
+    """Start the centralised plane and keep it running until Ctrl-C."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    plane = CentralisedPlane(PlaneSpec(agents=agents, state_dir=state_dir, runtime=runtime,
+                                       schedulers=schedulers, port=port))
+    console = Console()
+    steps = plane.steps()
+    try:
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("starting the centralised plane", total=len(steps))
+            for label, step in steps:
+                bar.update(task, description=f"starting {label}")
+                step()
+                bar.advance(task)
+        _show(console, plane, as_json)
+        signal.signal(signal.SIGTERM, _interrupt)
+        _watch(console, plane)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        plane.stop()
+
+
+def _show(console, plane: CentralisedPlane, as_json: bool) -> None:
+    from rich.table import Table
+
+    urls = plane.endpoints()
+    if as_json:
+        print(json.dumps({"state_dir": str(plane.dir), "endpoints": urls}, indent=2), flush=True)
+        return
+    table = Table("service", "endpoint", title=f"berth centralised plane ({plane.dir})")
+    for name, url in urls.items():
+        table.add_row(name, url)
+    console.print(table)
+    console.print(f"Try: curl -s {plane.compute_url}/os-services | python3 -m json.tool ; "
+                  f"openstack --os-auth-type admin_token --os-endpoint {plane.placement_url} --os-token admin "
+                  "resource provider list.  Ctrl-C stops everything.")
+
+
+def _interrupt(*_args) -> None:
+    raise KeyboardInterrupt
+
+
+def _watch(console, plane: CentralisedPlane) -> None:
+    """Wait for Ctrl-C, saying so when a child process dies."""
+    reported: set[str] = set()
+    while True:
+        for name, child in plane.children.items():
+            if name not in reported and child.popen.poll() is not None:
+                reported.add(name)
+                console.print(f"[yellow]{name} exited with {child.popen.returncode}[/] "
+                              f"(log: {plane.dir / 'logs' / (name + '.log')})")
+        time.sleep(1.0)

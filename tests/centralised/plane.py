@@ -1,0 +1,88 @@
+"""An in-process centralised plane for tests: Placement and agents on loopback sockets, the
+compute database, schedulers and a conductor driven by the test itself (no background loops).
+
+`InProcessPlane.drive()` polls the conductor until no work is left, so tests read as
+timelines: create, drive, look.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import httpx
+
+from berth.centralised.agent.app import create_app as agent_app
+from berth.centralised.agent.inventory import HostResources
+from berth.centralised.agent.service import ComputeAgent
+from berth.centralised.compute.api import create_app as compute_app
+from berth.centralised.compute.db import Repo
+from berth.centralised.conductor.clients import LocalScheduler
+from berth.centralised.conductor.service import Conductor
+from berth.centralised.placement.service import PlacementService
+from berth.centralised.scheduler.manager import Scheduler, repo_hosts
+from berth.centralised.scheduler.placement import PlacementClient
+from berth.centralised.scheduler.select import SchedulerConfig
+from berth.runtime import FakeRuntime, SystemClock
+from tests.centralised.servers import free_port, serve
+
+
+class InProcessPlane:
+    def __init__(self, stack: contextlib.ExitStack, hosts: int = 3, vcpus: int = 4, ram: int = 4096,
+                 config: SchedulerConfig | None = None, seed: int = 1) -> None:
+        self.stack, self.clock = stack, SystemClock()
+        self.placement_url = stack.enter_context(serve(PlacementService("sqlite://").app))
+        self.repo = Repo()
+        self.compute_url = stack.enter_context(serve(compute_app(self.repo, self.clock)))
+        self.api = httpx.Client(base_url=self.compute_url, timeout=30)
+        self.placement = PlacementClient(self.placement_url)
+        self.agents: dict[str, ComputeAgent] = {}
+        self.stops: dict[str, contextlib.ExitStack] = {}
+        for i in range(hosts):
+            self.add_agent(f"h{i}", HostResources(vcpus, ram))
+        self.scheduler = Scheduler(self.placement, repo_hosts(self.repo, self.clock, 60), config, seed=seed)
+        self.conductor = Conductor(self.repo, self.placement, LocalScheduler(self.scheduler), self.clock)
+        stack.callback(self.conductor.close)
+        self.api.post("/flavors", json={"flavor": {"id": "small", "name": "small", "vcpus": 1, "ram": 512}})
+
+    def add_agent(self, host: str, resources: HostResources) -> ComputeAgent:
+        port = free_port()
+        agent = ComputeAgent(host, f"http://127.0.0.1:{port}", resources, FakeRuntime(self.clock),
+                             PlacementClient(self.placement_url), httpx.Client(base_url=self.compute_url))
+        own = contextlib.ExitStack()
+        own.enter_context(serve(agent_app(agent), port))
+        self.stack.callback(own.close)
+        agent.register()
+        self.agents[host], self.stops[host] = agent, own
+        return agent
+
+    def stop_agent(self, host: str) -> None:
+        """The agent's HTTP server goes away; its service row and provider stay (a crash)."""
+        self.stops[host].close()
+
+    def group(self, policy: str) -> str:
+        return self.api.post("/os-server-groups", json={"server_group": {"name": policy, "policy": policy}}
+                             ).json()["server_group"]["id"]
+
+    def create(self, name: str, group: str | None = None, flavor: str = "small") -> str:
+        body = {"server": {"name": name, "flavorRef": flavor}}
+        if group:
+            body["os:scheduler_hints"] = {"group": group}
+        resp = self.api.post("/servers", json=body)
+        assert resp.status_code == 202, resp.text
+        return resp.json()["server"]["id"]
+
+    def drive(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.conductor.poll()
+            if self.conductor.idle() and not self.repo.pending(self.clock.now()):
+                return
+            time.sleep(0.02)
+        raise TimeoutError("conductor still busy")
+
+    def servers(self) -> dict[str, dict]:
+        return {s["id"]: s for s in self.api.get("/servers/detail").json()["servers"]}
+
+    def usages(self) -> dict[str, dict]:
+        return {h: self.placement.usages(a.rp_uuid) for h, a in self.agents.items()}

@@ -1,0 +1,118 @@
+"""The compute workflow end to end in one process: API -> conductor -> scheduler -> Placement
+claim -> agent, with Placement and the agents on real loopback sockets (fake runtime)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import Counter
+
+import pytest
+
+from berth.centralised.agent.inventory import HostResources
+from berth.centralised.scheduler.manager import Scheduler, repo_hosts
+from berth.centralised.scheduler.request import RequestSpec
+from tests.centralised.plane import InProcessPlane
+
+
+@pytest.fixture
+def plane():
+    with contextlib.ExitStack() as stack:
+        yield InProcessPlane(stack)
+
+
+def test_anti_affinity_spreads_then_says_no_valid_host_with_reasons(plane):
+    gid = plane.group("anti-affinity")
+    ids = [plane.create(f"s{i}", gid) for i in range(4)]
+    plane.drive()
+    servers = plane.servers()
+    active = [servers[i] for i in ids if servers[i]["status"] == "ACTIVE"]
+    assert sorted(s["OS-EXT-SRV-ATTR:host"] for s in active) == ["h0", "h1", "h2"]
+    [failed] = [servers[i] for i in ids if servers[i]["status"] == "ERROR"]
+    assert failed["fault"]["message"] == (
+        "NoValidHost: No valid host was found. Filtering removed all hosts for the request: 0/3 hosts are "
+        "available: 3 host(s) didn't match server group anti-affinity rules.")
+    assert failed["fault"]["details"]["reasons"] == {"host(s) didn't match server group anti-affinity rules": 3}
+    assert plane.placement.allocations(failed["id"])["allocations"] == {}
+    assert all(u == {"VCPU": 1, "MEMORY_MB": 512} for u in plane.usages().values())
+
+
+def test_affinity_keeps_the_group_on_one_host(plane):
+    gid = plane.group("affinity")
+    for i in range(4):
+        plane.create(f"a{i}", gid)
+        plane.drive()
+    hosts = {s["OS-EXT-SRV-ATTR:host"] for s in plane.servers().values()}
+    assert len(hosts) == 1 and all(s["status"] == "ACTIVE" for s in plane.servers().values())
+
+
+def test_a_dead_agent_is_rescheduled_on_an_alternate_and_its_claim_rolled_back(plane):
+    plane.stop_agent("h0")
+    sid = plane.create("lucky")
+    plane.drive()
+    server = plane.servers()[sid]
+    assert server["status"] == "ACTIVE" and server["OS-EXT-SRV-ATTR:host"] != "h0"
+    assert server["berth:tried_hosts"][0] == "h0" and server["berth:attempts"] == 2
+    usages = plane.usages()
+    assert usages["h0"] == {"VCPU": 0, "MEMORY_MB": 0}
+    assert usages[server["OS-EXT-SRV-ATTR:host"]] == {"VCPU": 1, "MEMORY_MB": 512}
+    assert plane.conductor.stats["reschedules"] == 1
+
+
+def test_when_every_attempt_fails_the_build_errors_with_max_retries(plane):
+    for host in ("h0", "h1", "h2"):
+        plane.stop_agent(host)
+    sid = plane.create("doomed")
+    plane.drive()
+    server = plane.servers()[sid]
+    assert server["status"] == "ERROR"
+    assert server["fault"]["message"].startswith("MaxRetriesExceeded: Exceeded maximum number of retries.")
+    assert [a["host"] for a in server["fault"]["details"]["attempts"]] == server["berth:tried_hosts"]
+    assert len(server["berth:tried_hosts"]) == 3
+    assert all(u == {"VCPU": 0, "MEMORY_MB": 0} for u in plane.usages().values())
+
+
+def test_delete_stops_the_server_and_frees_placement(plane):
+    sid = plane.create("short-lived")
+    plane.drive()
+    host = plane.servers()[sid]["OS-EXT-SRV-ATTR:host"]
+    assert sid in plane.agents[host].runtime.names()
+    assert plane.api.delete(f"/servers/{sid}").status_code == 204
+    plane.drive()
+    assert sid not in plane.servers() and sid not in plane.agents[host].runtime.names()
+    assert plane.usages()[host] == {"VCPU": 0, "MEMORY_MB": 0}
+
+
+def test_capacity_shortage_reads_as_no_allocation_candidates(plane):
+    plane.api.post("/flavors", json={"flavor": {"id": "huge", "name": "huge", "vcpus": 1, "ram": 8192}})
+    sid = plane.create("too-big", flavor="huge")
+    plane.drive()
+    fault = plane.servers()[sid]["fault"]
+    assert "Got no allocation candidates from the Placement API" in fault["message"]
+
+
+def test_racing_schedulers_never_overcommit_a_provider():
+    """Six schedulers claim at once on three small hosts: Placement admits exactly what fits."""
+    with contextlib.ExitStack() as stack:
+        plane = InProcessPlane(stack, hosts=0)
+        for i in range(3):
+            plane.add_agent(f"r{i}", HostResources(1, 512 + 4 * 512, cpu_allocation_ratio=4.0))
+        schedulers = [Scheduler(plane.placement, repo_hosts(plane.repo, plane.clock, 60), seed=s) for s in range(6)]
+        outcomes: Counter[str] = Counter()
+        lock = threading.Lock()
+
+        def run(s: Scheduler, k: int) -> None:
+            for j in range(5):
+                spec = RequestSpec(f"00000000-0000-4000-8000-{k:06d}{j:06d}", "p", "u", {"VCPU": 1, "MEMORY_MB": 512})
+                result = s.select_destinations(spec)
+                with lock:
+                    outcomes["placed" if result.ok else "refused"] += 1
+
+        threads = [threading.Thread(target=run, args=(s, k)) for k, s in enumerate(schedulers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert outcomes == {"placed": 12, "refused": 18}
+        for host, agent in plane.agents.items():
+            assert plane.placement.usages(agent.rp_uuid) == {"VCPU": 4, "MEMORY_MB": 2048}, host
