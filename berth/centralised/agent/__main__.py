@@ -8,6 +8,7 @@ servers too).  Started by `berth up --plane centralised` and by the end-to-end t
 from __future__ import annotations
 
 import argparse
+import signal
 import threading
 
 import httpx
@@ -46,6 +47,7 @@ def serve(args: argparse.Namespace) -> None:
     server = uvicorn.Server(uvicorn.Config(create_app(agent), host="127.0.0.1", port=args.port,
                                            log_level="warning", access_log=False))
     stop = threading.Event()
+    signal.signal(signal.SIGTERM, _exit)
     loop = threading.Thread(target=_loop, args=(agent, server, stop, args.heartbeat), daemon=True)
     loop.start()
     try:
@@ -54,6 +56,11 @@ def serve(args: argparse.Namespace) -> None:
         stop.set()
         loop.join(timeout=5)
         agent.close()
+
+
+def _exit(*_args) -> None:
+    """uvicorn re-raises SIGTERM after its shutdown; exit through `finally` so servers stop too."""
+    raise SystemExit(0)
 
 
 def _loop(agent: ComputeAgent, server: uvicorn.Server, stop: threading.Event, every: float) -> None:

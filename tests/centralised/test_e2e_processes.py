@@ -1,0 +1,107 @@
+"""Acceptance, end to end with real processes: Placement, the compute API, two schedulers, a
+conductor and ten compute agents (process runtime) started by `berth up`'s launcher.
+
+Timeline: create 50 servers in ten anti-affinity groups of five, kill one agent's process as
+soon as it hosts a server, and let the conductor finish.  Builds sent to the dead agent fail
+and are rescheduled on alternates; throughout, a sampler reads every provider's usage from
+Placement and checks it never exceeds (total - reserved) * allocation_ratio.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+
+import httpx
+import pytest
+
+from berth.centralised.scheduler.placement import PlacementClient
+from berth.cli.up_centralised import CentralisedPlane, PlaneSpec
+
+SERVERS, GROUPS, AGENTS = 50, 10, 10
+
+
+class UsageSampler(threading.Thread):
+    """Reads every provider's usages from Placement until stopped; keeps the worst ratio seen."""
+
+    def __init__(self, placement: PlacementClient, providers: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.placement, self.stop = placement, threading.Event()
+        self.capacity = {rp: {rc: (inv["total"] - inv["reserved"]) * inv["allocation_ratio"]
+                              for rc, inv in placement.inventories(rp)["inventories"].items()} for rp in providers}
+        self.samples, self.worst, self.breaches = 0, 0.0, []
+
+    def run(self) -> None:
+        while not self.stop.wait(0.05):
+            for rp, caps in self.capacity.items():
+                for rc, used in self.placement.usages(rp).items():
+                    self.worst = max(self.worst, used / caps[rc])
+                    if used > caps[rc]:
+                        self.breaches.append((rp, rc, used, caps[rc]))
+            self.samples += 1
+
+
+def wait_until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise TimeoutError(what)
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory):
+    spec = PlaneSpec(agents=AGENTS, state_dir=str(tmp_path_factory.mktemp("plane")), runtime="process",
+                     schedulers=2, port=0, agent_vcpus=4, agent_ram=4096, agent_disk=20, heartbeat=5.0)
+    plane = CentralisedPlane(spec).start()
+    yield plane
+    plane.stop()
+
+
+def test_fifty_anti_affine_servers_survive_a_killed_agent(plane):
+    api = httpx.Client(base_url=plane.compute_url, timeout=30)
+    placement = PlacementClient(plane.placement_url)
+    services = {s["host"]: s for s in api.get("/os-services").json()["services"]}
+    assert sorted(services) == plane.agent_hosts()
+    sampler = UsageSampler(placement, [s["berth:rp_uuid"] for s in services.values()])
+    sampler.start()
+
+    api.post("/flavors", json={"flavor": {"id": "m1", "name": "m1", "vcpus": 1, "ram": 512, "disk": 1}})
+    groups = [api.post("/os-server-groups", json={"server_group": {"name": f"g{i}", "policy": "anti-affinity"}}
+                       ).json()["server_group"]["id"] for i in range(GROUPS)]
+    ids = [api.post("/servers", json={"server": {"name": f"vm-{i}", "flavorRef": "m1", "command": ["sleep", "120"]},
+                                      "os:scheduler_hints": {"group": groups[i % GROUPS]}}).json()["server"]["id"]
+           for i in range(SERVERS)]
+
+    def servers() -> list[dict]:
+        return api.get("/servers/detail").json()["servers"]
+
+    first = wait_until(lambda: [s for s in servers() if s["status"] == "ACTIVE"], 120, "no server became ACTIVE")
+    victim = first[0]["OS-EXT-SRV-ATTR:host"]
+    plane.kill_agent(victim)
+    final = wait_until(lambda: (lambda all_: all(s["status"] != "BUILD" for s in all_) and all_)(servers()),
+                       240, "builds did not finish")
+    sampler.stop.set()
+    sampler.join(timeout=30)
+
+    by_id = {s["id"]: s for s in final}
+    assert sorted(by_id) == sorted(ids)
+    assert [s["name"] for s in final if s["status"] != "ACTIVE"] == []
+    rescheduled = [s for s in final if victim in s["berth:tried_hosts"] and s["OS-EXT-SRV-ATTR:host"] != victim]
+    assert rescheduled, "no build was sent to the killed agent and rescheduled"
+    members: dict[str, list[str]] = defaultdict(list)
+    for s in final:
+        members[s["server_groups"][0]].append(s["OS-EXT-SRV-ATTR:host"])
+    assert all(len(set(hosts)) == len(hosts) == SERVERS // GROUPS for hosts in members.values())
+
+    assert sampler.breaches == [] and sampler.samples > 10
+    per_host: dict[str, int] = defaultdict(int)
+    for s in final:
+        per_host[s["OS-EXT-SRV-ATTR:host"]] += 1
+    for host, svc in services.items():
+        assert placement.usages(svc["berth:rp_uuid"]).get("MEMORY_MB", 0) == 512 * per_host[host], host
+    print(f"\nkilled {victim}; {len(rescheduled)} builds rescheduled off it; "
+          f"{sampler.samples} usage samples, worst usage/capacity {sampler.worst:.2f}; per host {dict(per_host)}")
