@@ -23,6 +23,7 @@ from berth.declarative.apiserver.validation import validate
 from berth.store import CONFLICT, EXISTS, NOT_FOUND, Store
 
 RETRIES = 8
+ALL = "*"  # a server-internal write that owns the whole object (spec and status)
 SYSTEM_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
 NAMESPACES = BY_PLURAL["namespaces"]
 
@@ -162,8 +163,12 @@ class Registry:
         new["metadata"]["resourceVersion"] = str(out.record.mod_revision)
         return new
 
-    def guaranteed_update(self, spec: ResourceSpec, ns: str, name: str, mutate) -> dict | Problem:
-        """Read, apply `mutate(obj) -> obj | Problem`, and CAS-write; retries on conflicts up to RETRIES times."""
+    def guaranteed_update(self, spec: ResourceSpec, ns: str, name: str, mutate, *, sub: str = ALL) -> dict | Problem:
+        """Read, apply `mutate(obj) -> obj | Problem`, and CAS-write; retries on conflicts up to RETRIES times.
+
+        `sub` says which part the mutation owns: ALL (server-internal writes such as binding), '' (the main
+        resource, status kept) or 'status'.
+        """
         for _ in range(RETRIES):
             rec = self.store.get(spec.key(ns, name))
             if rec is None:
@@ -171,7 +176,7 @@ class Registry:
             new = mutate(from_record(rec))
             if isinstance(new, Problem):
                 return new
-            out = self.commit(spec, from_record(rec), new, rec.mod_revision)
+            out = self.commit(spec, from_record(rec), new, rec.mod_revision, sub=sub)
             if not (isinstance(out, Problem) and out.reason == "Conflict"):
                 return out
         return st.conflict(spec, name, "too many concurrent updates; try again")
@@ -239,7 +244,7 @@ def merge_system_fields(spec: ResourceSpec, current: dict, new: dict, sub: str) 
             meta[key] = cur_meta[key]
         else:
             meta.pop(key, None)
-    if "status" in spec.subresources:
+    if "status" in spec.subresources and sub != ALL:
         if sub == "status":
             for key in list(new):
                 if key not in ("status", "metadata", "kind", "apiVersion"):
