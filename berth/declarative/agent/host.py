@@ -1,0 +1,199 @@
+"""`AgentHost`: runs one or many `NodeAgent`s in this process against an API server.
+
+It registers each agent's Node (create, or update after a restart) and Lease, renews the Leases
+every `lease_interval` seconds, keeps ONE pod informer for all its agents (field selector
+`spec.nodeName=<node>` for a single agent, all bound pods otherwise), and every `sync_interval`
+calls each agent's `sync` and sends the resulting writes through a small pool of threads.  It
+also serves the agents' logs at the kubelet's path `/containerLogs/{ns}/{pod}/{container}` on
+one loopback port, published in each Node's `daemonEndpoints`, which the API server's
+`pods/log` proxies to.  `berth up` runs one host of process-runtime agents; the benchmark runs
+thousands of fake-runtime agents in one host.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+
+from berth.declarative.agent.node import LEASE_NAMESPACE, NodeAgent
+from berth.declarative.client import ApiError, Informer, KubeClient
+from berth.runtime.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+
+class AgentHost:
+    """Hosts node agents: registration, leases, pod sync, and the log endpoint."""
+
+    def __init__(self, base_url: str, agents: list[NodeAgent], clock: Clock | None = None, *,
+                 lease_interval: float = 10.0, sync_interval: float = 0.2, writers: int = 4,
+                 serve_logs: bool = True) -> None:
+        self.base_url, self.clock = base_url, clock or SystemClock()
+        self.agents = {a.name: a for a in agents}
+        self.lease_interval, self.sync_interval = lease_interval, sync_interval
+        self.client = KubeClient(base_url, pool=writers + 2)
+        self.writers = ThreadPoolExecutor(writers, thread_name_prefix="agent-writer")
+        self.lock = threading.RLock()
+        self.dirty: set[str] = set()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.log_server = _log_server(self) if serve_logs else None
+        for agent in agents:
+            agent.log_port = self.log_server.server_address[1] if self.log_server else 0
+        selector = f"spec.nodeName={agents[0].name}" if len(agents) == 1 else "spec.nodeName!="
+        self.pods = Informer(base_url, "pods", field_selector=selector, on_add=self._pod,
+                             on_update=lambda o, n: self._pod(n), on_delete=self._pod_gone)
+        self.writes = 0
+
+    # ---- life cycle ----------------------------------------------------------------------------
+    def start(self, wait: float = 60.0) -> "AgentHost":
+        if self.log_server is not None:
+            self._spawn("agent-logs", self.log_server.serve_forever)
+        self.register()
+        self.pods.start()
+        self.pods.synced.wait(wait)
+        self._spawn("agent-leases", self._lease_loop)
+        self._spawn("agent-sync", self._sync_loop)
+        return self
+
+    def stop(self) -> None:
+        """Stop syncing, terminate every unit, and close connections (Node objects stay)."""
+        self._stop.set()
+        for thread in self._threads:
+            if thread.name != "agent-logs":
+                thread.join(timeout=5)
+        self.pods.stop()
+        self.writers.shutdown(wait=True)
+        with self.lock:
+            for agent in self.agents.values():
+                agent.runtime.close()
+        if self.log_server is not None:
+            self.log_server.shutdown()
+            self.log_server.server_close()
+        self.client.close()
+
+    def _spawn(self, name: str, target) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # ---- registration and leases -----------------------------------------------------------------
+    def register(self) -> None:
+        """Create (or refresh) every agent's Node with a Ready status, and its Lease."""
+        pool = ThreadPoolExecutor(8)
+        list(pool.map(self._register_one, self.agents.values()))
+        pool.shutdown()
+
+    def _register_one(self, agent: NodeAgent) -> None:
+        try:
+            node = self.client.create("nodes", agent.node_object())
+        except ApiError as err:
+            if err.code != 409:
+                raise
+            node = self.client.patch("nodes", agent.name, {"metadata": {"labels": agent.labels}})
+        self.client.patch("nodes", agent.name, {"status": agent.node_status(self.clock.now())}, sub="status")
+        self._renew(agent, node["metadata"].get("uid"))
+
+    def _renew(self, agent: NodeAgent, node_uid: str | None = None) -> None:
+        lease = agent.lease_object(self.clock.now(), node_uid)
+        try:
+            self.client.update("leases", lease)
+        except ApiError as err:
+            if err.code != 404:
+                raise
+            self.client.create("leases", lease, LEASE_NAMESPACE)
+
+    def _lease_loop(self) -> None:
+        last = self.clock.now()
+        while not self._stop.wait(self.lease_interval):
+            late = self.clock.now() - last > 2 * self.lease_interval
+            for agent in list(self.agents.values()):
+                if self._stop.is_set():
+                    return
+                try:
+                    self._renew(agent)
+                    if late:
+                        self.client.patch("nodes", agent.name, {"status": agent.node_status(self.clock.now())},
+                                          sub="status")
+                except (ApiError, httpx.HTTPError) as err:
+                    log.info("lease of %s not renewed: %s", agent.name, err)
+            last = self.clock.now()
+
+    # ---- pods --------------------------------------------------------------------------------------
+    def _pod(self, pod: dict) -> None:
+        agent = self.agents.get((pod.get("spec") or {}).get("nodeName", ""))
+        if agent is not None:
+            with self.lock:
+                agent.observe(pod, self.clock.now())
+                self.dirty.add(agent.name)
+
+    def _pod_gone(self, pod: dict) -> None:
+        agent = self.agents.get((pod.get("spec") or {}).get("nodeName", ""))
+        if agent is not None:
+            with self.lock:
+                agent.forget(pod)
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(self.sync_interval):
+            writes = []
+            with self.lock:
+                now = self.clock.now()
+                for agent in self.agents.values():
+                    writes.extend(agent.sync(now))
+            for write in writes:
+                self.writers.submit(self._write, *write)
+
+    def _write(self, kind: str, pod: dict, status: dict | None) -> None:
+        meta = pod["metadata"]
+        try:
+            if kind == "status":
+                self.client.patch("pods", meta["name"], {"status": status}, meta.get("namespace"), sub="status")
+            else:
+                self.client.delete("pods", meta["name"], meta.get("namespace"), grace=0, uid=meta.get("uid"))
+            self.writes += 1
+        except (ApiError, httpx.HTTPError) as err:
+            if not (isinstance(err, ApiError) and err.code in (404, 409)):
+                log.info("pod %s: %s not written: %s", meta["name"], kind, err)
+
+    def logs(self, namespace: str, pod: str, container: str | None, tail: int | None, previous: bool) -> bytes | None:
+        with self.lock:
+            for agent in self.agents.values():
+                data = agent.logs(namespace, pod, container, tail, previous)
+                if data is not None:
+                    return data
+        return None
+
+
+def _log_server(host: AgentHost) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            url = urlparse(self.path)
+            parts = url.path.strip("/").split("/")
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            if len(parts) not in (3, 4) or parts[0] != "containerLogs":
+                return self._reply(404, b"not found\n")
+            tail = int(query["tailLines"]) if query.get("tailLines", "").lstrip("-").isdigit() else None
+            data = host.logs(parts[1], parts[2], parts[3] if len(parts) == 4 else None, tail,
+                             query.get("previous") == "true")
+            if data is None:
+                return self._reply(404, f"pod {parts[1]}/{parts[2]} is not on this node\n".encode())
+            self._reply(200, data)
+
+        def _reply(self, code: int, body: bytes) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    return server

@@ -1,0 +1,157 @@
+"""`NodeAgent`: one node's kubelet logic -- its Node and Lease objects, and its pods' units.
+
+No I/O of its own: `AgentHost` feeds it the pods bound to its node (`observe`, `forget`) and
+calls `sync(now)`, which drives the runtime and returns the API writes to make: a pod status
+when it changed, or the final DELETE (grace 0) once a terminating pod's containers have all
+stopped.  Pods being deleted get their units stopped with the pod's
+`deletionGracePeriodSeconds`.  The Node object carries the capacity (the real machine's, or a
+declared one for fake nodes), the Ready condition, `127.0.0.1` as address and the log port.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+
+from berth.declarative.agent.podstatus import pod_status, stamp, unit_specs
+from berth.runtime import Runtime, UnitState
+
+KUBELET_VERSION = "v1.32.0-berth"
+LEASE_NAMESPACE = "kube-node-lease"
+LEASE_SECONDS = 40
+
+
+def machine_capacity() -> dict[str, str]:
+    """This machine's cpu count and memory as quantities, with the usual 110 pods."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {"cpu": str(os.cpu_count() or 1), "memory": f"{memory // 1024}Ki", "pods": "110"}
+
+
+@dataclass
+class PodRecord:
+    pod: dict
+    started: float
+    units: list[str] = field(default_factory=list)
+    sent: dict | None = None
+    stopping: bool = False
+    finished: bool = False
+
+
+class NodeAgent:
+    """The pods of one node and how they run."""
+
+    def __init__(self, name: str, runtime: Runtime, capacity: dict[str, str] | None = None,
+                 labels: dict[str, str] | None = None, log_port: int = 0) -> None:
+        self.name, self.runtime = name, runtime
+        self.capacity = capacity or machine_capacity()
+        self.labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                       "kubernetes.io/arch": platform.machine().replace("x86_64", "amd64"), **(labels or {})}
+        self.log_port = log_port
+        self.pods: dict[str, PodRecord] = {}
+
+    # ---- objects ---------------------------------------------------------------------------------
+    def node_object(self) -> dict:
+        return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.name, "labels": self.labels},
+                "spec": {}}
+
+    def node_status(self, now: float) -> dict:
+        ready = {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "berth agent is posting ready status",
+                 "lastHeartbeatTime": stamp(now), "lastTransitionTime": stamp(now)}
+        return {"capacity": self.capacity, "allocatable": self.capacity, "conditions": [ready],
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": self.name}],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": self.log_port}},
+                "nodeInfo": {"kubeletVersion": KUBELET_VERSION, "kubeProxyVersion": "", "osImage": platform.platform(),
+                             "kernelVersion": platform.release(), "operatingSystem": "linux",
+                             "architecture": self.labels["kubernetes.io/arch"],
+                             "containerRuntimeVersion": f"berth-{self.runtime.name}://0.1", "machineID": "",
+                             "systemUUID": "", "bootID": ""}}
+
+    def lease_object(self, now: float, node_uid: str | None = None) -> dict:
+        meta: dict = {"name": self.name, "namespace": LEASE_NAMESPACE}
+        if node_uid:
+            meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "Node", "name": self.name, "uid": node_uid}]
+        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
+                "spec": {"holderIdentity": self.name, "leaseDurationSeconds": LEASE_SECONDS,
+                         "renewTime": _micro(now)}}
+
+    # ---- pods ------------------------------------------------------------------------------------------
+    def observe(self, pod: dict, now: float) -> None:
+        key = _key(pod)
+        record = self.pods.get(key)
+        if record is None or record.pod["metadata"].get("uid") != pod["metadata"].get("uid"):
+            if record is not None:
+                self._stop_units(record, 0)
+            self.pods[key] = PodRecord(pod, now)
+        else:
+            record.pod = pod
+
+    def forget(self, pod: dict) -> None:
+        """The pod object is gone: stop and remove its units at once."""
+        record = self.pods.pop(_key(pod), None)
+        if record is not None:
+            for unit in record.units:
+                self.runtime.remove(unit)
+
+    def sync(self, now: float) -> list[tuple[str, dict, dict | None]]:
+        """Drive units and return writes: ("status", pod, status) or ("delete", pod, None)."""
+        self.runtime.sync()
+        writes: list[tuple[str, dict, dict | None]] = []
+        for key, record in list(self.pods.items()):
+            writes.extend(self._sync_pod(record, now))
+        return writes
+
+    def _sync_pod(self, record: PodRecord, now: float) -> list:
+        pod, meta = record.pod, record.pod["metadata"]
+        if meta.get("deletionTimestamp"):
+            if not record.stopping:
+                record.stopping = True
+                self._stop_units(record, float(meta.get("deletionGracePeriodSeconds") or 0))
+            if all((s := self.runtime.status(u)) is None or s.state.terminal for u in record.units):
+                if record.finished:
+                    return []
+                record.finished = True
+                return [("delete", pod, None)]
+            return []
+        if not record.units and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+            self._start_units(record)
+        units = [self.runtime.status(u) for u in record.units]
+        status = pod_status(pod, units, record.started, self.runtime.name, now, record.sent)
+        if status != record.sent:
+            record.sent = status
+            return [("status", pod, status)]
+        return []
+
+    def _start_units(self, record: PodRecord) -> None:
+        for spec in unit_specs(record.pod):
+            if self.runtime.status(spec.name) is not None:
+                self.runtime.remove(spec.name)
+            try:
+                self.runtime.start(spec)
+            except ValueError:
+                continue
+            record.units.append(spec.name)
+
+    def _stop_units(self, record: PodRecord, grace: float) -> None:
+        for unit in record.units:
+            status = self.runtime.status(unit)
+            if status is not None and status.state in (UnitState.RUNNING, UnitState.WAITING):
+                self.runtime.stop(unit, grace)
+
+    def logs(self, namespace: str, pod: str, container: str | None, tail: int | None, previous: bool) -> bytes | None:
+        record = self.pods.get(f"{namespace}/{pod}")
+        if record is None:
+            return None
+        containers = [c["name"] for c in (record.pod.get("spec") or {}).get("containers") or []]
+        name = container or (containers[0] if containers else "")
+        return self.runtime.logs(f"{namespace}/{pod}/{name}", tail, previous)
+
+
+def _key(pod: dict) -> str:
+    meta = pod["metadata"]
+    return f"{meta.get('namespace', 'default')}/{meta['name']}"
+
+
+def _micro(when: float) -> str:
+    from datetime import datetime, timezone
+    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,37 @@
+"""`python -m berth.declarative.scheduler --server URL [--config FILE]`: run the scheduler as its own process.
+
+Runs until SIGTERM or Ctrl-C.  `berth bench declarative` starts it this way so scheduling has a
+process (and a core) of its own; `berth up` runs the same `Scheduler` in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+from berth.declarative.scheduler import Scheduler, default_profiles, load_config
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="berth's scheduler for the declarative plane")
+    parser.add_argument("--server", required=True, help="API server URL, e.g. http://127.0.0.1:6443")
+    parser.add_argument("--config", help="KubeSchedulerConfiguration YAML (default: kube-scheduler's defaults)")
+    parser.add_argument("--binders", type=int, default=8, help="concurrent pods/binding requests")
+    parser.add_argument("--no-normal-events", action="store_true", help="skip the Scheduled events (failures still)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    profiles = load_config(args.config) if args.config else default_profiles()
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    scheduler = Scheduler(args.server, profiles, binders=args.binders, normal_events=not args.no_normal_events)
+    scheduler.start()
+    print("scheduler ready", flush=True)
+    done.wait()
+    scheduler.stop()
+
+
+if __name__ == "__main__":
+    main()

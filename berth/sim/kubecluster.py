@@ -1,0 +1,186 @@
+"""`LocalCluster`: a whole declarative control plane on this machine, for `berth up`, benchmarks and tests.
+
+It starts the API server as a child process (`python -m berth.declarative.apiserver`, SQLite in
+`state_dir` or in memory), waits for `/version`, then starts the controller manager, the scheduler
+(in this process, or as a child process with `scheduler_process=True`) and one `AgentHost` with
+`nodes` agents on the chosen runtime, and writes a kubeconfig.  `stop()` undoes it all in reverse
+order: agents terminate their processes, the children get SIGTERM (then SIGKILL).  State in
+`state_dir` survives, so the next start resumes from the store.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from berth.declarative.agent import AgentHost, NodeAgent, machine_capacity
+from berth.declarative.controllers import ControllerManager
+from berth.declarative.scheduler import Profile, Scheduler, default_profiles
+from berth.runtime import FakeRuntime, ProcessRuntime
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: berth
+  cluster:
+    server: {url}
+users:
+- name: berth
+  user: {{}}
+contexts:
+- name: berth
+  context:
+    cluster: berth
+    user: berth
+    namespace: default
+current-context: berth
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_busy(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class LocalCluster:
+    """API server + controllers + scheduler + node agents on loopback."""
+
+    state_dir: Path | None = None
+    nodes: int = 2
+    port: int = 0
+    runtime: str = "process"
+    profiles: list[Profile] = field(default_factory=default_profiles)
+    node_capacity: dict[str, str] | None = None
+    node_prefix: str = "node"
+    scheduler_process: bool = False
+    scheduler_config: str | None = None
+    controllers: bool = True
+    normal_events: bool = True
+    lease_interval: float = 10.0
+    node_grace: float = 40.0
+
+    def __post_init__(self) -> None:
+        self.port = self.port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.children: list[subprocess.Popen] = []
+        self.manager: ControllerManager | None = None
+        self.scheduler: Scheduler | None = None
+        self.host: AgentHost | None = None
+        if self.state_dir is not None:
+            self.state_dir = Path(self.state_dir)
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def kubeconfig(self) -> Path | None:
+        return self.state_dir / "kubeconfig" if self.state_dir else None
+
+    # ---- start -------------------------------------------------------------------------------------
+    def start(self, progress=lambda step: None) -> "LocalCluster":
+        if port_busy(self.port):
+            raise OSError(f"port {self.port} on 127.0.0.1 is already in use")
+        try:
+            progress("API server")
+            self._start_apiserver()
+            if self.controllers:
+                progress("controllers")
+                self.manager = ControllerManager(self.url, node_grace=self.node_grace).start()
+            progress("scheduler")
+            self._start_scheduler()
+            progress(f"{self.nodes} node agent(s)")
+            self.host = AgentHost(self.url, self._agents(), lease_interval=self.lease_interval).start()
+        except BaseException:
+            self.stop()
+            raise
+        if self.kubeconfig is not None:
+            self.kubeconfig.write_text(KUBECONFIG.format(url=self.url))
+        return self
+
+    def _start_apiserver(self) -> None:
+        store = f"sqlite:///{self.state_dir / 'state.db'}" if self.state_dir else "memory://"
+        log = open(self.state_dir / "apiserver.log", "ab") if self.state_dir else subprocess.DEVNULL
+        self.children.append(subprocess.Popen(
+            [sys.executable, "-m", "berth.declarative.apiserver", "--store", store, "--port", str(self.port)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.children[0].poll() is not None:
+                raise RuntimeError(f"the API server exited with code {self.children[0].returncode}"
+                                   + (f"; see {self.state_dir / 'apiserver.log'}" if self.state_dir else ""))
+            try:
+                if httpx.get(f"{self.url}/version", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"the API server did not answer on {self.url} within {timeout:.0f}s")
+
+    def _start_scheduler(self) -> None:
+        if not self.scheduler_process:
+            self.scheduler = Scheduler(self.url, self.profiles, normal_events=self.normal_events).start()
+            return
+        argv = [sys.executable, "-m", "berth.declarative.scheduler", "--server", self.url]
+        if self.scheduler_config:
+            argv += ["--config", self.scheduler_config]
+        if not self.normal_events:
+            argv.append("--no-normal-events")
+        child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=None, stdin=subprocess.DEVNULL, text=True)
+        self.children.append(child)
+        if child.stdout.readline().strip() != "scheduler ready":
+            raise RuntimeError("the scheduler process did not start")
+
+    def _agents(self) -> list[NodeAgent]:
+        capacity = self.node_capacity or (machine_capacity() if self.runtime == "process" else
+                                          {"cpu": "4", "memory": "32Gi", "pods": "110"})
+        agents = []
+        for i in range(self.nodes):
+            if self.runtime == "process":
+                logs = self.state_dir / "logs" / f"{self.node_prefix}-{i}" if self.state_dir else None
+                runtime = ProcessRuntime(logs)
+            else:
+                runtime = FakeRuntime()
+            agents.append(NodeAgent(f"{self.node_prefix}-{i}", runtime, dict(capacity)))
+        return agents
+
+    # ---- stop ----------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        for part in (self.host, self.scheduler, self.manager):
+            if part is not None:
+                part.stop()
+        self.host = self.scheduler = self.manager = None
+        for child in reversed(self.children):
+            if child.poll() is None:
+                child.terminate()
+        for child in reversed(self.children):
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        self.children = []
+
+    def __enter__(self) -> "LocalCluster":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def env(self) -> dict[str, str]:
+        """Environment for `kubectl` against this cluster."""
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)} if self.kubeconfig else dict(os.environ)
