@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from berth.cli import bench, experiment, place
+from berth.cli import bench, experiment, place, up
 from berth.engine import POLICIES
 from berth.model import ValidationError
 from berth.sim.trace import TraceError
@@ -28,6 +28,7 @@ app = typer.Typer(
 app.add_typer(experiment.app, name="experiment")
 app.add_typer(bench.app, name="bench")
 app.command("place")(place.place)
+app.command("up")(up.up)
 BAD_INPUT = (ValidationError, TraceError, FileNotFoundError)
 
 

@@ -53,7 +53,8 @@ class ControllerManager:
         self.lock = threading.RLock()
         inf = lambda plural, ns=None, **h: Informer(base_url, plural, ns, **h)  # noqa: E731
         self.pods = inf("pods", on_add=self._pod, on_update=lambda o, n: self._pod(n), on_delete=self._pod)
-        self.replicasets = inf("replicasets", on_add=self._rs, on_update=lambda o, n: self._rs(n), on_delete=self._rs)
+        self.replicasets = inf("replicasets", on_add=self._rs, on_update=lambda o, n: self._rs(n),
+                               on_delete=self._rs_deleted)
         self.deployments = inf("deployments", on_add=self._dep, on_update=lambda o, n: self._dep(n),
                                on_delete=self._dep_deleted)
         self.nodes = inf("nodes", on_add=self._node, on_update=lambda o, n: self._node(n))
@@ -137,6 +138,13 @@ class ControllerManager:
             if ref.get("controller") and ref.get("kind") == "Deployment":
                 self.queues["deployment"].add(f"{meta.get('namespace')}/{ref['name']}")
         self.queues["gc"].add(f"replicasets|{key_of(rs)}")
+
+    def _rs_deleted(self, rs: dict) -> None:
+        self._rs(rs)
+        uid = rs["metadata"].get("uid")
+        for pod in self.pods.items():
+            if controller_uid(pod) == uid:
+                self.queues["gc"].add(f"pods|{key_of(pod)}")
 
     def _dep(self, dep: dict) -> None:
         self.queues["deployment"].add(key_of(dep))
