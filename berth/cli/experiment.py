@@ -18,6 +18,8 @@ from rich.table import Table
 from berth.engine import get_policy
 from berth.model import ValidationError
 from berth.sim import report
+from berth.cli import bounds_view
+from berth.sim.bound import bound_curves, mean_bound
 from berth.sim.fgd import FGD_POLICIES, run_experiment
 from berth.sim.trace import find_data_dir, load_nodes, load_pods, node_list_path, pod_trace_path
 
@@ -51,6 +53,8 @@ def fgd(
     workers: int = typer.Option(0, help="Processes to run in parallel (0: one per core)."),
     out: Path = typer.Option(Path("results"), help="Folder for the CSV and PNG."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON for scripts."),
+    bound: bool = typer.Option(False, "--bound", help="Add the proven upper bound (LP relaxation over the "
+                               "arrived pods, per seed) and each policy's gap to it in pp."),
 ) -> None:
     """GPU allocation against arrived demand (0-130%), per policy, as in Weng et al. (ATC'23).
 
@@ -69,14 +73,21 @@ def fgd(
                                     progress=lambda run: bar.advance(task), nodes=nodes)
     experiment.trace = label
     rows = report.summarize(experiment, data_dir=data_dir)
+    extra, bound_data = {}, None
+    if bound:
+        runs = bound_curves(trace, seed_list, data_dir, workers or None, nodes)
+        bound_data, extra = bounds_view.summary(runs, experiment), {"upper bound": mean_bound(runs)}
     csv_path = report.write_csv(experiment, out / f"fgd-{label}.csv")
-    png_path = report.plot(experiment, out / f"fgd-{label}.png", data_dir)
+    png_path = report.plot(experiment, out / f"fgd-{label}.png", data_dir, extra=extra)
     if as_json:
         typer.echo(json.dumps({"trace": label, "seeds": seed_list, "policies": names,
                                "summary": [r.to_dict() for r in rows], "csv": str(csv_path), "plot": str(png_path),
-                               "seconds": sum(r.seconds for r in experiment.runs)}, indent=2))
+                               "seconds": sum(r.seconds for r in experiment.runs),
+                               **({"bound": bound_data} if bound_data else {})}, indent=2))
         return
     _print_table(label, seed_list, rows)
+    if bound_data:
+        bounds_view.print_table(bound_data)
     Console().print(f"wrote {csv_path} and {png_path}")
 
 

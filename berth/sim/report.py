@@ -59,8 +59,10 @@ def write_csv(experiment: Experiment, path: Path) -> Path:
     return path
 
 
-def plot(experiment: Experiment, path: Path, data_dir: Path | None = None) -> Path:
-    """Allocation % against arrived demand, one solid line per policy, published means dashed."""
+def plot(experiment: Experiment, path: Path, data_dir: Path | None = None,
+         extra: dict[str, np.ndarray] | None = None) -> Path:
+    """Allocation % against arrived demand, one solid line per policy, published means dashed;
+    `extra` curves (such as the proven upper bound) in black."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -76,6 +78,9 @@ def plot(experiment: Experiment, path: Path, data_dir: Path | None = None) -> Pa
             ax.plot(x, mean, color=colour, label=f"{policy} (berth)")
             if published is not None:
                 ax.plot(x, published, color=colour, linestyle="--", alpha=0.6, label=f"{policy} (published)")
+    for style, (label, curve) in zip(("-.", ":", "--"), (extra or {}).items()):
+        for ax in (full, zoom):
+            ax.plot(x, curve, color="black", linestyle=style, linewidth=1.2, label=label)
     full.plot(x, x, color="grey", linewidth=0.8, linestyle=":", label="demand")
     zoom.set_xlim(80, 130)
     zoom.set_ylim(80, 100)
