@@ -14,6 +14,7 @@ numerator may be empty ('.5'). Values keep nano precision, rounded up as upstrea
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from functools import lru_cache
 
 BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
@@ -71,6 +72,11 @@ def parse_quantity(text: str) -> Decimal:
     """The value of a quantity string (e.g. Decimal('0.1') for '100m'), or raise QuantityError."""
     if not isinstance(text, str) or not text:
         raise QuantityError(FORMAT_MESSAGE)
+    return _parse(text)
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> Decimal:
     number, suffix = _scan(text)
     multiplier = _multiplier(suffix)
     digits = number.lstrip("+-")

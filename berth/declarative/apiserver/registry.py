@@ -32,8 +32,19 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_STAMPS: dict[int, str] = {}
+
+
 def stamp(clock: Callable[[], datetime]) -> str:
-    return clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 time in whole seconds, as the API writes it (memoised per second: it is on the create path)."""
+    now = clock()
+    second = int(now.timestamp())
+    text = _STAMPS.get(second)
+    if text is None:
+        if len(_STAMPS) > 64:
+            _STAMPS.clear()
+        text = _STAMPS[second] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return text
 
 
 class Registry:
