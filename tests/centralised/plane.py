@@ -45,10 +45,10 @@ class InProcessPlane:
         stack.callback(self.conductor.close)
         self.api.post("/flavors", json={"flavor": {"id": "small", "name": "small", "vcpus": 1, "ram": 512}})
 
-    def add_agent(self, host: str, resources: HostResources) -> ComputeAgent:
+    def add_agent(self, host: str, resources: HostResources, zone: str = "nova") -> ComputeAgent:
         port = free_port()
         agent = ComputeAgent(host, f"http://127.0.0.1:{port}", resources, FakeRuntime(self.clock),
-                             PlacementClient(self.placement_url), httpx.Client(base_url=self.compute_url))
+                             PlacementClient(self.placement_url), httpx.Client(base_url=self.compute_url), zone)
         own = contextlib.ExitStack()
         own.enter_context(serve(agent_app(agent), port))
         self.stack.callback(own.close)

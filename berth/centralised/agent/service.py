@@ -3,7 +3,9 @@
 `register()` creates the resource provider (UUID derived from the host name, so a restarted
 agent is the same provider), sets its inventory and its zone's aggregate (generation-checked
 writes), and reports the service to the compute API; `heartbeat()` repeats the report.
-`spawn` starts a server as a runtime unit named by the server's UUID (restart always, as a
+A disabled service (`PUT /os-services/{host}`) is mirrored into Placement as the
+COMPUTE_STATUS_DISABLED trait on the next heartbeat, which the scheduler's
+`compute_status_filter` prefilter forbids, as nova-compute does.  `spawn` starts a server as a runtime unit named by the server's UUID (restart always, as a
 VM outlives its processes); `delete` stops it; `sync()` drives the runtime.  Time comes from
 the runtime's clock.  Called by `agent.app` and its service loop.
 """
@@ -20,6 +22,7 @@ from berth.centralised.scheduler.request import provider_uuid, zone_aggregate
 from berth.runtime import Runtime, UnitSpec, UnitStatus
 
 IDLE_COMMAND = ("sleep", "infinity")
+DISABLED_TRAIT = "COMPUTE_STATUS_DISABLED"
 STOP_GRACE = 5.0
 
 
@@ -31,6 +34,7 @@ class ComputeAgent:
         self.placement, self.compute = placement, compute
         self.rp_uuid = provider_uuid(host)
         self.lock = threading.Lock()
+        self.disabled: bool | None = None
 
     def register(self) -> None:
         self.placement.ensure_provider(self.rp_uuid, self.host)
@@ -42,6 +46,16 @@ class ComputeAgent:
         resp = self.compute.post("/os-services", json={"host": self.host, "url": self.url,
                                                        "rp_uuid": self.rp_uuid, "availability_zone": self.zone})
         resp.raise_for_status()
+        self._mirror_disabled(resp.json()["service"]["status"] == "disabled")
+
+    def _mirror_disabled(self, disabled: bool) -> None:
+        if disabled == self.disabled:
+            return
+        traits = set(self.placement.traits(self.rp_uuid))
+        wanted = traits | {DISABLED_TRAIT} if disabled else traits - {DISABLED_TRAIT}
+        if wanted != traits:
+            self.placement.put_traits(self.rp_uuid, sorted(wanted))
+        self.disabled = disabled
 
     def spawn(self, server_id: str, command: list[str]) -> UnitStatus:
         """Start the server (idempotent: a known server returns its current status)."""

@@ -109,6 +109,9 @@ class PlacementClient:
     def put_aggregates(self, uuid: str, aggregates: list[str]) -> dict:
         return self._cas_put(f"/resource_providers/{uuid}/aggregates", uuid, {"aggregates": aggregates})
 
+    def traits(self, uuid: str) -> list[str]:
+        return self._json("GET", f"/resource_providers/{uuid}/traits")["traits"]
+
     def put_traits(self, uuid: str, traits: list[str]) -> dict:
         return self._cas_put(f"/resource_providers/{uuid}/traits", uuid, {"traits": traits})
 
