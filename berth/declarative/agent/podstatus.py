@@ -66,7 +66,7 @@ def container_status(ctr: dict, unit: UnitStatus | None, runtime: str) -> dict:
     if unit is None:
         return {**base, "state": {"waiting": {"reason": "ContainerCreating"}}}
     if unit.pid is not None:
-        base["containerID"] = f"{runtime}://{unit.pid}"
+        base["containerID"] = f"berth-{runtime}://{unit.pid}"
     terminated = {"exitCode": unit.exit_code if unit.exit_code is not None else 0,
                   "reason": "Completed" if unit.exit_code == 0 else "Error",
                   "startedAt": stamp(unit.started_at), "finishedAt": stamp(unit.finished_at)}
