@@ -215,11 +215,12 @@ class CentralisedPlane:
 
 
 def up(agents: int = 3, state_dir: str | None = None, runtime: str = "process", schedulers: int = 1,
-       port: int = 8770, as_json: bool = False) -> None:
-    """Start the centralised plane and keep it running until Ctrl-C."""
+       port: int = 8770, as_json: bool = False, demo: bool = False) -> None:
+    """Start the centralised plane; run until Ctrl-C (or, with `demo`, run the tour and stop)."""
     from rich.console import Console
     from rich.progress import Progress
 
+    state_dir = str(Path(state_dir) / "centralised") if state_dir else None
     plane = CentralisedPlane(PlaneSpec(agents=agents, state_dir=state_dir, runtime=runtime,
                                        schedulers=schedulers, port=port))
     console = Console()
@@ -233,27 +234,37 @@ def up(agents: int = 3, state_dir: str | None = None, runtime: str = "process", 
                 bar.advance(task)
         _show(console, plane, as_json)
         signal.signal(signal.SIGTERM, _interrupt)
-        _watch(console, plane)
+        if demo:
+            from berth.cli.centralised_demo import tour
+            tour(console, plane.compute_url, plane.placement_url)
+        else:
+            _watch(console, plane)
     except KeyboardInterrupt:
         pass
     finally:
+        console.print("[bold]stopping[/]: agents (their servers), conductor, schedulers, compute API, Placement")
         plane.stop()
 
 
 def _show(console, plane: CentralisedPlane, as_json: bool) -> None:
-    from rich.table import Table
+    from rich.panel import Panel
 
     urls = plane.endpoints()
     if as_json:
         print(json.dumps({"state_dir": str(plane.dir), "endpoints": urls}, indent=2), flush=True)
         return
-    table = Table("service", "endpoint", title=f"berth centralised plane ({plane.dir})")
-    for name, url in urls.items():
-        table.add_row(name, url)
-    console.print(table)
-    console.print(f"Try: curl -s {plane.compute_url}/os-services | python3 -m json.tool ; "
-                  f"openstack --os-auth-type admin_token --os-endpoint {plane.placement_url} --os-token admin "
-                  "resource provider list.  Ctrl-C stops everything.")
+    width = max(len(n) for n in urls)
+    lines = [f"{name.ljust(width)}  {url}" for name, url in urls.items()]
+    c, p = plane.compute_url, plane.placement_url
+    lines += ["", f"state and logs: {plane.dir}", "",
+              f"  curl -s -XPOST {c}/flavors -H 'Content-Type: application/json' \\",
+              "       -d '{\"flavor\": {\"id\": \"m1\", \"name\": \"m1\", \"vcpus\": 1, \"ram\": 512}}'",
+              f"  curl -s -XPOST {c}/servers -H 'Content-Type: application/json' \\",
+              "       -d '{\"server\": {\"name\": \"vm1\", \"flavorRef\": \"m1\"}}'",
+              f"  curl -s {c}/servers/detail",
+              f"  openstack --os-auth-type admin_token --os-endpoint {p} --os-token admin resource provider list",
+              "", "Ctrl-C stops everything."]
+    console.print(Panel.fit("\n".join(lines), title="berth up: centralised plane ready"), highlight=False)
 
 
 def _interrupt(*_args) -> None:
