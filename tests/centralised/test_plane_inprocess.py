@@ -175,3 +175,24 @@ def test_a_build_left_by_a_dead_conductor_is_resumed_once_its_lease_expires(plan
     usages = plane.usages()
     assert sum(u["VCPU"] for u in usages.values()) == 1
     assert usages[server["OS-EXT-SRV-ATTR:host"]] == {"VCPU": 1, "MEMORY_MB": 512}
+
+
+def test_a_server_deleted_before_its_build_runs_leaves_nothing_behind(plane):
+    sid = plane.create("never-mind")
+    assert plane.api.delete(f"/servers/{sid}").status_code == 204
+    plane.drive()
+    assert sid not in plane.servers()
+    assert plane.placement.allocations(sid)["allocations"] == {}
+    assert all(sid not in a.runtime.names() for a in plane.agents.values())
+
+
+def test_a_second_claim_by_the_same_consumer_is_refused_not_doubled(plane):
+    rp = plane.agents["h0"].rp_uuid
+    request = {rp: {"resources": {"VCPU": 1, "MEMORY_MB": 512}}}
+    consumer = "3a0cbe6e-2b0b-4e5f-9d3e-5b2f4b8e0c11"
+    assert plane.placement.claim(consumer, request, "p", "u").ok
+    again = plane.placement.claim(consumer, request, "p", "u")
+    assert not again.ok and again.code == "placement.concurrent_update"
+    assert plane.placement.usages(rp) == {"VCPU": 1, "MEMORY_MB": 512}
+    assert plane.placement.delete_allocations(consumer)
+    assert plane.placement.claim(consumer, request, "p", "u").ok

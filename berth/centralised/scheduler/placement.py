@@ -60,7 +60,22 @@ class PlacementClient:
 
     def claim(self, consumer: str, allocations: dict, project_id: str, user_id: str,
               generation: int | None = None) -> Claim:
-        """PUT /allocations/{consumer}; a 409 (capacity or generation) is a lost claim, not an error."""
+        """PUT /allocations/{consumer}; a 409 (capacity or generation) is a lost claim, not an error.
+
+        A consumer Placement still knows without allocations (its generation moved past `None`)
+        is claimed again with the generation read back, a bounded number of times."""
+        for _ in range(CAS_RETRIES):
+            claim = self._put_allocations(consumer, allocations, project_id, user_id, generation)
+            if claim.ok or claim.code != "placement.concurrent_update":
+                return claim
+            current = self.allocations(consumer)
+            if current.get("allocations") or current.get("consumer_generation") == generation:
+                return claim
+            generation = current.get("consumer_generation")
+        return claim
+
+    def _put_allocations(self, consumer: str, allocations: dict, project_id: str, user_id: str,
+                         generation: int | None) -> Claim:
         body = {"allocations": allocations, "consumer_generation": generation, "project_id": project_id,
                 "user_id": user_id, "consumer_type": CONSUMER_TYPE}
         resp = self._call("PUT", f"/allocations/{consumer}", json=body)
