@@ -9,6 +9,7 @@ and agents.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +67,19 @@ class KubeClient:
                                  headers={"Accept": "application/json", "User-Agent": "berth/0.1"})
 
     def close(self) -> None:
+        self.abort_watch()
         self.http.close()
+
+    def abort_watch(self) -> None:
+        """Interrupt a watch blocked in another thread by shutting its socket down."""
+        resp = getattr(self, "_watching", None)
+        stream = resp.extensions.get("network_stream") if resp is not None else None
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     # ---- paths -----------------------------------------------------------------------------------
     @staticmethod
@@ -150,6 +163,7 @@ class KubeClient:
             params["labelSelector"] = label_selector
         timeout = httpx.Timeout(10.0, read=timeout_seconds + 30.0)
         with self.http.stream("GET", self.path(plural, namespace), params=params, timeout=timeout) as resp:
+            self._watching = resp
             if resp.status_code >= 400:
                 resp.read()
                 _decode(resp)
