@@ -106,3 +106,16 @@ def test_no_candidates_reads_like_nova():
 def test_providers_without_an_agent_are_not_candidates():
     ac = summaries({"rp-a": (8, 4096), "rp-x": (64, 65536)})
     assert [c.host.host for c in candidates(ac, hosts("a"))] == ["a"]
+
+
+def test_multiplier_options_map_to_nova_config_names_and_reject_typos():
+    from berth.centralised.scheduler.weighing import multipliers
+    assert multipliers(["ram=-1", "soft-anti-affinity=2.5"]) == {
+        "ram_weight_multiplier": -1.0, "soft_anti_affinity_weight_multiplier": 2.5}
+    for bad in ("rem=1", "ram", "ram=lots"):
+        try:
+            multipliers([bad])
+        except ValueError as err:
+            assert bad in str(err)
+        else:
+            raise AssertionError(f"{bad} accepted")

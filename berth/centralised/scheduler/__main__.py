@@ -15,6 +15,7 @@ from berth.centralised.scheduler.app import create_app
 from berth.centralised.scheduler.manager import Scheduler, repo_hosts
 from berth.centralised.scheduler.placement import PlacementClient
 from berth.centralised.scheduler.select import SchedulerConfig
+from berth.centralised.scheduler.weighing import MULTIPLIERS, WeigherConfig, multipliers
 from berth.runtime.clock import SystemClock
 
 
@@ -28,8 +29,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-placement-results", type=int, default=1000)
     p.add_argument("--service-down-time", type=float, default=SERVICE_DOWN_TIME)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--multiplier", action="append", default=[], metavar="WEIGHER=VALUE",
+                   help=f"a weigher multiplier, one of {', '.join(MULTIPLIERS)} (repeatable)")
     args = p.parse_args(argv)
-    config = SchedulerConfig(args.max_placement_results, args.host_subset_size, args.max_attempts)
+    try:
+        weighers = WeigherConfig(**multipliers(args.multiplier))
+    except ValueError as err:
+        p.error(str(err))
+    config = SchedulerConfig(args.max_placement_results, args.host_subset_size, args.max_attempts, weighers)
     hosts = repo_hosts(Repo(args.db), SystemClock(), args.service_down_time)
     app = create_app(Scheduler(PlacementClient(args.placement), hosts, config, seed=args.seed))
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)

@@ -41,6 +41,26 @@ class WeigherConfig:
     soft_anti_affinity_weight_multiplier: float = 1.0
 
 
+MULTIPLIERS = {"ram": "ram_weight_multiplier", "cpu": "cpu_weight_multiplier", "disk": "disk_weight_multiplier",
+               "soft-affinity": "soft_affinity_weight_multiplier",
+               "soft-anti-affinity": "soft_anti_affinity_weight_multiplier"}
+"""Short names accepted by `multipliers` (and the scheduler's `--multiplier` option)."""
+
+
+def multipliers(items: list[str]) -> dict[str, float]:
+    """`["ram=-1", "cpu=0.5"]` -> WeigherConfig keyword arguments; ValueError names a bad item."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in MULTIPLIERS:
+            raise ValueError(f"--multiplier {item!r}: want NAME=VALUE with NAME one of {', '.join(MULTIPLIERS)}")
+        try:
+            out[MULTIPLIERS[name]] = float(value)
+        except ValueError:
+            raise ValueError(f"--multiplier {item!r}: {value!r} is not a number") from None
+    return out
+
+
 MULTIPLIER_OF = {"ram-weigher": "ram_weight_multiplier", "cpu-weigher": "cpu_weight_multiplier"}
 
 
