@@ -45,6 +45,9 @@ def test_create_records_a_build_for_the_conductor(world):
     assert (shown["status"], shown["OS-EXT-STS:task_state"]) == ("BUILD", "scheduling")
     assert shown["flavor"]["vcpus"] == 1
     assert repo.pending(now=0)[0]["id"] == sid
+    assert [s["id"] for s in call(app, "GET", "/servers?status=BUILD").json()["servers"]] == [sid]
+    assert call(app, "GET", "/servers/detail?status=ACTIVE").json()["servers"] == []
+    assert call(app, "GET", "/servers?status=RUNNING").status_code == 400
 
 
 def test_bad_input_is_a_400_naming_the_problem_and_changes_nothing(world):

@@ -75,14 +75,24 @@ def delete_flavor(flavor_id: str, request: Request) -> Response:
 
 
 # ---- servers -----------------------------------------------------------------------------
+STATUSES = ("BUILD", "ACTIVE", "ERROR")
+
+
+def _listed(request: Request, status: str | None, host: str | None) -> list[Row]:
+    if status is not None and status not in STATUSES:
+        raise ApiError(400, f"Invalid status value {status!r}; one of {', '.join(STATUSES)}")
+    return [r for r in _repo(request).servers()
+            if (status is None or r["status"] == status) and (host is None or r["host"] == host)]
+
+
 @router.get("/servers", tags=["servers"])
-def list_servers(request: Request) -> dict:
-    return {"servers": [views.server_brief(r) for r in _repo(request).servers()]}
+def list_servers(request: Request, status: str | None = None, host: str | None = None) -> dict:
+    return {"servers": [views.server_brief(r) for r in _listed(request, status, host)]}
 
 
 @router.get("/servers/detail", tags=["servers"])
-def list_servers_detail(request: Request) -> dict:
-    return {"servers": [views.server(r) for r in _repo(request).servers()]}
+def list_servers_detail(request: Request, status: str | None = None, host: str | None = None) -> dict:
+    return {"servers": [views.server(r) for r in _listed(request, status, host)]}
 
 
 @router.get("/servers/{server_id}", tags=["servers"])
