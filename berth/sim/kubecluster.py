@@ -111,10 +111,14 @@ class LocalCluster:
 
     def _start_apiserver(self) -> None:
         store = f"sqlite:///{self.state_dir / 'state.db'}" if self.state_dir else "memory://"
-        log = open(self.state_dir / "apiserver.log", "ab") if self.state_dir else subprocess.DEVNULL
-        self.children.append(subprocess.Popen(
-            [sys.executable, "-m", "berth.declarative.apiserver", "--store", store, "--port", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+        argv = [sys.executable, "-m", "berth.declarative.apiserver", "--store", store, "--port", str(self.port)]
+        if self.state_dir:
+            with open(self.state_dir / "apiserver.log", "ab") as log:  # closed here, never by the GC later
+                self.children.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                                      stdin=subprocess.DEVNULL))
+        else:
+            self.children.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                                  stdin=subprocess.DEVNULL))
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 30.0) -> None:

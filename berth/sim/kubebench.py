@@ -1,0 +1,134 @@
+"""The declarative plane's benchmark: pods created over HTTP, scheduled and bound by the scheduler process.
+
+Shape: kube-scheduler's scheduler_perf SchedulingBasic (nodes of 4 CPU / 32 GiB / 110 pods, pods
+of 100m / 500 MiB).  A `LocalCluster` runs the API server (SQLite in a temporary directory by
+default) and the scheduler as two child processes, and this process hosts `nodes` fake-runtime
+node agents (registered Nodes, Leases, pod status) in one `AgentHost`.  `init_pods` are created
+and bound first; then `pods` are created through the API by `creators` threads, and each pod's
+create-to-bound latency runs from just before its POST to when the agents' watch delivers it
+bound.  Throughput is measured pods over the span from the first POST to the last bind seen.
+No controllers run (the pods are bare, as upstream's benchmark).  Called by `berth bench declarative`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from berth.declarative.client import KubeClient
+from berth.sim.kubecluster import LocalCluster
+
+UPSTREAM_PODS_PER_S = 680
+NODE_CAPACITY = {"cpu": "4", "memory": "32Gi", "pods": "110"}
+
+
+@dataclass(frozen=True)
+class DeclarativeBench:
+    nodes: int
+    pods: int
+    init_pods: int
+    store: str
+    pods_per_s: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    bound: int
+    create_s: float
+    total_s: float
+    setup_s: float
+    agent_writes: int
+    upstream_reference_pods_per_s: int = UPSTREAM_PODS_PER_S
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def pod_body(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10",
+                                     "resources": {"requests": {"cpu": "100m", "memory": "500Mi"},
+                                                   "limits": {"cpu": "100m", "memory": "500Mi"}}}]}}
+
+
+class BindWatch:
+    """Records when each pod is first seen bound (hooked into the agents' pod informer)."""
+
+    def __init__(self) -> None:
+        self.bound: dict[str, float] = {}
+        self.event = threading.Event()
+        self.target = 0
+
+    def seen(self, pod: dict) -> None:
+        name = pod["metadata"]["name"]
+        if (pod.get("spec") or {}).get("nodeName") and name not in self.bound:
+            self.bound[name] = time.perf_counter()
+            if len(self.bound) >= self.target:
+                self.event.set()
+
+
+def create_all(url: str, names: list[str], creators: int, sent: dict[str, float]) -> None:
+    """POST every pod with `creators` threads, each with its own keep-alive connection."""
+    chunks = [names[i::creators] for i in range(creators)]
+
+    def work(chunk: list[str]) -> None:
+        client = KubeClient(url, pool=1)
+        try:
+            for name in chunk:
+                sent[name] = time.perf_counter()
+                client.create("pods", pod_body(name), "default")
+        finally:
+            client.close()
+
+    with ThreadPoolExecutor(creators) as pool:
+        list(pool.map(work, chunks))
+
+
+def bench_declarative(nodes: int = 5000, pods: int = 10000, init_pods: int = 1000, *, creators: int = 8,
+                      store: str = "sqlite", timeout: float = 300.0,
+                      progress: Callable[[str], None] = lambda step: None) -> DeclarativeBench:
+    """Run once; returns throughput and create-to-bound percentiles."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="berth-bench-") as tmp:
+        cluster = LocalCluster(state_dir=tmp if store == "sqlite" else None, nodes=nodes, runtime="fake",
+                               node_capacity=NODE_CAPACITY, scheduler_process=True, controllers=False,
+                               lease_interval=30.0)
+        progress(f"starting the API server, the scheduler and {nodes} fake node agents")
+        cluster.start()
+        try:
+            watch = BindWatch()
+            original = cluster.host.pods.on_add
+            cluster.host.pods.on_add = lambda pod: (watch.seen(pod), original(pod))
+            if init_pods:
+                progress(f"creating {init_pods} initial pods")
+                _phase(cluster.url, [f"init-{i}" for i in range(init_pods)], creators, watch, timeout)
+            setup = time.perf_counter() - t0
+            progress(f"creating {pods} measured pods")
+            names = [f"pod-{i}" for i in range(pods)]
+            sent, create_s = _phase(cluster.url, names, creators, watch, timeout)
+            writes = cluster.host.writes
+        finally:
+            cluster.stop()
+    latencies = np.array([watch.bound[n] - sent[n] for n in names if n in watch.bound]) * 1000
+    first, last = min(sent.values()), max(watch.bound[n] for n in names if n in watch.bound)
+    return DeclarativeBench(nodes, pods, init_pods, store, len(latencies) / (last - first),
+                            float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99)),
+                            float(latencies.max()), len(latencies), create_s, last - first, setup, writes)
+
+
+def _phase(url: str, names: list[str], creators: int, watch: BindWatch, timeout: float) -> tuple[dict, float]:
+    watch.target = len(watch.bound) + len(names)
+    watch.event.clear()
+    sent: dict[str, float] = {}
+    start = time.perf_counter()
+    create_all(url, names, creators, sent)
+    created = time.perf_counter() - start
+    if not watch.event.wait(timeout):
+        missing = sum(1 for n in names if n not in watch.bound)
+        raise TimeoutError(f"{missing} of {len(names)} pods were not bound within {timeout:.0f}s")
+    return sent, created
