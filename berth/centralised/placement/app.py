@@ -60,6 +60,9 @@ class Dispatcher:
         given = headers.get("x-openstack-request-id", "")
         request_id = given if _REQ_ID.match(given) else f"req-{uuid.uuid4()}"
         version = None
+        cors = self._cors(request.method, headers)
+        if cors is not None and request.method == "OPTIONS":
+            return Response(b"", 200, headers=cors)
         try:
             path = request.url.path
             if path not in ("/", "") and "x-auth-token" not in headers:
@@ -70,7 +73,23 @@ class Dispatcher:
             resp = await self._dispatch(req)
         except ApiError as err:
             resp = self._error(err, version, request_id)
-        return self._render(resp, version, request_id)
+        out = self._render(resp, version, request_id)
+        out.headers.update(cors or {})
+        return out
+
+    def _cors(self, method: str, headers: dict[str, str]) -> dict[str, str] | None:
+        """CORS response headers when CORS is configured (None when it is off)."""
+        origins = self.service.cors_origins
+        if not origins or "origin" not in headers:
+            return None
+        if headers["origin"] not in origins:
+            return {}
+        out = {"access-control-allow-origin": headers["origin"],
+               "access-control-expose-headers": "x-openstack-request-id, openstack-api-version"}
+        if method == "OPTIONS":
+            out["access-control-allow-methods"] = "GET, PUT, POST, DELETE, PATCH"
+            out["access-control-allow-headers"] = headers.get("access-control-request-headers", "")
+        return out
 
     def _build(self, request: Request, headers: dict, body: bytes, version: mv.Version,
                request_id: str) -> Req:

@@ -16,7 +16,10 @@ from berth.centralised.placement.index import Index
 class PlacementService:
     """A Placement API bound to one database."""
 
-    def __init__(self, db_url: str = "sqlite:///placement.db") -> None:
+    def __init__(self, db_url: str = "sqlite:///placement.db", open_policy: bool = False,
+                 cors_origins: tuple[str, ...] = ()) -> None:
+        self.open_policy = open_policy
+        self.cors_origins = tuple(cors_origins)
         self.db = Database(db_url)
         self.index = Index(self.db)
         from berth.centralised.placement.app import create_app
