@@ -97,7 +97,7 @@ def bench_declarative(nodes: int = 5000, pods: int = 10000, init_pods: int = 100
     with tempfile.TemporaryDirectory(prefix="berth-bench-") as tmp:
         cluster = LocalCluster(state_dir=tmp if store == "sqlite" else None, nodes=nodes, runtime="fake",
                                node_capacity=NODE_CAPACITY, scheduler_process=True, controllers=False,
-                               lease_interval=30.0)
+                               lease_interval=30.0, normal_events=False)
         progress(f"starting the API server, the scheduler and {nodes} fake node agents")
         cluster.start()
         try:

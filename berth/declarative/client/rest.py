@@ -10,6 +10,7 @@ and agents.
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -61,14 +62,31 @@ class KubeClient:
 
     def __init__(self, base_url: str, *, timeout: float = 30.0, pool: int = 16,
                  transport: httpx.BaseTransport | None = None) -> None:
-        limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
         self.base_url = base_url.rstrip("/")
-        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, limits=limits, transport=transport,
-                                 headers={"Accept": "application/json", "User-Agent": "berth/0.1"})
+        self.timeout, self.transport = timeout, transport
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._lock = threading.Lock()
+
+    @property
+    def http(self) -> httpx.Client:
+        """This thread's keep-alive connection (httpx clients are not shared across threads)."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = httpx.Client(base_url=self.base_url, timeout=self.timeout, transport=self.transport,
+                                  limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                                  headers={"Accept": "application/json", "User-Agent": "berth/0.1"})
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
 
     def close(self) -> None:
         self.abort_watch()
-        self.http.close()
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
 
     def abort_watch(self) -> None:
         """Interrupt a watch blocked in another thread by shutting its socket down."""
