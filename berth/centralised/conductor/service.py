@@ -43,6 +43,10 @@ class Conductor:
         self.lock = threading.Lock()
         self.stats = {"builds": 0, "active": 0, "errors": 0, "reschedules": 0, "deletes": 0}
 
+    def _count(self, what: str) -> None:
+        with self.lock:
+            self.stats[what] += 1
+
     # ---- leasing -------------------------------------------------------------------------
     def poll(self) -> int:
         """Lease and start every pending server not already running here; how many started."""
@@ -96,7 +100,7 @@ class Conductor:
 
     # ---- build ---------------------------------------------------------------------------
     def build(self, row: Row) -> None:
-        self.stats["builds"] += 1
+        self._count("builds")
         row = self._forget_previous(row)
         lock = self._group_lock(row["group_id"])
         with lock:
@@ -116,11 +120,11 @@ class Conductor:
             row, why = self._attempt(row, sel)
             if why is None:
                 self._release(row, {"status": "ACTIVE", "task_state": None, "fault": None})
-                self.stats["active"] += 1
+                self._count("active")
                 return
             attempts.failed(sel.host, why)
             row = self._rollback(row, sel)
-            self.stats["reschedules"] += 1
+            self._count("reschedules")
         message, details = plan.exhausted(row["id"], attempts)
         self._error(row, plan.fault(plan.MAX_RETRIES, message, details))
 
@@ -150,7 +154,7 @@ class Conductor:
     def _error(self, row: Row, fault: dict) -> None:
         self.placement.delete_allocations(row["id"])
         self._release(row, {"status": "ERROR", "task_state": None, "fault": fault, "host": None, "node": None})
-        self.stats["errors"] += 1
+        self._count("errors")
 
     def _forget_previous(self, row: Row) -> Row:
         """A build resumed after a conductor died: undo whatever its last attempt left."""
@@ -181,7 +185,7 @@ class Conductor:
         self.placement.delete_allocations(row["id"])
         if not self.repo.delete_server(row):
             raise LeaseLost(row["id"])
-        self.stats["deletes"] += 1
+        self._count("deletes")
 
 
 def run(conductor: Conductor, stop: threading.Event, interval: float = 0.2) -> None:
