@@ -50,8 +50,10 @@ ROUTES = {
 class Api:
     """Everything the handlers share."""
 
-    def __init__(self, store: Store, log_source: LogSource | None = None, clock=utc_now) -> None:
+    def __init__(self, store: Store, log_source: LogSource | None = None, clock=utc_now,
+                 max_watch_seconds: float = 1800) -> None:
         self.store = store
+        self.max_watch_seconds = max_watch_seconds
         self.registry = Registry(store, clock)
         self.hub = Hub(store)
         self.logs = log_source or AgentLogProxy()
@@ -85,9 +87,13 @@ async def dispatch(api: Api, request: Request, group: str, version: str, rest: s
     return await handler(api, call)
 
 
-def create_app(store: Store, *, log_source: LogSource | None = None, clock=utc_now) -> Starlette:
-    """The API server as an ASGI app over `store` (run it with uvicorn; see berth.declarative.apiserver)."""
-    api = Api(store, log_source, clock)
+def create_app(store: Store, *, log_source: LogSource | None = None, clock=utc_now,
+               max_watch_seconds: float = 1800) -> Starlette:
+    """The API server as an ASGI app over `store` (run it with uvicorn; see berth.declarative.apiserver).
+
+    `max_watch_seconds` caps every watch stream (upstream picks 30-60 min); clients reconnect after it.
+    """
+    api = Api(store, log_source, clock, max_watch_seconds)
 
     async def core(request: Request) -> Response:
         return await dispatch(api, request, "", "v1", request.path_params["rest"])

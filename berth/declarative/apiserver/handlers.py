@@ -25,7 +25,6 @@ from berth.declarative.apiserver.tables import table_event, to_table
 from berth.declarative.apiserver.watch import event_line
 from berth.store import TooOld
 
-MAX_WATCH_SECONDS = 1800
 BOOKMARK_SECONDS = 5.0
 
 
@@ -78,7 +77,7 @@ async def list_or_watch(api, call: Call):
 
 
 async def watch(api, call: Call, flt: Filter):
-    timeout = int_param(call, "timeoutSeconds", MAX_WATCH_SECONDS)
+    timeout = int_param(call, "timeoutSeconds", api.max_watch_seconds)
     if isinstance(timeout, Problem):
         return problem_response(timeout)
     rv = call.param("resourceVersion")
@@ -100,7 +99,7 @@ async def watch(api, call: Call, flt: Filter):
         return StreamingResponse(iter([orjson.dumps({"type": "ERROR", "object": gone}) + b"\n"]),
                                  media_type="application/json")
     table = call.wants_table()
-    stream = _stream(api, call, w, initial, min(timeout or MAX_WATCH_SECONDS, MAX_WATCH_SECONDS), table)
+    stream = _stream(api, call, w, initial, min(timeout or api.max_watch_seconds, api.max_watch_seconds), table)
     return StreamingResponse(stream, media_type="application/json")
 
 
