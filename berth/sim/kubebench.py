@@ -12,6 +12,8 @@ No controllers run (the pods are bare, as upstream's benchmark).  Called by `ber
 
 from __future__ import annotations
 
+import os
+import resource
 import tempfile
 import threading
 import time
@@ -43,6 +45,8 @@ class DeclarativeBench:
     total_s: float
     setup_s: float
     agent_writes: int
+    cpu_ms_per_pod: dict
+    """CPU milliseconds per measured pod, by process: apiserver, scheduler, bench (creators + agents)."""
     upstream_reference_pods_per_s: int = UPSTREAM_PODS_PER_S
 
     def to_dict(self) -> dict:
@@ -110,7 +114,9 @@ def bench_declarative(nodes: int = 5000, pods: int = 10000, init_pods: int = 100
             setup = time.perf_counter() - t0
             progress(f"creating {pods} measured pods")
             names = [f"pod-{i}" for i in range(pods)]
+            before = _cpu(cluster)
             sent, create_s = _phase(cluster.url, names, creators, watch, timeout)
+            cpu = {k: 1000 * (v - before[k]) / pods for k, v in _cpu(cluster).items()}
             writes = cluster.host.writes
         finally:
             cluster.stop()
@@ -118,7 +124,17 @@ def bench_declarative(nodes: int = 5000, pods: int = 10000, init_pods: int = 100
     first, last = min(sent.values()), max(watch.bound[n] for n in names if n in watch.bound)
     return DeclarativeBench(nodes, pods, init_pods, store, len(latencies) / (last - first),
                             float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99)),
-                            float(latencies.max()), len(latencies), create_s, last - first, setup, writes)
+                            float(latencies.max()), len(latencies), create_s, last - first, setup, writes, cpu)
+
+
+def _cpu(cluster: LocalCluster) -> dict[str, float]:
+    """CPU seconds used so far by the API server, the scheduler and this process."""
+    def child(proc) -> float:
+        fields = open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return {"apiserver": child(cluster.children[0]), "scheduler": child(cluster.children[1]),
+            "bench": own.ru_utime + own.ru_stime}
 
 
 def _phase(url: str, names: list[str], creators: int, watch: BindWatch, timeout: float) -> tuple[dict, float]:

@@ -49,6 +49,7 @@ class NodeAgent:
                        "kubernetes.io/arch": platform.machine().replace("x86_64", "amd64"), **(labels or {})}
         self.log_port = log_port
         self.pods: dict[str, PodRecord] = {}
+        self.dirty: set[str] = set()
 
     # ---- objects ---------------------------------------------------------------------------------
     def node_object(self) -> dict:
@@ -85,6 +86,7 @@ class NodeAgent:
             self.pods[key] = PodRecord(pod, now)
         else:
             record.pod = pod
+        self.dirty.add(key)
 
     def forget(self, pod: dict) -> None:
         """The pod object is gone: stop and remove its units at once."""
@@ -94,11 +96,18 @@ class NodeAgent:
                 self.runtime.remove(unit)
 
     def sync(self, now: float) -> list[tuple[str, dict, dict | None]]:
-        """Drive units and return writes: ("status", pod, status) or ("delete", pod, None)."""
-        self.runtime.sync()
+        """Drive units and return writes: ("status", pod, status) or ("delete", pod, None).
+
+        Only pods that changed (observed again, or a unit of theirs changed state) are looked at.
+        """
+        for unit in self.runtime.sync():
+            self.dirty.add(unit.name.rsplit("/", 1)[0])
+        dirty, self.dirty = self.dirty, set()
         writes: list[tuple[str, dict, dict | None]] = []
-        for key, record in list(self.pods.items()):
-            writes.extend(self._sync_pod(record, now))
+        for key in dirty:
+            record = self.pods.get(key)
+            if record is not None:
+                writes.extend(self._sync_pod(record, now))
         return writes
 
     def _sync_pod(self, record: PodRecord, now: float) -> list:

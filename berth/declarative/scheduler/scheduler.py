@@ -167,6 +167,11 @@ class Scheduler:
             self._pod_deleted(pod)
         elif spec.get("nodeName"):
             self.queue.delete(key)
+            held = self.state.ledger.get(key)
+            if held is not None and held.node == spec["nodeName"]:
+                if held.assumed:
+                    self.state.add_pod(key, held.workload, held.node)  # confirms the assumption
+                return
             try:
                 self.state.add_pod(key, workload_from_pod(pod), spec["nodeName"])
             except ConversionError as err:
