@@ -18,7 +18,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from berth.centralised.compute import views
 from berth.centralised.compute.db import Conflict, Repo
 from berth.runtime.clock import Clock, SystemClock
 
