@@ -101,7 +101,8 @@ def bench_declarative(nodes: int = 5000, pods: int = 10000, init_pods: int = 100
     with tempfile.TemporaryDirectory(prefix="berth-bench-") as tmp:
         cluster = LocalCluster(state_dir=tmp if store == "sqlite" else None, nodes=nodes, runtime="fake",
                                node_capacity=NODE_CAPACITY, scheduler_process=True, controllers=False,
-                               lease_interval=30.0, normal_events=False)
+                               lease_interval=30.0, status_interval=3600.0,
+                               normal_events=False)
         progress(f"starting the API server, the scheduler and {nodes} fake node agents")
         cluster.start()
         try:

@@ -71,6 +71,7 @@ class LocalCluster:
     controllers: bool = True
     normal_events: bool = True
     lease_interval: float = 10.0
+    status_interval: float = 60.0
     node_grace: float = 40.0
 
     def __post_init__(self) -> None:
@@ -101,7 +102,8 @@ class LocalCluster:
             progress("scheduler")
             self._start_scheduler()
             progress(f"{self.nodes} node agent(s)")
-            self.host = AgentHost(self.url, self._agents(), lease_interval=self.lease_interval).start()
+            self.host = AgentHost(self.url, self._agents(), lease_interval=self.lease_interval,
+                                  status_interval=self.status_interval).start()
         except BaseException:
             self.stop()
             raise

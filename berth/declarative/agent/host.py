@@ -1,7 +1,8 @@
 """`AgentHost`: runs one or many `NodeAgent`s in this process against an API server.
 
 It registers each agent's Node (create, or update after a restart) and Lease, renews the Leases
-every `lease_interval` seconds, keeps ONE pod informer for all its agents (field selector
+every `lease_interval` seconds (re-posting the Ready node status every `status_interval` seconds,
+or at once after a late renewal, as the kubelet does), keeps ONE pod informer for all its agents (field selector
 `spec.nodeName=<node>` for a single agent, all bound pods otherwise), and every `sync_interval`
 calls each agent's `sync` and sends the resulting writes through a small pool of threads.  It
 also serves the agents' logs at the kubelet's path `/containerLogs/{ns}/{pod}/{container}` on
@@ -32,10 +33,11 @@ class AgentHost:
 
     def __init__(self, base_url: str, agents: list[NodeAgent], clock: Clock | None = None, *,
                  lease_interval: float = 10.0, sync_interval: float = 0.2, writers: int = 4,
-                 serve_logs: bool = True) -> None:
+                 serve_logs: bool = True, status_interval: float = 60.0) -> None:
         self.base_url, self.clock = base_url, clock or SystemClock()
         self.agents = {a.name: a for a in agents}
         self.lease_interval, self.sync_interval = lease_interval, sync_interval
+        self.status_interval = status_interval
         self.client = KubeClient(base_url, pool=writers + 2)
         self.writers = ThreadPoolExecutor(writers, thread_name_prefix="agent-writer")
         self.lock = threading.RLock()
@@ -109,15 +111,18 @@ class AgentHost:
             self.client.create("leases", lease, LEASE_NAMESPACE)
 
     def _lease_loop(self) -> None:
-        last = self.clock.now()
+        last = posted = self.clock.now()
         while not self._stop.wait(self.lease_interval):
             late = self.clock.now() - last > 2 * self.lease_interval
+            repost = late or self.clock.now() - posted >= self.status_interval
+            if repost:
+                posted = self.clock.now()
             for agent in list(self.agents.values()):
                 if self._stop.is_set():
                     return
                 try:
                     self._renew(agent)
-                    if late:
+                    if repost:
                         self.client.patch("nodes", agent.name, {"status": agent.node_status(self.clock.now())},
                                           sub="status")
                 except (ApiError, httpx.HTTPError) as err:
