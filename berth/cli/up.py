@@ -59,7 +59,10 @@ def up(
     cluster = LocalCluster(state_dir=state_dir, nodes=nodes, port=port, runtime=runtime, profiles=profiles)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("starting", total=4)
-        cluster.start(progress=lambda step: bar.update(task, advance=1, description=f"starting {step}"))
+        try:
+            cluster.start(progress=lambda step: bar.update(task, advance=1, description=f"starting {step}"))
+        except OSError as err:
+            raise ValidationError("--port", f"{err}; choose another with --port (0 picks a free one)") from None
     try:
         _announce(console, cluster)
         if demo:
