@@ -47,7 +47,8 @@ def up(
         raise ValidationError("--runtime", f"must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     if plane == "centralised":
         from berth.cli.up_centralised import up as up_centralised
-        up_centralised(agents=nodes, state_dir=str(state_dir), runtime=runtime, port=port if port != 6443 else 8770)
+        up_centralised(agents=nodes, state_dir=str(state_dir), runtime=runtime, port=port if port != 6443 else 8770,
+                       demo=demo)
         return
     from berth.declarative.scheduler import default_profiles, load_config
     from berth.sim.kubecluster import LocalCluster
