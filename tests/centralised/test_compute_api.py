@@ -96,11 +96,14 @@ def test_members_are_listed_and_delete_is_recorded(world):
 
 
 def test_zones_and_services_go_down_on_the_clock(world):
-    app, _, clock, _ = world
+    app, repo, clock, _ = world
     zones = call(app, "GET", "/os-availability-zone").json()["availabilityZoneInfo"]
     assert zones == [{"zoneName": "az1", "zoneState": {"available": True}, "hosts": None}]
     clock.advance(61)
     assert call(app, "GET", "/os-services").json()["services"][0]["state"] == "down"
+    sid = call(app, "POST", "/servers", json={"server": {"name": "s", "flavorRef": "small"}}).json()["server"]["id"]
+    repo.mutate_server(sid, lambda r: {"host": "h1"})
+    assert call(app, "GET", f"/servers/{sid}").json()["server"]["host_status"] == "DOWN"
     zones = call(app, "GET", "/os-availability-zone/detail").json()["availabilityZoneInfo"]
     assert zones[0]["zoneState"]["available"] is False
     assert zones[0]["hosts"]["h1"]["berth-compute"]["available"] is False

@@ -103,5 +103,9 @@ def test_fifty_anti_affine_servers_survive_a_killed_agent(plane):
         per_host[s["OS-EXT-SRV-ATTR:host"]] += 1
     for host, svc in services.items():
         assert placement.usages(svc["berth:rp_uuid"]).get("MEMORY_MB", 0) == 512 * per_host[host], host
+    stranded = [s["id"] for s in final if s["OS-EXT-SRV-ATTR:host"] == victim]
+    assert stranded, "the killed agent hosted the first ACTIVE server"
+    wait_until(lambda: all(api.get(f"/servers/{sid}").json()["server"]["host_status"] == "DOWN" for sid in stranded),
+               60, "servers on the killed agent never showed host_status DOWN")
     print(f"\nkilled {victim}; {len(rescheduled)} builds rescheduled off it; "
           f"{sampler.samples} usage samples, worst usage/capacity {sampler.worst:.2f}; per host {dict(per_host)}")

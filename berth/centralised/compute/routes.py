@@ -92,12 +92,20 @@ def list_servers(request: Request, status: str | None = None, host: str | None =
 
 @router.get("/servers/detail", tags=["servers"])
 def list_servers_detail(request: Request, status: str | None = None, host: str | None = None) -> dict:
-    return {"servers": [views.server(r) for r in _listed(request, status, host)]}
+    health = _host_health(request)
+    return {"servers": [views.server(r, health) for r in _listed(request, status, host)]}
 
 
 @router.get("/servers/{server_id}", tags=["servers"])
 def show_server(server_id: str, request: Request) -> dict:
-    return {"server": views.server(_found(_repo(request).server(server_id), "Instance", server_id))}
+    row = _found(_repo(request).server(server_id), "Instance", server_id)
+    return {"server": views.server(row, _host_health(request))}
+
+
+def _host_health(request: Request) -> dict[str, str]:
+    """Nova's `host_status` per compute host: UP, DOWN (no heartbeat) or MAINTENANCE (disabled)."""
+    state = request.app.state
+    return {r["host"]: views.host_status(r, _now(request), state.down_after) for r in state.repo.services()}
 
 
 @router.post("/servers", tags=["servers"], status_code=202)

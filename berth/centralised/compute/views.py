@@ -30,7 +30,14 @@ def server_brief(row: Row) -> dict:
     return {"id": row["id"], "name": row["name"], "links": link("servers", row["id"])}
 
 
-def server(row: Row) -> dict:
+def host_status(service: Row, now: float, down_after: float) -> str:
+    if now - service["last_seen"] > down_after:
+        return "DOWN"
+    return "MAINTENANCE" if service["disabled"] else "UP"
+
+
+def server(row: Row, health: dict[str, str] | None = None) -> dict:
+    """A server in Nova's detail shape; `host_status` (microversion 2.16) when it has a host."""
     body = dict(server_brief(row), **{
         "status": row["status"],
         "OS-EXT-STS:task_state": row["task_state"],
@@ -44,6 +51,8 @@ def server(row: Row) -> dict:
         "berth:attempts": row["attempts"],
         "berth:tried_hosts": list(row["tried_hosts"] or []),
     })
+    if row["host"]:
+        body["host_status"] = (health or {}).get(row["host"], "UNKNOWN")
     if row["fault"]:
         body["fault"] = dict(row["fault"])
     return body
