@@ -256,10 +256,8 @@ class ControllerManager:
                                                    "deployments": "Deployment"}[plural]}
         if obj["metadata"].get("deletionTimestamp"):
             uid = obj["metadata"].get("uid")
-            deps = [d for inf in (self.replicasets, self.pods) for d in inf.items()
-                    if any(r.get("uid") == uid for r in d["metadata"].get("ownerReferences") or [])]
-            deps = [{**d, "kind": d.get("kind") or ("Pod" if "containers" in (d.get("spec") or {}) else "ReplicaSet")}
-                    for d in deps]
+            deps = [{**d, "kind": kind} for inf, kind in ((self.replicasets, "ReplicaSet"), (self.pods, "Pod"))
+                    for d in inf.items() if any(r.get("uid") == uid for r in d["metadata"].get("ownerReferences") or [])]
             self.execute(finish_owner(obj, deps), obj)
             return
         if orphaned(obj, self._owner_cached) and orphaned(obj, self._owner_live):
