@@ -6,6 +6,7 @@ Polls the compute database for builds and deletes until SIGTERM/SIGINT.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import threading
 
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--interval", type=float, default=0.2, help="seconds between polls")
     args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     conductor = Conductor(Repo(args.db), PlacementClient(args.placement), HttpScheduler(args.scheduler),
                           SystemClock(), workers=args.workers)
     stop = threading.Event()

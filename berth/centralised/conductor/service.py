@@ -13,6 +13,7 @@ server on its agent (best effort: the agent may be gone) and removes its allocat
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +25,9 @@ from berth.centralised.scheduler.manager import Selection
 from berth.centralised.scheduler.placement import PlacementClient
 from berth.centralised.scheduler.request import GroupInfo, RequestSpec
 from berth.runtime.clock import Clock
+
+
+LOG = logging.getLogger(__name__)
 
 
 class LeaseLost(Exception):
@@ -78,6 +82,8 @@ class Conductor:
                 self.build(row)
         except LeaseLost:
             self._drop_lease(row["id"])
+        except Exception:  # an outage (Placement, scheduler, database): retried when the lease expires
+            LOG.exception("server %s: %s failed; retrying after the lease expires", row["id"], row["task_state"])
 
     def _drop_lease(self, server_id: str) -> None:
         """Hand a row that moved on (say, to deleting) back to the next poll at once."""
