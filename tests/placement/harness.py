@@ -68,10 +68,17 @@ def run(files: list[str] | None = None) -> dict[str, FileResult]:
             file_suite.run(collect)
             results[name].passed += len(collect.ok)
             for test, trace in collect.failures + collect.errors:
-                results[name].failed.append((test.id(), trace.strip().splitlines()[-1][:300]))
+                results[name].failed.append((test.id(), _reason(trace)))
         return results
     finally:
         server.stop()
+
+
+def _reason(trace: str) -> str:
+    """The assertion line of a gabbi failure trace (it is followed by the response body)."""
+    lines = trace.strip().splitlines()
+    hits = [ln for ln in lines if "Error" in ln and not ln.startswith(" ")]
+    return (hits[0] if hits else lines[-1])[:400]
 
 
 def _flatten(suite):  # noqa: ANN001, ANN202
@@ -99,7 +106,7 @@ def main(argv: list[str]) -> None:
         print(f"{r.name:50s} {r.passed:4d}/{r.total:<4d}{'' if not r.failed else '  FAIL'}")
         if show:
             for tid, msg in r.failed:
-                print(f"    {tid.split('.')[-1]}: {msg}")
+                print(f"    {tid[len('gabbi.'):-len('.test_request')]}: {msg}")
     green = sum(1 for r in results.values() if r.total and not r.failed)
     print(f"files fully passing: {green}/{len(results)}; tests passing: {passed}/{total}")
 

@@ -10,6 +10,7 @@ Every `ApiError` becomes upstream's JSON error document; responses always carry 
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 
@@ -32,13 +33,25 @@ _COMPILED = [(re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$
 
 
 def _identity(headers: dict[str, str]) -> tuple[str, str, list[str]]:
-    """noauth2: token 'user[:project]'; roles from X-Roles, else admin for user 'admin'."""
+    """noauth2: token 'user[:project]'; roles from X-Roles, else admin for user 'admin'.
+
+    An X-Project-Id header names the project, as keystone's would; a system-scoped request
+    (OpenStack-System-Scope) has no project at all.
+    """
     user, _sep, project = headers["x-auth-token"].partition(":")
     if "x-roles" in headers:
         roles = [r.strip() for r in headers["x-roles"].split(",") if r.strip()]
     else:
         roles = ["admin"] if user == "admin" else []
-    return user, project or user, roles
+    if headers.get("openstack-system-scope"):
+        return user, "", roles
+    return user, headers.get("x-project-id") or project or user, roles
+
+
+def _wants_html(accept: str) -> bool:
+    """Errors are HTML (as webob renders them) when the client accepts HTML but not JSON."""
+    kinds = {part.split(";")[0].strip().lower() for part in accept.split(",") if part.strip()}
+    return "text/html" in kinds and not kinds & {"application/json", "application/*", "*/*"}
 
 
 def _match(path: str) -> tuple[dict[str, Gate], dict[str, str]]:
@@ -72,7 +85,10 @@ class Dispatcher:
             req = self._build(request, headers, body, version, request_id)
             resp = await self._dispatch(req)
         except ApiError as err:
-            resp = self._error(err, version, request_id)
+            resp = self._error(err, version, request_id, headers)
+        location = resp.headers.get("location")
+        if location and location.startswith("/"):
+            resp.headers["location"] = f"{request.url.scheme}://{request.url.netloc}{location}"
         out = self._render(resp, version, request_id)
         out.headers.update(cors or {})
         return out
@@ -106,17 +122,26 @@ class Dispatcher:
     async def _dispatch(self, req: Req) -> Resp:
         methods, params = _match(req.path)
         gate = methods.get(req.method)
-        if gate is None:
-            raise ApiError(405, "The method specified is not allowed for this resource.",
-                           headers={"allow": ", ".join(methods)})
-        if req.version < gate.min_version or req.version > gate.max_version:
-            raise ApiError(gate.status, _GATE_TEXT[gate.status],
-                           headers={"allow": ", ".join(methods)} if gate.status == 405 else None)
+        if gate is None or not gate.min_version <= req.version <= gate.max_version:
+            status = 405 if gate is None else gate.status
+            text = (f"The method {req.method} is not allowed for this resource." if status == 405
+                    else "The resource could not be found.")
+            raise ApiError(status, text, headers={"allow": ", ".join(methods)} if status == 405 else None)
         req.params = params
+        if gate.json_reply and not req.accepts_json():
+            raise ApiError(406, "Only application/json is provided")
+        if gate.json_body:
+            req.require_json()
         gate.policy(req)
         return await run_in_threadpool(gate.handler, req)
 
-    def _error(self, err: ApiError, version: mv.Version | None, request_id: str) -> Resp:
+    def _error(self, err: ApiError, version: mv.Version | None, request_id: str,
+               headers: dict[str, str]) -> Resp:
+        if _wants_html(headers.get("accept", "")):
+            page = f"<html><head><title>{err.status}</title></head><body><h1>{err.status}</h1>" \
+                   f"{html.escape(err.detail)}</body></html>"
+            return Resp(err.status, None, {**err.headers, "content-type": "text/html; charset=UTF-8"},
+                        raw=page.encode())
         code = err.code if version is not None and version >= (1, 23) else None
         extra = None
         if err.status == 406 and version is None:
@@ -130,7 +155,7 @@ class Dispatcher:
         headers[mv.HEADER] = f"{mv.SERVICE} {version or mv.MIN}"
         headers["vary"] = mv.HEADER
         if resp.raw is not None:
-            content, ctype = resp.raw, "application/json"
+            content, ctype = resp.raw, headers.pop("content-type", "application/json")
         elif resp.body is None:
             content, ctype = b"", None
         else:
@@ -138,10 +163,6 @@ class Dispatcher:
         if resp.status == 204:
             content, ctype = b"", None
         return Response(content, resp.status, headers=headers, media_type=ctype)
-
-
-_GATE_TEXT = {404: "The resource could not be found.",
-              405: "The method specified is not allowed for this resource."}
 
 
 def create_app(service="sqlite:///placement.db") -> Starlette:  # noqa: ANN001

@@ -50,6 +50,7 @@ class View:
     ratio: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float64))
     used: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
     traits: list[frozenset[str]] = field(default_factory=list)
+    trait_lists: list[tuple[str, ...]] = field(default_factory=list)
     aggs: list[frozenset[str]] = field(default_factory=list)
     row_of_uuid: dict[str, int] = field(default_factory=dict)
     row_of_id: dict[int, int] = field(default_factory=dict)
@@ -203,12 +204,12 @@ def _fill_used(v: View, rows, col_of_rc: dict[int, int]) -> None:  # noqa: ANN00
 
 
 def _fill_sets(conn, v: View) -> None:  # noqa: ANN001
-    traits: list[set[str]] = [set() for _ in v.uuids]
+    traits: list[list[str]] = [[] for _ in v.uuids]
     q = select(s.provider_traits.c.provider_id, s.traits.c.name).join(
-        s.traits, s.traits.c.id == s.provider_traits.c.trait_id)
+        s.traits, s.traits.c.id == s.provider_traits.c.trait_id).order_by(s.traits.c.id)
     for pid, name in conn.execute(q):
         if pid in v.row_of_id:
-            traits[v.row_of_id[pid]].add(name)
+            traits[v.row_of_id[pid]].append(name)
     aggs: list[set[str]] = [set() for _ in v.uuids]
     q = select(s.provider_aggregates.c.provider_id, s.aggregates.c.uuid).join(
         s.aggregates, s.aggregates.c.id == s.provider_aggregates.c.aggregate_id)
@@ -216,6 +217,7 @@ def _fill_sets(conn, v: View) -> None:  # noqa: ANN001
         if pid in v.row_of_id:
             aggs[v.row_of_id[pid]].add(agg)
     v.traits = [frozenset(t) for t in traits]
+    v.trait_lists = [tuple(t) for t in traits]
     v.aggs = [frozenset(a) for a in aggs]
 
 

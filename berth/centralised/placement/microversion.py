@@ -31,7 +31,7 @@ class Version(NamedTuple):
 
 MIN = Version(1, 0)
 MAX = Version(1, 39)
-_FORMAT = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
+_FORMAT = re.compile(r"^(\d+)\.(\d+)$")
 
 
 def parse(text: str) -> Version:

@@ -15,13 +15,14 @@ from berth.centralised.placement.request import Req
 
 
 def admin_or_service(req: Req) -> bool:
-    return bool({"admin", "service"} & set(req.roles))
+    """Project-scoped admin or service role (system-scoped requests have no project)."""
+    return bool(req.project_id) and bool({"admin", "service"} & set(req.roles))
 
 
 def admin_or_project_reader_or_service(req: Req) -> bool:
     if admin_or_service(req):
         return True
-    return "reader" in req.roles and req.get("project_id") == req.project_id
+    return "reader" in req.roles and bool(req.project_id) and req.get("project_id") == req.project_id
 
 
 RULES: dict[str, Callable[[Req], bool]] = {

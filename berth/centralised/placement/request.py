@@ -19,7 +19,20 @@ import orjson
 from berth.centralised.placement.errors import ApiError
 from berth.centralised.placement.microversion import Version
 
-_CHECKER = jsonschema.FormatChecker()
+CHECKER = jsonschema.FormatChecker()
+
+
+@CHECKER.checks("uuid")
+def _uuid_like(value: object) -> bool:
+    """UUIDs with or without dashes, as upstream's validator accepts."""
+    import uuid
+    if not isinstance(value, str):
+        return True
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass
@@ -52,19 +65,31 @@ class Req:
     def getall(self, name: str) -> list[str]:
         return [v for k, v in self.query if k == name]
 
-    def json(self, schema: dict | None = None) -> Any:
-        """The body as JSON, validated against `schema`; 415/400 like upstream."""
+    def require_json(self) -> None:
+        """415 unless the body is declared as application/json."""
         ctype = self.headers.get("content-type", "").split(";")[0].strip()
         if ctype != "application/json":
             raise ApiError(415, f"The media type {ctype or 'None'} is not supported, "
                                 "use application/json")
+
+    def accepts_json(self) -> bool:
+        """False when an Accept header is present and rules out application/json."""
+        accept = self.headers.get("accept", "").strip()
+        if not accept:
+            return True
+        kinds = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+        return bool(kinds & {"application/json", "application/*", "*/*", "*"})
+
+    def json(self, schema: dict | None = None) -> Any:
+        """The body as JSON, validated against `schema`; 415/400 like upstream."""
+        self.require_json()
         try:
             data = orjson.loads(self.body)
         except orjson.JSONDecodeError as exc:
             raise ApiError(400, f"Malformed JSON: {exc}") from None
         if schema is not None:
             try:
-                jsonschema.validate(data, schema, format_checker=_CHECKER)
+                jsonschema.validate(data, schema, format_checker=CHECKER)
             except jsonschema.ValidationError as exc:
                 raise ApiError(400, f"JSON does not validate: {exc}") from None
         return data

@@ -60,7 +60,7 @@ def _summaries(req: Req, view: View, rows: list[int], requested: set[str]) -> di
                 res[name] = {"capacity": int(cap[r, c]), "used": int(view.used[r, c])}
         item: dict = {"resources": res}
         if req.want(17):
-            item["traits"] = sorted(view.traits[r])
+            item["traits"] = list(view.trait_lists[r])
         if req.want(29):
             parent = int(view.parent[r])
             item["parent_provider_uuid"] = view.uuids[parent] if parent >= 0 else None
