@@ -1,11 +1,15 @@
-"""Node failure end to end over HTTP: a silent agent's node is tainted unreachable, its pods are
-evicted after their tolerationSeconds, and the Deployment's ReplicaSet recreates them elsewhere."""
+"""The controllers over HTTP with fake-runtime agents: node failure and cascading deletion.
+
+A silent agent's node is tainted unreachable, its pods are evicted after their tolerationSeconds,
+and the Deployment's ReplicaSet recreates them elsewhere.  Deleting a Deployment in the foreground
+removes its pods and ReplicaSet before the Deployment itself; orphaning keeps the pods.
+"""
 
 from __future__ import annotations
 
 import time
 
-from berth.declarative.client import KubeClient
+from berth.declarative.client import ApiError, KubeClient
 from berth.sim.kubecluster import LocalCluster
 
 
@@ -56,6 +60,42 @@ def test_silent_node_is_tainted_and_its_pods_move():
         assert len(moved) == 4
         evictions = client.list("events", "default", field_selector="reason=TaintManagerEviction")["items"]
         assert evictions, "the evictions were recorded as events"
+    finally:
+        client.close()
+        cluster.stop()
+
+
+def test_foreground_and_orphan_deletion():
+    cluster = LocalCluster(nodes=1, runtime="fake")
+    cluster.start()
+    client = KubeClient(cluster.url)
+    try:
+        client.create("deployments", deployment(2), "default")
+        pods = lambda: client.list("pods", "default", label_selector="app=web")["items"]  # noqa: E731
+        eventually(lambda: len([p for p in pods() if p["status"].get("phase") == "Running"]) == 2)
+        client.delete("deployments", "web", "default", propagation="Foreground")
+        assert client.get("deployments", "web", "default")["metadata"].get("deletionTimestamp")
+
+        def gone():
+            try:
+                client.get("deployments", "web", "default")
+            except ApiError as err:
+                return err.code == 404
+            return False
+
+        eventually(gone)
+        assert pods() == [] and client.list("replicasets", "default")["items"] == []
+
+        client.create("deployments", deployment(2), "default")
+        eventually(lambda: len([p for p in pods() if p["status"].get("phase") == "Running"]) == 2)
+        [rs] = client.list("replicasets", "default")["items"]
+        client.delete("deployments", "web", "default", propagation="Orphan")
+        eventually(gone)
+        client.delete("replicasets", rs["metadata"]["name"], "default", propagation="Orphan")
+        eventually(lambda: client.list("replicasets", "default")["items"] == [])
+        orphans = eventually(lambda: (lambda ps: ps if len(ps) == 2 and not any(
+            p["metadata"].get("ownerReferences") for p in ps) else None)(pods()))
+        assert all(p["status"]["phase"] == "Running" for p in orphans)
     finally:
         client.close()
         cluster.stop()

@@ -52,7 +52,7 @@ class ControllerManager:
         self.expect_scale: dict[str, dict[str, tuple[float, int]]] = {}
         self.lock = threading.RLock()
         inf = lambda plural, ns=None, **h: Informer(base_url, plural, ns, **h)  # noqa: E731
-        self.pods = inf("pods", on_add=self._pod, on_update=lambda o, n: self._pod(n), on_delete=self._pod)
+        self.pods = inf("pods", on_add=self._pod, on_update=lambda o, n: self._pod(n), on_delete=self._pod_deleted)
         self.replicasets = inf("replicasets", on_add=self._rs, on_update=lambda o, n: self._rs(n),
                                on_delete=self._rs_deleted)
         self.deployments = inf("deployments", on_add=self._dep, on_update=lambda o, n: self._dep(n),
@@ -131,6 +131,18 @@ class ControllerManager:
         if node:
             self.queues["node"].add(node)
 
+    def _pod_deleted(self, pod: dict) -> None:
+        self._pod(pod)
+        self._owners_gc(pod)
+
+    def _owners_gc(self, obj: dict) -> None:
+        """A dependent went away: its owners may be waiting for that (foreground deletion)."""
+        ns = obj["metadata"].get("namespace")
+        for ref in obj["metadata"].get("ownerReferences") or []:
+            plural = {"ReplicaSet": "replicasets", "Deployment": "deployments"}.get(ref.get("kind"))
+            if plural:
+                self.queues["gc"].add(f"{plural}|{ns}/{ref['name']}")
+
     def _rs(self, rs: dict) -> None:
         meta = rs["metadata"]
         self.queues["replicaset"].add(key_of(rs))
@@ -141,6 +153,7 @@ class ControllerManager:
 
     def _rs_deleted(self, rs: dict) -> None:
         self._rs(rs)
+        self._owners_gc(rs)
         uid = rs["metadata"].get("uid")
         for pod in self.pods.items():
             if controller_uid(pod) == uid:
@@ -148,6 +161,9 @@ class ControllerManager:
 
     def _dep(self, dep: dict) -> None:
         self.queues["deployment"].add(key_of(dep))
+        self._dep_deleting(dep)
+
+    def _dep_deleting(self, dep: dict) -> None:
         if dep["metadata"].get("deletionTimestamp"):
             self.queues["gc"].add(f"deployments|{key_of(dep)}")
 
