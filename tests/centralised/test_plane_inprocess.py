@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -167,7 +168,7 @@ def test_a_build_left_by_a_dead_conductor_is_resumed_once_its_lease_expires(plan
     try:
         assert later.poll() == 1
         while not later.idle():
-            pass
+            time.sleep(0.01)
     finally:
         later.close()
     server = plane.servers()[sid]
@@ -196,3 +197,31 @@ def test_a_second_claim_by_the_same_consumer_is_refused_not_doubled(plane):
     assert plane.placement.usages(rp) == {"VCPU": 1, "MEMORY_MB": 512}
     assert plane.placement.delete_allocations(consumer)
     assert plane.placement.claim(consumer, request, "p", "u").ok
+
+
+def test_a_scheduler_outage_keeps_the_build_leased_and_it_resumes_later(plane):
+    from berth.centralised.conductor.clients import HttpScheduler, LocalScheduler
+    from berth.centralised.conductor.service import Conductor
+    from berth.runtime import ManualClock
+    from tests.centralised.servers import free_port
+
+    clock = ManualClock(plane.clock.now())
+    down = Conductor(plane.repo, plane.placement, HttpScheduler([f"http://127.0.0.1:{free_port()}"]), clock)
+    sid = plane.create("patient")
+    try:
+        assert down.poll() == 1
+        while not down.idle():
+            time.sleep(0.01)
+        assert down.poll() == 0
+    finally:
+        down.close()
+    assert plane.servers()[sid]["status"] == "BUILD"
+    assert plane.repo.pending(plane.clock.now()) == []
+    up = Conductor(plane.repo, plane.placement, LocalScheduler(plane.scheduler), ManualClock(clock.now() + 61))
+    try:
+        assert up.poll() == 1
+        while not up.idle():
+            time.sleep(0.01)
+    finally:
+        up.close()
+    assert plane.servers()[sid]["status"] == "ACTIVE"
