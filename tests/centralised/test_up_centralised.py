@@ -3,17 +3,27 @@ tour checks itself, and bad options are refused before anything starts."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
-from berth.cli.up_centralised import PlaneSpec, up
+from berth.cli.up_centralised import PlaneSpec
 from berth.model import ValidationError
 
 
-def test_the_demo_tour_runs_against_real_processes_and_stops_them(tmp_path, capsys):
-    up(agents=2, state_dir=str(tmp_path), runtime="fake", port=0, demo=True)
-    out = capsys.readouterr().out
+def test_berth_up_centralised_demo_runs_against_real_processes_and_stops_them(tmp_path):
+    """The README's command, through the real CLI entry point."""
+    argv = ["up", "--plane", "centralised", "--nodes", "2", "--runtime", "fake", "--port", "0", "--demo",
+            "--state-dir", str(tmp_path)]
+    done = subprocess.run([sys.executable, "-c", "from berth.cli.main import main; main()", *argv],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+    out = done.stdout
+    assert done.returncode == 0, done.stderr[-2000:]
     assert "demo complete" in out
     assert "No valid host was found" in out
+    assert "berth up: centralised plane ready" in out
     logs = sorted(p.name for p in (tmp_path / "centralised" / "logs").iterdir())
     assert logs == ["cmp-000.log", "cmp-001.log", "compute.log", "conductor.log", "placement.log",
                     "scheduler-0.log"]
