@@ -58,7 +58,7 @@ def test_a_dead_agent_is_rescheduled_on_an_alternate_and_its_claim_rolled_back(p
     usages = plane.usages()
     assert usages["h0"] == {"VCPU": 0, "MEMORY_MB": 0}
     assert usages[server["OS-EXT-SRV-ATTR:host"]] == {"VCPU": 1, "MEMORY_MB": 512}
-    assert plane.conductor.stats["reschedules"] == 1
+    assert plane.conductor.stats["failed_attempts"] == 1
 
 
 def test_when_every_attempt_fails_the_build_errors_with_max_retries(plane):

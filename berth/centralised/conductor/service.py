@@ -45,7 +45,7 @@ class Conductor:
         self.running: dict[str, Future] = {}
         self.group_locks: dict[str, threading.Lock] = {}
         self.lock = threading.Lock()
-        self.stats = {"builds": 0, "active": 0, "errors": 0, "reschedules": 0, "deletes": 0}
+        self.stats = {"builds": 0, "active": 0, "errors": 0, "failed_attempts": 0, "deletes": 0}
 
     def _count(self, what: str) -> None:
         with self.lock:
@@ -130,7 +130,7 @@ class Conductor:
                 return
             attempts.failed(sel.host, why)
             row = self._rollback(row, sel)
-            self._count("reschedules")
+            self._count("failed_attempts")
         message, details = plan.exhausted(row["id"], attempts)
         self._error(row, plan.fault(plan.MAX_RETRIES, message, details))
 
