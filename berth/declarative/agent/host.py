@@ -7,7 +7,7 @@ or at once after a late renewal, as the kubelet does), keeps ONE pod informer fo
 calls each agent's `sync` and sends the resulting writes through a small pool of threads.  It
 also serves the agents' logs at the kubelet's path `/containerLogs/{ns}/{pod}/{container}` on
 one loopback port, published in each Node's `daemonEndpoints`, which the API server's
-`pods/log` proxies to.  `berth up` runs one host of process-runtime agents; the benchmark runs
+`pods/log` proxies to (`follow=true` streams new output until the container stops).  `berth up` runs one host of process-runtime agents; the benchmark runs
 thousands of fake-runtime agents in one host.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -23,9 +24,12 @@ import httpx
 
 from berth.declarative.agent.node import LEASE_NAMESPACE, NodeAgent
 from berth.declarative.client import ApiError, Informer, KubeClient
+from berth.runtime import UnitState
 from berth.runtime.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
+FOLLOW_POLL = 0.2
+"""Seconds between looks at a followed log (`kubectl logs -f`)."""
 
 
 class AgentHost:
@@ -165,6 +169,21 @@ class AgentHost:
             if not (isinstance(err, ApiError) and err.code in (404, 409)):
                 log.info("pod %s: %s not written: %s", meta["name"], kind, err)
 
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def container_done(self, namespace: str, pod: str, container: str | None) -> bool:
+        """True when the container is not running (exited, restarting, stopped or unknown)."""
+        with self.lock:
+            for agent in self.agents.values():
+                record = agent.pods.get(f"{namespace}/{pod}")
+                if record is not None:
+                    names = [u for u in record.units if container is None or u.endswith(f"/{container}")]
+                    states = [agent.runtime.status(u) for u in names[:1]]
+                    return not states or states[0] is None or states[0].state not in (UnitState.RUNNING,
+                                                                                      UnitState.STOPPING)
+        return True
+
     def logs(self, namespace: str, pod: str, container: str | None, tail: int | None, previous: bool) -> bytes | None:
         with self.lock:
             for agent in self.agents.values():
@@ -187,7 +206,33 @@ def _log_server(host: AgentHost) -> ThreadingHTTPServer:
                              query.get("previous") == "true")
             if data is None:
                 return self._reply(404, f"pod {parts[1]}/{parts[2]} is not on this node\n".encode())
+            if query.get("follow") == "true" and query.get("previous") != "true":
+                return self._follow(parts[1], parts[2], parts[3] if len(parts) == 4 else None, data)
             self._reply(200, data)
+
+        def _follow(self, namespace: str, pod: str, container: str | None, first: bytes) -> None:
+            """Stream the log as it grows until the container stops or the client goes away."""
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.end_headers()
+            sent = len(host.logs(namespace, pod, container, None, False) or b"")
+            try:
+                self.wfile.write(first)
+                self.wfile.flush()
+                while not host.stopping():
+                    time.sleep(FOLLOW_POLL)
+                    full = host.logs(namespace, pod, container, None, False)
+                    if full is None:
+                        return
+                    sent = 0 if len(full) < sent else sent
+                    if len(full) > sent:
+                        self.wfile.write(full[sent:])
+                        self.wfile.flush()
+                        sent = len(full)
+                    if host.container_done(namespace, pod, container):
+                        return
+            except (BrokenPipeError, ConnectionResetError):
+                return
 
         def _reply(self, code: int, body: bytes) -> None:
             self.send_response(code)
