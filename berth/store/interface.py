@@ -90,7 +90,9 @@ class Store(Protocol):
 
     Contract:
     - Each successful write advances `revision` by one and is durable (survives the process being killed)
-      before the call returns.
+      before the call returns -- or, for a backend opened with group commit, once `flush()` returns; its
+      `dirty` attribute is then True while writes are pending, and callers must flush before they
+      acknowledge a write or reveal it.
     - `create` fails with EXISTS, `update`/`delete` fail with NOT_FOUND, or with CONFLICT when `expect` is
       non-zero and differs from the key's current mod_revision. A failed write changes nothing.
     - `watch(prefix, since, sink)` first delivers, in revision order, every retained event with revision >
@@ -121,5 +123,8 @@ class Store(Protocol):
     def watch(self, prefix: str, since: int, sink: Sink) -> Watching | TooOld: ...
 
     def compact(self, revision: int) -> None: ...
+
+    def flush(self) -> None:
+        """Make every write so far durable; backends that commit each write at once do nothing here."""
 
     def close(self) -> None: ...

@@ -151,6 +151,11 @@ class MemoryStore:
     def _persist_compaction(self, revision: int) -> None:
         """Drop durable history at or below `revision`; nothing to do in memory."""
 
+    dirty = False
+
+    def flush(self) -> None:
+        """Nothing to make durable in memory."""
+
     def close(self) -> None:
         with self._lock:
             self._watchers.clear()

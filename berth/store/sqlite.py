@@ -6,6 +6,11 @@ state changes and before the caller is answered, so an acknowledged write surviv
 (WAL with synchronous=NORMAL survives process death; `sync="full"` also fsyncs each commit for power loss).
 On open, the log is replayed into memory; rows above the compacted revision also rebuild the watch window.
 Compaction deletes superseded rows and tombstones at or below the compacted revision.
+
+With `group_commit=True` a write only inserts its row inside an open transaction and marks the store
+`dirty`; the caller must call `flush()` (one COMMIT for every write since the last one) before it
+acknowledges any of those writes or shows them to anyone. The API server does this once per event-loop
+turn, so concurrent requests share one commit.
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ SYNC_MODES = {"normal": "NORMAL", "full": "FULL"}
 class SqliteStore(MemoryStore):
     """A `Store` persisted in one SQLite file; `path` may be ':memory:' for throwaway tests."""
 
-    def __init__(self, path: str, *, retain: int = 100_000, sync: str = "normal") -> None:
+    def __init__(self, path: str, *, retain: int = 100_000, sync: str = "normal", group_commit: bool = False) -> None:
         super().__init__(retain=retain)
         self.path = path
+        self.group_commit = group_commit
+        self.dirty = False
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={SYNC_MODES[sync]}")
@@ -56,12 +63,23 @@ class SqliteStore(MemoryStore):
 
     def _persist(self, event: Event) -> None:
         rec = event.record
+        if self.group_commit and not self.dirty:
+            self._db.execute("BEGIN IMMEDIATE")
+            self.dirty = True
         self._db.execute(
             "INSERT INTO log (rev, key, deleted, create_rev, value) VALUES (?, ?, ?, ?, ?)",
             (rec.mod_revision, rec.key, int(event.kind == DELETE), rec.create_revision, rec.value),
         )
 
+    def flush(self) -> None:
+        """Commit every write since the last flush (group commit); a no-op when nothing is pending."""
+        with self._lock:
+            if self.dirty:
+                self._db.execute("COMMIT")
+                self.dirty = False
+
     def _persist_compaction(self, revision: int) -> None:
+        self.flush()
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -77,5 +95,6 @@ class SqliteStore(MemoryStore):
             raise
 
     def close(self) -> None:
+        self.flush()
         super().close()
         self._db.close()

@@ -20,7 +20,8 @@ def serve(app, host: str = "127.0.0.1", port: int = 6443, *, log_level: str = "w
     """Run `app` with uvicorn until interrupted (uvloop and httptools when installed)."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=2)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=2,
+                proxy_headers=False)
 
 
 __all__ = ["Api", "AgentLogProxy", "LOG_ENDPOINT_ANNOTATION", "LogSource", "create_app", "serve"]

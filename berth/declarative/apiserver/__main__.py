@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sync", default="normal", choices=("normal", "full"),
                         help="SQLite durability: normal survives kill -9, full also survives power loss")
     args = parser.parse_args(argv)
-    options = {"sync": args.sync} if not args.store.startswith("memory") else {}
+    options = {"sync": args.sync, "group_commit": True} if not args.store.startswith("memory") else {}
     serve(create_app(open_store(args.store, **options)), args.host, args.port)
 
 

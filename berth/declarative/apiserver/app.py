@@ -8,6 +8,7 @@ The `Api` object holds the store, registry, watch hub and log source for the han
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from starlette.applications import Starlette
@@ -18,9 +19,10 @@ from starlette.routing import Route
 from berth.declarative.apiserver import discovery, handlers, openapi, subresources
 from berth.declarative.apiserver import status as st
 from berth.declarative.apiserver.http import Call, json_response, problem_response
-from berth.declarative.apiserver.kinds import BY_PATH
+from berth.declarative.apiserver.kinds import BY_PATH, KINDS
 from berth.declarative.apiserver.logs import AgentLogProxy, LogSource
 from berth.declarative.apiserver.registry import Registry, utc_now
+from berth.declarative.apiserver.schema import node_for
 from berth.declarative.apiserver.watch import Hub
 from berth.store import Store
 
@@ -54,9 +56,31 @@ class Api:
                  max_watch_seconds: float = 1800) -> None:
         self.store = store
         self.max_watch_seconds = max_watch_seconds
+        for spec in KINDS:  # build the schemas now, not on the first request
+            node_for(spec.model)
         self.registry = Registry(store, clock)
         self.hub = Hub(store)
         self.logs = log_source or AgentLogProxy()
+        store.flush()
+        self._flushing: asyncio.Future | None = None
+
+    async def durable(self) -> None:
+        """Wait until every write so far is committed: one commit per event-loop turn for all waiters."""
+        if not self.store.dirty:
+            return
+        if self._flushing is None:
+            self._flushing = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(self._flush)
+        await asyncio.shield(self._flushing)
+
+    def _flush(self) -> None:
+        future, self._flushing = self._flushing, None
+        try:
+            self.store.flush()
+        except Exception as err:  # I/O failure: every waiter answers 500 rather than acknowledging
+            future.set_exception(err)
+        else:
+            future.set_result(None)
 
 
 def parse(group: str, version: str, segments: list[str], request: Request) -> Call | st.Problem:
@@ -88,7 +112,7 @@ async def dispatch(api: Api, request: Request, group: str, version: str, rest: s
 
 
 def create_app(store: Store, *, log_source: LogSource | None = None, clock=utc_now,
-               max_watch_seconds: float = 1800) -> Starlette:
+               max_watch_seconds: float = 1800) -> "FastPath":
     """The API server as an ASGI app over `store` (run it with uvicorn; see berth.declarative.apiserver).
 
     `max_watch_seconds` caps every watch stream (upstream picks 30-60 min); clients reconnect after it.
@@ -140,7 +164,37 @@ def create_app(store: Store, *, log_source: LogSource | None = None, clock=utc_n
     ]
     app = Starlette(routes=routes)
     app.state.api = api
-    return app
+    return FastPath(app, api)
 
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+class FastPath:
+    """The outer ASGI app: resource requests go straight to `dispatch` (the hot path: no router scan and no
+    middleware layers); everything else (discovery, OpenAPI, health) goes through the Starlette app."""
+
+    def __init__(self, app: Starlette, api: Api) -> None:
+        self.app = app
+        self.state = app.state
+        self.api = api
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] in METHODS:
+            parts = scope["path"].split("/", 4)
+            if len(parts) == 5 and parts[1] == "apis" and parts[4]:
+                return await self._serve(scope, receive, send, parts[2], parts[3], parts[4])
+            if len(parts) >= 4 and parts[1] == "api" and parts[2] == "v1" and parts[3]:
+                return await self._serve(scope, receive, send, "", "v1", scope["path"][len("/api/v1/"):])
+        await self.app(scope, receive, send)
+
+    async def _serve(self, scope, receive, send, group: str, version: str, rest: str) -> None:
+        request = Request(scope, receive)
+        try:
+            response = await dispatch(self.api, request, group, version, rest)
+            await self.api.durable()  # nothing is acknowledged or shown before it is committed
+        except Exception:  # a bug, never bad input: log it and answer a Status, as upstream does
+            log.exception("internal error serving %s %s", scope["method"], scope["path"])
+            response = problem_response(st.Problem(500, "InternalError", "an internal error occurred; see the"
+                                                   " server log"))
+        await response(scope, receive, send)

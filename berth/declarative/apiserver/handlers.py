@@ -111,6 +111,7 @@ async def _stream(api, call: Call, w, initial: list[bytes], timeout: float, tabl
     convert = (lambda line: table_event(spec, line)) if table else (lambda line: line)
     try:
         if initial:
+            await api.durable()
             yield b"".join(convert(line) for line in initial)
         while True:
             remaining = deadline - loop.time()
@@ -125,6 +126,7 @@ async def _stream(api, call: Call, w, initial: list[bytes], timeout: float, tabl
             lines = [convert(line)]
             while not w.queue.empty() and len(lines) < 1000:
                 lines.append(convert(w.queue.get_nowait()))
+            await api.durable()
             yield b"".join(lines)
     finally:
         api.hub.close(spec, w)

@@ -55,13 +55,20 @@ class Call:
         length = self.request.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY:
             return too_large()
-        chunks, size = [], 0
-        async for chunk in self.request.stream():
+        chunks, size, more = [], 0, True
+        receive = self.request.receive
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return bad_request("the client went away before sending the whole body")
+            chunk = message.get("body", b"")
+            more = message.get("more_body", False)
             size += len(chunk)
             if size > MAX_BODY:
                 return too_large()
             chunks.append(chunk)
-        return decode_body(b"".join(chunks), self.request.headers.get("content-type", "application/json"))
+        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return decode_body(raw, self.request.headers.get("content-type", "application/json"))
 
 
 def json_response(body, status: int = 200, warnings: list[str] | tuple = ()) -> Response:
