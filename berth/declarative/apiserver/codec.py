@@ -48,46 +48,66 @@ def decode_body(raw: bytes, content_type: str):
 
 
 _JSON_NAMES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
-_OK = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "datetime": (str,), "date": (str,)}
+# Scalar schema types -> the Python types JSON decoding gives for them (type(v) is checked, so a bool is no int).
+_OK = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "datetime": (str,), "date": (str,),
+       "bytearray": (str,)}
+SCALARS_JSON = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "datetime": "string",
+                "date": "string", "bytearray": "string"}
 
 
 def conform(value, node: Node, path: str, unknown: list[str], errors: list[str]):
-    """Check `value` against `node`; drop unknown fields (appending their paths); returns the cleaned value."""
+    """Check `value` against `node`; drop unknown fields (appending their paths); returns the cleaned value.
+
+    Scalars are checked inline by their parent (this walk is on every create and update)."""
     kind = node.type
     if value is None or kind == "any":
         return value
     if kind == "object":
-        if not isinstance(value, dict):
+        if type(value) is not dict:
             return _wrong(value, path, "object", errors)
-        if not node.fields:
-            return value
-        for key in list(value):
-            child = node.fields.get(key)
-            sub = f"{path}.{key}" if path else key
-            if child is None:
-                unknown.append(sub)
-                del value[key]
-            else:
-                value[key] = conform(value[key], child, sub, unknown, errors)
+        fields = node.fields
+        if fields:
+            for key in list(value):
+                child = fields.get(key)
+                if child is None:
+                    unknown.append(f"{path}.{key}" if path else key)
+                    del value[key]
+                else:
+                    value[key] = _member(value[key], child, path, key, unknown, errors)
         return value
     if kind == "list":
-        if not isinstance(value, list):
+        if type(value) is not list:
             return _wrong(value, path, "array", errors)
-        return [conform(v, node.item, f"{path}[{i}]", unknown, errors) for i, v in enumerate(value)]
+        item = node.item
+        return [_member(v, item, path, i, unknown, errors) for i, v in enumerate(value)]
     if kind == "map":
-        if not isinstance(value, dict):
+        if type(value) is not dict:
             return _wrong(value, path, "object", errors)
-        return {str(k): conform(v, node.item, f"{path}.{k}", unknown, errors) for k, v in value.items()}
-    if node.quantity and isinstance(value, (int, float)) and not isinstance(value, bool):
+        item = node.item
+        return {str(k): _member(v, item, path, k, unknown, errors) for k, v in value.items()}
+    return _scalar(value, node, path, errors)
+
+
+def _member(value, node: Node, path: str, key, unknown: list[str], errors: list[str]):
+    ok = _OK.get(node.type)
+    if ok is not None and (value is None or type(value) in ok):
+        return value
+    if type(key) is int:
+        sub = f"{path}[{key}]"
+    else:
+        sub = f"{path}.{key}" if path else key
+    if ok is not None:
+        return _scalar(value, node, sub, errors)
+    return conform(value, node, sub, unknown, errors)
+
+
+def _scalar(value, node: Node, path: str, errors: list[str]):
+    if node.quantity and type(value) in (int, float):
         return str(value)
-    allowed = _OK.get(kind, (object,))
-    if not isinstance(value, allowed) or (kind in ("int", "float") and isinstance(value, bool)):
-        return _wrong(value, path, SCALARS_JSON.get(kind, kind), errors)
+    allowed = _OK.get(node.type)
+    if allowed is not None and type(value) not in allowed:
+        return _wrong(value, path, SCALARS_JSON.get(node.type, node.type), errors)
     return value
-
-
-SCALARS_JSON = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "datetime": "string",
-                "date": "string"}
 
 
 def _wrong(value, path: str, expected: str, errors: list[str]):
