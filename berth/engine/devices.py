@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from berth.engine.scorers.fgd import FGD_DEVICES
+from berth.engine.scorers.fgdss import FGD_SS_DEVICES
 from berth.engine.snapshot import Snapshot
 from berth.model import GPU_WHOLE, Workload
 
@@ -66,5 +67,6 @@ DEVICE_PICKERS = {
     "first-fit": lambda ctx, shared: FirstFitDevices(),
     "random": lambda ctx, shared: RandomDevices(),
     **FGD_DEVICES,
+    **FGD_SS_DEVICES,
 }
 """Device pickers by name."""

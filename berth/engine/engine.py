@@ -62,6 +62,16 @@ class Engine:
             return int(ties[np.argmin(self.snapshot.name_rank()[ties])])
         return int(ties[self.rng.integers(len(ties))])
 
+    def place_batch(self, workloads: Iterable[Workload], *, time_limit: float = 10.0, **options):
+        """Place a queue jointly: the best heuristic improved by CP-SAT within `time_limit` seconds.
+
+        Returns a `berth.engine.optimal.batch.BatchResult` (placements, per-workload reasons, the
+        weight placed, its proven bound and gap); see that module for the options.
+        """
+        from berth.engine.optimal.batch import place_batch
+
+        return place_batch(self, list(workloads), time_limit=time_limit, **options)
+
     def release(self, name: str) -> bool:
         """Give back what workload `name` holds; False if it is not placed."""
         held = self.placed.pop(name, None)

@@ -6,9 +6,10 @@ names with weights (see `berth.engine.policy`).
 
 from berth.engine.scorers.gpu import GPU_SCORERS
 from berth.engine.scorers.fgd import FGD_SCORERS
+from berth.engine.scorers.fgdss import FGD_SS_SCORERS
 from berth.engine.scorers.kube import KUBE_SCORERS
 from berth.engine.scorers.nova import NOVA_SCORERS
 
-SCORERS = {**KUBE_SCORERS, **NOVA_SCORERS, **GPU_SCORERS, **FGD_SCORERS}
+SCORERS = {**KUBE_SCORERS, **NOVA_SCORERS, **GPU_SCORERS, **FGD_SCORERS, **FGD_SS_SCORERS}
 
 __all__ = ["SCORERS"]
