@@ -47,6 +47,9 @@ class DeclarativeBench:
     agent_writes: int
     cpu_ms_per_pod: dict
     """CPU milliseconds per measured pod, by process: apiserver, scheduler, bench (creators + agents)."""
+    backlog_pods_per_s: float | None = None
+    """Scheduling alone: `pods` created with no scheduler running, then bound by a fresh scheduler
+    process; bound pods over the span from the first to the last bind seen (None if not measured)."""
     upstream_reference_pods_per_s: int = UPSTREAM_PODS_PER_S
 
     def to_dict(self) -> dict:
@@ -126,6 +129,33 @@ def bench_declarative(nodes: int = 5000, pods: int = 10000, init_pods: int = 100
     return DeclarativeBench(nodes, pods, init_pods, store, len(latencies) / (last - first),
                             float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99)),
                             float(latencies.max()), len(latencies), create_s, last - first, setup, writes, cpu)
+
+
+def bench_backlog(nodes: int, pods: int, *, creators: int = 8, store: str = "sqlite", timeout: float = 300.0,
+                  progress: Callable[[str], None] = lambda step: None) -> float:
+    """Pods/s a fresh scheduler process binds from a backlog of `pods` pending pods."""
+    with tempfile.TemporaryDirectory(prefix="berth-bench-") as tmp:
+        cluster = LocalCluster(state_dir=tmp if store == "sqlite" else None, nodes=nodes, runtime="fake",
+                               node_capacity=NODE_CAPACITY, scheduler_process=True, controllers=False,
+                               start_scheduler=False, lease_interval=30.0, status_interval=3600.0,
+                               normal_events=False)
+        progress(f"backlog: starting the API server and {nodes} fake node agents")
+        cluster.start()
+        try:
+            watch = BindWatch()
+            original = cluster.host.pods.on_add
+            cluster.host.pods.on_add = lambda pod: (watch.seen(pod), original(pod))
+            progress(f"backlog: creating {pods} pending pods")
+            create_all(cluster.url, [f"backlog-{i}" for i in range(pods)], creators, {})
+            watch.target = pods
+            progress("backlog: starting the scheduler")
+            cluster.launch_scheduler()
+            if not watch.event.wait(timeout):
+                raise TimeoutError(f"{pods - len(watch.bound)} backlog pods were not bound within {timeout:.0f}s")
+        finally:
+            cluster.stop()
+    times = sorted(watch.bound.values())
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else float("nan")
 
 
 def _cpu(cluster: LocalCluster) -> dict[str, float]:

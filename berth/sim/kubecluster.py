@@ -69,6 +69,7 @@ class LocalCluster:
     scheduler_process: bool = False
     scheduler_config: str | None = None
     controllers: bool = True
+    start_scheduler: bool = True
     normal_events: bool = True
     lease_interval: float = 10.0
     status_interval: float = 60.0
@@ -99,8 +100,9 @@ class LocalCluster:
             if self.controllers:
                 progress("controllers")
                 self.manager = ControllerManager(self.url, node_grace=self.node_grace).start()
-            progress("scheduler")
-            self._start_scheduler()
+            if self.start_scheduler:
+                progress("scheduler")
+                self.launch_scheduler()
             progress(f"{self.nodes} node agent(s)")
             self.host = AgentHost(self.url, self._agents(), lease_interval=self.lease_interval,
                                   status_interval=self.status_interval).start()
@@ -137,7 +139,8 @@ class LocalCluster:
             time.sleep(0.05)
         raise TimeoutError(f"the API server did not answer on {self.url} within {timeout:.0f}s")
 
-    def _start_scheduler(self) -> None:
+    def launch_scheduler(self) -> None:
+        """Start the scheduler (done by `start()` unless `start_scheduler=False`)."""
         if not self.scheduler_process:
             self.scheduler = Scheduler(self.url, self.profiles, normal_events=self.normal_events).start()
             return

@@ -55,3 +55,4 @@ def test_small_declarative_benchmark_reports_json():
     run = result["runs"][0]
     assert run["bound"] == 200 and result["pods_per_s"] > 0 and 0 < result["p50_ms"] <= result["p99_ms"]
     assert set(run["cpu_ms_per_pod"]) == {"apiserver", "scheduler", "bench"}
+    assert result["backlog_pods_per_s"] > 0
