@@ -7,7 +7,8 @@ node agents (registered Nodes, Leases, pod status) in one `AgentHost`.  `init_po
 and bound first; then `pods` are created through the API by `creators` threads, and each pod's
 create-to-bound latency runs from just before its POST to when the agents' watch delivers it
 bound.  Throughput is measured pods over the span from the first POST to the last bind seen.
-No controllers run (the pods are bare, as upstream's benchmark).  Called by `berth bench declarative`.
+No controllers run (the pods are bare, as upstream's benchmark), and the scheduler
+skips its per-pod Scheduled events (FailedScheduling events still go out).  Called by `berth bench declarative`.
 """
 
 from __future__ import annotations
