@@ -95,6 +95,19 @@ class Repo:
                 return new
         raise Conflict(f"{table.name}/{value}: still changing after {CAS_RETRIES} tries")
 
+    def _delete(self, table, key: str, value: Any) -> bool:
+        """Delete the row as last read (version-checked); False if it is not there."""
+        for _ in range(CAS_RETRIES):
+            row = self._one(table, key, value)
+            if row is None:
+                return False
+            with self.engine.begin() as conn:
+                gone = conn.execute(delete(table).where(table.c[key] == value,
+                                                        table.c.version == row["version"])).rowcount
+            if gone == 1:
+                return True
+        raise Conflict(f"{table.name}/{value}: still changing after {CAS_RETRIES} tries")
+
     # ---- flavors -------------------------------------------------------------------------
     def create_flavor(self, values: Row) -> Row:
         return self._insert(flavors, values)
@@ -106,8 +119,7 @@ class Repo:
         return self._all(select(flavors).order_by(flavors.c.vcpus, flavors.c.ram, flavors.c.id))
 
     def delete_flavor(self, flavor_id: str) -> bool:
-        with self.engine.begin() as conn:
-            return conn.execute(delete(flavors).where(flavors.c.id == flavor_id)).rowcount == 1
+        return self._delete(flavors, "id", flavor_id)
 
     # ---- server groups -------------------------------------------------------------------
     def create_group(self, values: Row) -> Row:
@@ -120,8 +132,7 @@ class Repo:
         return self._all(select(server_groups).order_by(server_groups.c.name, server_groups.c.id))
 
     def delete_group(self, group_id: str) -> bool:
-        with self.engine.begin() as conn:
-            return conn.execute(delete(server_groups).where(server_groups.c.id == group_id)).rowcount == 1
+        return self._delete(server_groups, "id", group_id)
 
     def group_members(self, group_id: str) -> list[Row]:
         return self._all(select(servers.c.id, servers.c.host, servers.c.status)
