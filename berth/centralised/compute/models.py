@@ -49,7 +49,8 @@ class SchedulerHints(Strict):
 class ServerCreate(Strict):
     server: ServerSpec
     scheduler_hints: SchedulerHints | None = Field(default=None, alias="os:scheduler_hints")
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra={"examples": [
+        {"server": {"name": "web-1", "flavorRef": "1", "command": ["sleep", "3600"]}}]})
 
 
 class GroupRules(Strict):
