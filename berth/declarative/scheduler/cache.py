@@ -97,7 +97,7 @@ class ClusterState:
             engine = self.engines[scheduler_name]
             result = engine.place(workload)
             if isinstance(result, Placement):
-                row, _, devices = engine.placed.pop(workload.name)
+                _, _, devices = engine.placed.pop(workload.name)  # the ledger, not the engine, tracks it
                 self.ledger[key] = Charge(result.node, workload, devices, assumed=True, on=True)
             return result
 
@@ -147,6 +147,3 @@ class ClusterState:
         if row is not None and charge.on and not self._rebuild:
             self.snapshot.release(row, charge.workload, charge.devices)
         charge.on = False
-
-    def charge_row(self, charge: Charge) -> int | None:
-        return self.snapshot.index.get(charge.node)
