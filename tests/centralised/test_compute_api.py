@@ -129,3 +129,18 @@ def test_served_over_a_real_socket(world, tmp_path):
         resp = httpx.get(f"{url}/flavors/small")
         assert resp.status_code == 200 and resp.json()["flavor"]["name"] == "m1.small"
         assert httpx.get(f"{url}/openapi.json").json()["info"]["title"] == "berth compute API"
+
+
+def test_microversions_are_negotiated_like_novas(world):
+    app, *_ = world
+    plain = call(app, "GET", "/flavors")
+    assert plain.headers["OpenStack-API-Version"] == "compute 2.1"
+    latest = call(app, "GET", "/flavors", headers={"OpenStack-API-Version": "compute latest"})
+    assert latest.headers["OpenStack-API-Version"] == "compute 2.64"
+    legacy = call(app, "GET", "/flavors", headers={"X-OpenStack-Nova-API-Version": "2.53"})
+    assert legacy.headers["X-OpenStack-Nova-API-Version"] == "2.53"
+    too_new = call(app, "GET", "/flavors", headers={"OpenStack-API-Version": "compute 2.99"})
+    assert too_new.status_code == 406 and "maximum is 2.64" in too_new.json()["notAcceptable"]["message"]
+    assert call(app, "GET", "/flavors", headers={"OpenStack-API-Version": "compute two"}).status_code == 400
+    other = call(app, "GET", "/flavors", headers={"OpenStack-API-Version": "placement 1.39"})
+    assert other.status_code == 200 and other.headers["OpenStack-API-Version"] == "compute 2.1"

@@ -5,7 +5,8 @@ Routes: `/flavors`, `/servers` (create returns 202 and leaves the build to the c
 themselves.  Errors use Nova's bodies (`{"badRequest": {"code": 400, "message": ...}}`); bad
 input is a 400 naming the field and changes nothing.  `create_app(repo, clock, notify=...)`:
 `notify(server_id)` is called after each create or delete so an in-process conductor can start
-at once (others poll).  Served by `python -m berth.centralised.compute` or `berth up`.
+at once (others poll).  Microversions are negotiated as Nova does (`compute.microversion`).
+Served by `python -m berth.centralised.compute` or `berth up`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from berth.centralised.compute.db import Conflict, Repo
+from berth.centralised.compute.microversion import Microversions
 from berth.runtime.clock import Clock, SystemClock
 
 ERROR_KEYS = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
@@ -54,6 +56,7 @@ def create_app(repo: Repo, clock: Clock | None = None, notify: Callable[[str], N
     app.state.notify = notify or (lambda _id: None)
     app.state.down_after = service_down_time
     _install_errors(app)
+    app.add_middleware(Microversions)
     from berth.centralised.compute import routes
     app.include_router(routes.router)
     return app
