@@ -31,9 +31,10 @@ def _uuid() -> str:
 
 
 class APIFixture(fixture.GabbiFixture):
-    """Fresh empty service, default policies, and upstream's environment variables."""
+    """Fresh empty service, upstream's environment variables, and the policy mode upstream's
+    fixture configures (enforce_new_defaults=False, i.e. deprecated admin rules still count)."""
 
-    options: dict = {}
+    options: dict = {"legacy_policy": True}
 
     def start_fixture(self) -> None:
         SERVER.reset(**self.options)
@@ -56,23 +57,25 @@ class APIFixture(fixture.GabbiFixture):
 
 
 class SecureRBACPolicyFixture(APIFixture):
-    """Upstream enforces the new default policies; berth's defaults are those."""
+    """The new default policies only (berth's and upstream's default)."""
+
+    options: dict = {}
 
 
 class LegacyRBACPolicyFixture(APIFixture):
-    """Upstream's deprecated admin-only rules; berth's defaults accept admin the same way."""
+    """New defaults OR the deprecated admin-only rules."""
 
 
 class OpenPolicyFixture(APIFixture):
     """Every policy rule opened to any authenticated caller."""
 
-    options = {"open_policy": True}
+    options = {"open_policy": True, "legacy_policy": True}
 
 
 class CORSFixture(APIFixture):
     """CORS on for one allowed origin, allowing the microversion header."""
 
-    options = {"cors_origins": ("http://valid.example.com",)}
+    options = {"cors_origins": ("http://valid.example.com",), "legacy_policy": True}
 
 
 class AllocationFixture(APIFixture):

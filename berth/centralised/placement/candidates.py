@@ -190,7 +190,7 @@ def _same_subtree_ok(v: View, picks: list[Option], subtrees: list[set[str]]) -> 
 
 
 def _merge(v: View, picks: list[Option]) -> dict[int, dict[str, int]] | None:
-    """Sum the picks per provider and class; None if any sum exceeds what is free."""
+    """Sum the picks per provider and class; None if a sum exceeds what is free or max_unit."""
     alloc: dict[int, dict[str, int]] = {}
     for o in picks:
         for r, rc, amt in o.parts:
@@ -200,7 +200,7 @@ def _merge(v: View, picks: list[Option]) -> dict[int, dict[str, int]] | None:
     for r, res in alloc.items():
         for rc, amt in res.items():
             c = v.rc_col[rc]
-            if v.used[r, c] + amt > cap[r, c]:
+            if v.used[r, c] + amt > cap[r, c] or amt > v.max_unit[r, c]:
                 return None
     return alloc
 
@@ -214,7 +214,7 @@ def _tree_candidates(s: Search, root: int, tree: list[int], per_group: dict, out
         if not o:
             return
         opts.append(o)
-    granular = [i for i, g in enumerate(q.groups.values()) if g.same_provider and g.resources]
+    granular = [i for i, g in enumerate(q.groups.values()) if g.same_provider]
     for picks in itertools.product(*opts):
         if q.group_policy == "isolate" and len({picks[i].rows[0] for i in granular}) < len(granular):
             continue

@@ -4,8 +4,8 @@
 from 1.28 (`null` = must not exist yet), the touched provider rows are locked in id order
 (`SELECT ... FOR UPDATE` on PostgreSQL, the immediate write lock on SQLite), usage is
 re-read under the lock, min/max/step and capacity `(total - reserved) * ratio` are checked,
-then rows are written and each provider receiving allocations gets a compare-and-swap
-generation bump.  A consumer left without allocations is deleted.  Used by the allocation
+then rows are written and each provider receiving allocations (or losing those of a consumer
+whose allocations are emptied) gets a compare-and-swap generation bump.  A consumer left without allocations is deleted.  Used by the allocation
 and reshaper handlers; nothing here trusts the in-memory index.
 """
 
@@ -141,6 +141,9 @@ def replace(tx: Tx, version: Version, requests: list[ConsumerRequest], missing_r
     consumers = {cr.uuid: _ensure_consumer(conn, version, cr) for cr in requests}
     consumer_ids = [cid for cid, _g in consumers.values()]
     old = conn.execute(select(AL.c.provider_id).where(AL.c.consumer_id.in_(consumer_ids))).scalars().all()
+    emptied = [consumers[cr.uuid][0] for cr in requests if not cr.allocations]
+    wiped = set(conn.execute(select(AL.c.provider_id).where(AL.c.consumer_id.in_(emptied))).scalars()) \
+        if emptied else set()
     locked = _lock_providers(conn, set(old) | set(ids_by_uuid.values()))
     rps_by_uuid = {r.uuid: r for r in locked.values()}
     wanted = [(u, rc, amt) for cr in requests for u, res in cr.allocations.items()
@@ -160,7 +163,7 @@ def replace(tx: Tx, version: Version, requests: list[ConsumerRequest], missing_r
             for cr in requests for u, res in cr.allocations.items() for rc, amt in res.items() if amt > 0]
     if rows:
         conn.execute(insert(AL), rows)
-    for pid in sorted(set(new_ids)):
+    for pid in sorted(set(new_ids) | wiped):
         queries.bump_generation(conn, locked[pid])
     for cr in requests:
         cid, gen = consumers[cr.uuid]

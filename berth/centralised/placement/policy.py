@@ -1,9 +1,12 @@
 """Placement's default policies for noauth2 identities, as data.
 
 Every rule is one of upstream's defaults: `admin_or_service` (roles admin or service) for
-almost everything, and for GET /usages also a project reader of the queried project.
+almost everything, `service` for the reshaper, and for GET /usages also a project reader of
+the queried project.
 `enforce(action)` builds the check, which raises 403 with upstream's message when the
-identity lacks the rule; a service built with `open_policy=True` lets every caller through.
+identity lacks the rule; a service built with `open_policy=True` lets every caller through,
+and `legacy_policy=True` (oslo.policy's enforce_new_defaults=False) also accepts the
+deprecated rule, a project admin, everywhere.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ def admin_or_service(req: Req) -> bool:
     return bool(req.project_id) and bool({"admin", "service"} & set(req.roles))
 
 
+def service(req: Req) -> bool:
+    """Service role only (the reshaper)."""
+    return bool(req.project_id) and "service" in req.roles
+
+
 def admin_or_project_reader_or_service(req: Req) -> bool:
     if admin_or_service(req):
         return True
@@ -27,6 +35,7 @@ def admin_or_project_reader_or_service(req: Req) -> bool:
 
 RULES: dict[str, Callable[[Req], bool]] = {
     "admin_or_service": admin_or_service,
+    "service": service,
     "admin_or_project_reader_or_service": admin_or_project_reader_or_service,
 }
 
@@ -36,6 +45,9 @@ def enforce(action: str, rule: str = "admin_or_service") -> Callable[[Req], None
     test = RULES[rule]
 
     def check(req: Req) -> None:
-        if not (req.service.open_policy or test(req)):
-            raise ApiError(403, f"Policy does not allow {action} to be performed.")
+        if req.service.open_policy or test(req):
+            return
+        if req.service.legacy_policy and bool(req.project_id) and "admin" in req.roles:
+            return
+        raise ApiError(403, f"Policy does not allow {action} to be performed.")
     return check

@@ -80,5 +80,5 @@ ROUTES: list[tuple[str, dict[str, Gate]]] = [
                       "PUT": g(traits.set_provider_traits, "resource_providers:traits:update", 6, body=True),
                       "DELETE": g(traits.delete_provider_traits, "resource_providers:traits:delete", 6)}),
     ("/usages", {"GET": g(usages.total_usages, "usages", 9, rule="admin_or_project_reader_or_service", reply=True)}),
-    ("/reshaper", {"POST": g(reshaper.reshape, "reshaper:reshape", 30, body=True)}),
+    ("/reshaper", {"POST": g(reshaper.reshape, "reshaper:reshape", 30, body=True, rule="service")}),
 ]

@@ -17,8 +17,9 @@ class PlacementService:
     """A Placement API bound to one database."""
 
     def __init__(self, db_url: str = "sqlite:///placement.db", open_policy: bool = False,
-                 cors_origins: tuple[str, ...] = ()) -> None:
+                 legacy_policy: bool = False, cors_origins: tuple[str, ...] = ()) -> None:
         self.open_policy = open_policy
+        self.legacy_policy = legacy_policy
         self.cors_origins = tuple(cors_origins)
         self.db = Database(db_url)
         self.index = Index(self.db)
