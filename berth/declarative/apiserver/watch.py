@@ -85,6 +85,10 @@ class Channel:
             for value in self._index_values(event):
                 for w in list(self.indexed.get(value, ())):
                     w.offer(event)
+        # The store keeps events for watch-resume: keep their encoded lines (bytes, invisible to the garbage
+        # collector) but not the decoded dictionaries, which would make every collection slower.
+        event.cache.pop("obj", None)
+        event.cache.pop("prev", None)
 
     def _index_values(self, event: Event) -> set[str]:
         values = {field_value(event_object(event), self.index_path)}
