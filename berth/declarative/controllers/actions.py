@@ -2,7 +2,7 @@
 
 A reconcile function is pure: it reads objects (dicts) and the time, and returns a list of
 actions -- `Create`, `Update` (whole object, optionally a subresource such as `status`),
-`Patch` (merge patch) and `Delete`.  `execute` (in `manager`) performs them with compare-and-swap
+`Patch` (merge patch) and `Delete`.  `perform` carries them out with compare-and-swap
 semantics (the object's resourceVersion travels with Update); tests just inspect them.
 """
 
@@ -12,6 +12,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+
+from berth.declarative.client.rest import ApiError
 
 
 @dataclass(frozen=True)
@@ -104,3 +106,28 @@ def matches(selector: dict | None, labels: dict | None) -> bool:
                 or (op == "Exists" and not present) or (op == "DoesNotExist" and present):
             return False
     return bool(selector.get("matchLabels") or selector.get("matchExpressions"))
+
+
+def perform(client, actions: list[Action]) -> None:
+    """Carry out `actions` in order with a `KubeClient`.  Updates carry the object's resourceVersion,
+    so a stale one fails with 409 and the caller retries; a missing object on delete and an existing
+    one on create count as done."""
+    for action in actions:
+        try:
+            _perform_one(client, action)
+        except ApiError as err:
+            if (isinstance(action, Delete) and err.code == 404) or (isinstance(action, Create) and err.code == 409):
+                continue
+            raise
+
+
+def _perform_one(client, action: Action) -> None:
+    if isinstance(action, Create):
+        client.create(action.plural, action.body, action.namespace)
+    elif isinstance(action, Update):
+        client.update(action.plural, action.body, action.sub)
+    elif isinstance(action, Patch):
+        client.patch(action.plural, action.name, action.patch, action.namespace, action.sub)
+    elif isinstance(action, Delete):
+        client.delete(action.plural, action.name, action.namespace, grace=action.grace,
+                      propagation=action.propagation, uid=action.uid)

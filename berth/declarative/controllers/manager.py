@@ -21,7 +21,7 @@ import httpx
 from berth.declarative.client import ApiError, Informer, KubeClient, WorkQueue
 from berth.declarative.client.events import EventRecorder
 from berth.declarative.client.informer import key_of
-from berth.declarative.controllers.actions import Action, Create, Delete, Patch, Update, controller_uid, rfc3339
+from berth.declarative.controllers.actions import Action, Create, Delete, Patch, controller_uid, perform, rfc3339
 from berth.declarative.controllers.deployment import reconcile_deployment
 from berth.declarative.controllers.garbagecollector import PLURALS, delete_orphan, finish_owner, orphaned
 from berth.declarative.controllers.nodelifecycle import GRACE, evictions, reconcile_node
@@ -300,23 +300,5 @@ class ControllerManager:
 
     # ---- writing -------------------------------------------------------------------------------------------
     def execute(self, actions: list[Action], about: dict | None = None) -> None:
-        """Perform actions in order; a missing object on delete and an existing one on create are fine."""
-        for action in actions:
-            try:
-                self._one(action)
-            except ApiError as err:
-                if (isinstance(action, Delete) and err.code == 404) or (isinstance(action, Create) and err.code == 409):
-                    continue
-                raise
-
-    def _one(self, action: Action) -> None:
-        c = self.client
-        if isinstance(action, Create):
-            c.create(action.plural, action.body, action.namespace)
-        elif isinstance(action, Update):
-            c.update(action.plural, action.body, action.sub)
-        elif isinstance(action, Patch):
-            c.patch(action.plural, action.name, action.patch, action.namespace, action.sub)
-        elif isinstance(action, Delete):
-            c.delete(action.plural, action.name, action.namespace, grace=action.grace,
-                     propagation=action.propagation, uid=action.uid)
+        """Perform actions in order (see `actions.perform`)."""
+        perform(self.client, actions)
