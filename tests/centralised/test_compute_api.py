@@ -103,7 +103,8 @@ def test_zones_and_services_go_down_on_the_clock(world):
     assert call(app, "GET", "/os-services").json()["services"][0]["state"] == "down"
     sid = call(app, "POST", "/servers", json={"server": {"name": "s", "flavorRef": "small"}}).json()["server"]["id"]
     repo.mutate_server(sid, lambda r: {"host": "h1"})
-    assert call(app, "GET", f"/servers/{sid}").json()["server"]["host_status"] == "DOWN"
+    shown = call(app, "GET", f"/servers/{sid}").json()["server"]
+    assert (shown["host_status"], shown["OS-EXT-AZ:availability_zone"]) == ("DOWN", "az1")
     zones = call(app, "GET", "/os-availability-zone/detail").json()["availabilityZoneInfo"]
     assert zones[0]["zoneState"]["available"] is False
     assert zones[0]["hosts"]["h1"]["berth-compute"]["available"] is False

@@ -102,10 +102,11 @@ def show_server(server_id: str, request: Request) -> dict:
     return {"server": views.server(row, _host_health(request))}
 
 
-def _host_health(request: Request) -> dict[str, str]:
-    """Nova's `host_status` per compute host: UP, DOWN (no heartbeat) or MAINTENANCE (disabled)."""
+def _host_health(request: Request) -> dict[str, tuple[str, str]]:
+    """Per compute host: Nova's `host_status` (UP, DOWN, MAINTENANCE) and its zone."""
     state = request.app.state
-    return {r["host"]: views.host_status(r, _now(request), state.down_after) for r in state.repo.services()}
+    return {r["host"]: (views.host_status(r, _now(request), state.down_after), r["availability_zone"])
+            for r in state.repo.services()}
 
 
 @router.post("/servers", tags=["servers"], status_code=202)

@@ -36,14 +36,16 @@ def host_status(service: Row, now: float, down_after: float) -> str:
     return "MAINTENANCE" if service["disabled"] else "UP"
 
 
-def server(row: Row, health: dict[str, str] | None = None) -> dict:
-    """A server in Nova's detail shape; `host_status` (microversion 2.16) when it has a host."""
+def server(row: Row, hosts: dict[str, tuple[str, str]] | None = None) -> dict:
+    """A server in Nova's detail shape.  `hosts` maps a host to (host_status, zone): a placed
+    server shows its host's `host_status` (microversion 2.16) and zone, as Nova's do."""
+    status, zone = (hosts or {}).get(row["host"] or "", ("UNKNOWN", ""))
     body = dict(server_brief(row), **{
         "status": row["status"],
         "OS-EXT-STS:task_state": row["task_state"],
         "OS-EXT-SRV-ATTR:host": row["host"],
         "OS-EXT-SRV-ATTR:hypervisor_hostname": row["host"],
-        "OS-EXT-AZ:availability_zone": row["availability_zone"] or "",
+        "OS-EXT-AZ:availability_zone": row["availability_zone"] or (zone if row["host"] else ""),
         "flavor": {k: row["flavor"][k] for k in ("id", "name", "vcpus", "ram", "disk")},
         "tenant_id": row["project_id"], "user_id": row["user_id"],
         "server_groups": [row["group_id"]] if row["group_id"] else [],
@@ -52,7 +54,7 @@ def server(row: Row, health: dict[str, str] | None = None) -> dict:
         "berth:tried_hosts": list(row["tried_hosts"] or []),
     })
     if row["host"]:
-        body["host_status"] = (health or {}).get(row["host"], "UNKNOWN")
+        body["host_status"] = status
     if row["fault"]:
         body["fault"] = dict(row["fault"])
     return body
