@@ -11,11 +11,15 @@ With `group_commit=True` a write only inserts its row inside an open transaction
 `dirty`; the caller must call `flush()` (one COMMIT for every write since the last one) before it
 acknowledges any of those writes or shows them to anyone. The API server does this once per event-loop
 turn, so concurrent requests share one commit.
+
+WAL checkpoints (copying the log back into the database file, with an fsync) run in a background thread on
+their own connection every `checkpoint_seconds`, so writers never stall behind one.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 from berth.store.interface import DELETE, PUT, Event, Record
 from berth.store.memory import MemoryStore
@@ -33,7 +37,8 @@ SYNC_MODES = {"normal": "NORMAL", "full": "FULL"}
 class SqliteStore(MemoryStore):
     """A `Store` persisted in one SQLite file; `path` may be ':memory:' for throwaway tests."""
 
-    def __init__(self, path: str, *, retain: int = 100_000, sync: str = "normal", group_commit: bool = False) -> None:
+    def __init__(self, path: str, *, retain: int = 100_000, sync: str = "normal", group_commit: bool = False,
+                 checkpoint_seconds: float = 1.0) -> None:
         super().__init__(retain=retain)
         self.path = path
         self.group_commit = group_commit
@@ -44,6 +49,23 @@ class SqliteStore(MemoryStore):
         for statement in SCHEMA:
             self._db.execute(statement)
         self._load()
+        self._stop = threading.Event()
+        self._checkpointer = None
+        if path != ":memory:" and checkpoint_seconds > 0:
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = threading.Thread(target=self._checkpoint_loop, args=(checkpoint_seconds,),
+                                                  name="sqlite-checkpoint", daemon=True)
+            self._checkpointer.start()
+
+    def _checkpoint_loop(self, every: float) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            while not self._stop.wait(every):
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass  # the store is closing; the next open checkpoints what is left
+        finally:
+            db.close()
 
     def _load(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE name = 'compacted'").fetchone()
@@ -96,5 +118,8 @@ class SqliteStore(MemoryStore):
 
     def close(self) -> None:
         self.flush()
+        self._stop.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(5)
         super().close()
         self._db.close()

@@ -104,3 +104,20 @@ def test_sqlite_reopens_with_state_history_and_compaction(tmp_path):
 def test_open_store_rejects_unknown_backends():
     with pytest.raises(ValueError, match="unknown store backend"):
         open_store("etcd://localhost:2379")
+
+
+def test_group_commit_makes_writes_durable_at_flush(tmp_path):
+    path = str(tmp_path / "g.db")
+    writer = SqliteStore(path, group_commit=True)
+    writer.create("/pods/ns/a", b"1")
+    writer.create("/pods/ns/b", b"2")
+    assert writer.dirty and writer.get("/pods/ns/a").value == b"1"
+    before = SqliteStore(path, checkpoint_seconds=0)
+    assert before.revision == 0 and before.get("/pods/ns/a") is None  # another process sees nothing yet
+    before.close()
+    writer.flush()
+    assert not writer.dirty
+    after = SqliteStore(path, checkpoint_seconds=0)
+    assert after.revision == 2 and after.get("/pods/ns/b").value == b"2"
+    after.close()
+    writer.close()
