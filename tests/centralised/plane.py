@@ -29,8 +29,8 @@ from tests.centralised.servers import free_port, serve
 
 class InProcessPlane:
     def __init__(self, stack: contextlib.ExitStack, hosts: int = 3, vcpus: int = 4, ram: int = 4096,
-                 config: SchedulerConfig | None = None, seed: int = 1) -> None:
-        self.stack, self.clock = stack, SystemClock()
+                 config: SchedulerConfig | None = None, seed: int = 1, runtime=FakeRuntime) -> None:
+        self.stack, self.clock, self.runtime = stack, SystemClock(), runtime
         self.placement_url = stack.enter_context(serve(PlacementService("sqlite://").app))
         self.repo = Repo()
         self.compute_url = stack.enter_context(serve(compute_app(self.repo, self.clock)))
@@ -47,11 +47,12 @@ class InProcessPlane:
 
     def add_agent(self, host: str, resources: HostResources, zone: str = "nova") -> ComputeAgent:
         port = free_port()
-        agent = ComputeAgent(host, f"http://127.0.0.1:{port}", resources, FakeRuntime(self.clock),
+        agent = ComputeAgent(host, f"http://127.0.0.1:{port}", resources, self.runtime(clock=self.clock),
                              PlacementClient(self.placement_url), httpx.Client(base_url=self.compute_url), zone)
         own = contextlib.ExitStack()
         own.enter_context(serve(agent_app(agent), port))
         self.stack.callback(own.close)
+        self.stack.callback(agent.close)
         agent.register()
         self.agents[host], self.stops[host] = agent, own
         return agent

@@ -225,3 +225,27 @@ def test_a_scheduler_outage_keeps_the_build_leased_and_it_resumes_later(plane):
     finally:
         up.close()
     assert plane.servers()[sid]["status"] == "ACTIVE"
+
+
+def test_servers_are_real_processes_and_a_command_that_cannot_start_fails_every_host():
+    from berth.runtime import ProcessRuntime
+
+    with contextlib.ExitStack() as stack:
+        plane = InProcessPlane(stack, hosts=2, runtime=ProcessRuntime)
+        good = plane.api.post("/servers", json={"server": {"name": "sleeper", "flavorRef": "small",
+                                                           "command": ["sleep", "30"]}}).json()["server"]["id"]
+        bad = plane.api.post("/servers", json={"server": {"name": "typo", "flavorRef": "small",
+                                                          "command": ["/nonexistent/berth-binary"]}}).json()["server"]["id"]
+        plane.drive()
+        servers = plane.servers()
+        host = servers[good]["OS-EXT-SRV-ATTR:host"]
+        unit = plane.agents[host].runtime.status(good)
+        assert servers[good]["status"] == "ACTIVE" and unit.state.value == "running" and unit.pid > 0
+        failure = servers[bad]["fault"]
+        assert failure["message"].startswith("MaxRetriesExceeded")
+        assert sorted(a["host"] for a in failure["details"]["attempts"]) == ["h0", "h1"]
+        assert all("refused the build: 409" in a["reason"] for a in failure["details"]["attempts"])
+        plane.api.delete(f"/servers/{good}")
+        plane.drive()
+        assert plane.agents[host].runtime.status(good) is None
+        assert all(u == {"VCPU": 0, "MEMORY_MB": 0} for u in plane.usages().values())
