@@ -135,3 +135,31 @@ async def test_bad_patches_are_4xx(client):
     status_of(r, 422)
     r = await client.patch(f"{PODS}/p", content=b'{"a": 1}', headers={"content-type": "text/plain"})
     status_of(r, 415)
+
+
+async def test_patch_cannot_move_an_object_to_another_namespace(client):
+    await client.post("/api/v1/namespaces", json={"metadata": {"name": "other"}})
+    await client.post(PODS, json=pod("p"))
+    r = await client.patch(f"{PODS}/p", content=b'{"metadata": {"namespace": "other", "name": "q"}}',
+                           headers={"content-type": "application/merge-patch+json"})
+    assert r.status_code == 200 and r.json()["metadata"]["namespace"] == "default"
+    assert r.json()["metadata"]["name"] == "p"
+    assert (await client.get("/api/v1/namespaces/other/pods/p")).status_code == 404
+
+
+async def test_unencodable_values_are_400_and_change_nothing(client):
+    deep: dict = {}
+    node = deep
+    for _ in range(300):
+        node["x"] = {}
+        node = node["x"]
+    body = {"metadata": {"name": "d"}, "spec": {"selector": {"matchLabels": {"a": "b"}},
+                                                 "strategy": {"rollingUpdate": {"maxSurge": deep}},
+                                                 "template": {"metadata": {"labels": {"a": "b"}}, "spec": {
+                                                     "containers": [{"name": "c", "image": "i"}]}}}}
+    r = await client.post("/apis/apps/v1/namespaces/default/deployments", content=json.dumps(body),
+                          headers={"content-type": "application/json"})
+    status_of(r, 400)
+    yaml_big = "metadata: {name: p}\nspec:\n  containers: [{name: c, image: i}]\n  priority: 123456789012345678901234567890\n"
+    status_of(await client.post(PODS, content=yaml_big, headers={"content-type": "application/yaml"}), 400)
+    await assert_no_pods(client)

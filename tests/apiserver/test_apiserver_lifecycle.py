@@ -175,3 +175,19 @@ async def test_table_output_has_wide_columns(client):
     assert {"IP", "Node"} <= wide
     cells = table["rows"][0]["cells"]
     assert cells[0] == "p1" and cells[2] == "Pending" and cells[names.index("Node")] == "n1"
+
+
+async def test_watch_with_table_accept_streams_one_row_tables(client):
+    rv = (await client.post(PODS, json=pod("p1"))).json()["metadata"]["resourceVersion"]
+
+    async def change():
+        await asyncio.sleep(0.1)
+        await client.patch(f"{PODS}/p1", content=b'{"metadata":{"labels":{"v":"2"}}}', headers=SMP)
+
+    watch = client.get(PODS, params={"watch": "1", "resourceVersion": rv, "timeoutSeconds": "1"},
+                       headers={"accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
+    response, _ = await asyncio.gather(watch, change())
+    events = [orjson.loads(line) for line in response.content.splitlines()]
+    assert [e["type"] for e in events] == ["MODIFIED"]
+    table = events[0]["object"]
+    assert table["kind"] == "Table" and table["rows"][0]["cells"][0] == "p1"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import orjson
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -193,6 +195,8 @@ class FastPath:
         try:
             response = await dispatch(self.api, request, group, version, rest)
             await self.api.durable()  # nothing is acknowledged or shown before it is committed
+        except orjson.JSONEncodeError as err:  # before any store write: nested too deeply, or a huge integer
+            response = problem_response(st.bad_request(f"the object cannot be stored: {err}"))
         except Exception:  # a bug, never bad input: log it and answer a Status, as upstream does
             log.exception("internal error serving %s %s", scope["method"], scope["path"])
             response = problem_response(st.Problem(500, "InternalError", "an internal error occurred; see the"

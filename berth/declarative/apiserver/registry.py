@@ -159,8 +159,11 @@ class Registry:
                dry_run: bool = False) -> dict | Problem:
         """Write `new` over `current` if the store still holds revision `expect`; finalize a finished delete."""
         merge_system_fields(spec, current, new, sub)
-        name = new["metadata"]["name"]
-        key = spec.key(new["metadata"].get("namespace", ""), name)
+        cur_meta = current["metadata"]
+        name = new["metadata"]["name"] = cur_meta["name"]
+        if spec.namespaced:
+            new["metadata"]["namespace"] = cur_meta.get("namespace", "")
+        key = spec.key(cur_meta.get("namespace", ""), name)
         if dry_run:
             return new
         if finished_deleting(new):
