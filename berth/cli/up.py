@@ -104,7 +104,7 @@ def _demo(console: Console, cluster) -> None:
         out = subprocess.run(["kubectl", *args], env=cluster.env(), capture_output=True, text=True, timeout=120)
         if show:
             console.print(f"[bold cyan]$ kubectl {' '.join(args)}[/]")
-            console.print(out.stdout.rstrip() or out.stderr.rstrip(), highlight=False, markup=False)
+            console.out(out.stdout.rstrip() or out.stderr.rstrip(), highlight=False)
         if check and out.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)} failed: {out.stderr.strip()}")
         return out.stdout
