@@ -8,7 +8,8 @@ and bound first; then `pods` are created through the API by `creators` threads, 
 create-to-bound latency runs from just before its POST to when the agents' watch delivers it
 bound.  Throughput is measured pods over the span from the first POST to the last bind seen.
 No controllers run (the pods are bare, as upstream's benchmark), and the scheduler
-skips its per-pod Scheduled events (FailedScheduling events still go out).  Called by `berth bench declarative`.
+skips its per-pod Scheduled events (FailedScheduling events still go out); agents renew
+their Leases every 30 s (upstream kubelets: 10 s).  Called by `berth bench declarative`.
 """
 
 from __future__ import annotations

@@ -153,7 +153,8 @@ class AgentHost:
             with self.lock:
                 now = self.clock.now()
                 for agent in self.agents.values():
-                    writes.extend(agent.sync(now))
+                    if agent.pods or agent.dirty:
+                        writes.extend(agent.sync(now))
             for write in writes:
                 self.writers.submit(self._write, *write)
 
