@@ -101,3 +101,43 @@ def declarative(
                   f"{summary['p99_ms']:.0f}", ", ".join(f"{r.pods_per_s:,.0f}" for r in runs),
                   f"{summary['backlog_pods_per_s']:,.0f}" if backlog else "-")
     Console().print(table)
+
+
+@app.command("optimal")
+def optimal(
+    sizes: str = typer.Option("50,100,200", help="Batch sizes of the small scenario (pods)."),
+    nodes: int = typer.Option(20, min=1, help="Nodes drawn from the 1,213-node openb cluster for small batches."),
+    seeds: int = typer.Option(3, min=1, help="Seeds per small batch size (1..seeds)."),
+    time_limit: float = typer.Option(10.0, help="Seconds per small batch."),
+    large: int = typer.Option(5000, min=0, help="Pods of the large batch (0: skip)."),
+    large_nodes: int = typer.Option(600, min=1, help="Nodes of the large scenario."),
+    large_limit: float = typer.Option(60.0, help="Seconds for the large batch."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """The batch solver (Engine.place_batch): proofs of optimality, gaps and wall time.
+
+    Small: each batch of openb pods on a sample of openb nodes, within --time-limit; large: one
+    batch of --large pods on --large-nodes nodes within --large-limit, against the best heuristic.
+    """
+    from berth.sim.optbench import run_case, warm_up
+
+    warm_up()
+    cases = [("small", int(k), nodes, s, time_limit) for k in sizes.split(",") if k.strip() for s in range(1, seeds + 1)]
+    if large:
+        cases.append(("large", large, large_nodes, 1, large_limit))
+    results = []
+    with Progress(transient=True, disable=as_json) as bar:
+        task = bar.add_task("batches", total=len(cases))
+        for case in cases:
+            results.append(run_case(*case))
+            bar.advance(task)
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
+        return
+    table = Table("scenario", "pods", "nodes", "seed", "status", "weight", "heuristic", "bound", "gap %", "seconds",
+                  title="batch solver (CP-SAT, warm-started; weight = pods placed, 1 + priority each)")
+    for r in results:
+        table.add_row(r.scenario, str(r.pods), str(r.nodes), str(r.seed), f"{r.status} ({r.solver_status})",
+                      str(r.weight), f"{r.heuristic_weight} ({r.heuristic})", str(r.bound), f"{100 * r.gap:.2f}",
+                      f"{r.seconds:.1f}")
+    Console().print(table)

@@ -98,7 +98,7 @@ POLICIES: dict[str, Policy] = {p.name: p for p in (
            (("best-fit", 1),), tie_break="name"),
     Policy("fgd", "Fragmentation gradient descent (Weng et al., ATC'23) against the workload mix",
            (("fgd", 1),), devices="fgd", tie_break="name", needs_mix=True),
-    Policy("fgd-ss", "FGD plus a sum-of-squares term that keeps the cluster's GPU gap sizes varied",
+    Policy("fgd-ss", "Experimental: FGD plus a sum-of-squares term on GPU gap sizes (not better than fgd overall)",
            (("fgd-ss", 1),), devices="fgd-ss", tie_break="name", needs_mix=True),
     Policy("nova-default", "Nova's RAM and CPU weighers, multipliers 1.0 (spread), first host wins ties",
            (("ram-weigher", 1.0), ("cpu-weigher", 1.0)), tie_break="first"),

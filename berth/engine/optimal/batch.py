@@ -40,9 +40,14 @@ from berth.engine.status import Placement, Unschedulable
 from berth.model import GPU_WHOLE, Workload
 
 CHUNK = 250
+RESERVE = 0.1
+"""Share of the time limit kept for applying the result and the final greedy pass."""
+CHUNK_OVERHEAD = 0.5
+"""Seconds a chunk spends outside CP-SAT (model building, decoding), taken from its budget."""
+MIN_SOLVE = 0.3
 EXACT_CELLS = 20_000
 """Above this many (type, row[, device]) cells a chunk's model is restricted (see module doc)."""
-TIGHTEST = 12
+TIGHTEST = 8
 
 
 def priority_weight(w: Workload) -> int:
@@ -79,11 +84,24 @@ class BatchResult:
                 "method": self.method, "solver_status": self.solver_status, "seconds": self.seconds}
 
 
+def clone(snap):
+    """An independent copy of a snapshot's state (node definitions, which are frozen, shared)."""
+    new = copy.copy(snap)
+    for name, value in vars(snap).items():
+        if isinstance(value, np.ndarray):
+            setattr(new, name, value.copy())
+    new.nodes, new.index, new.changes = list(snap.nodes), dict(snap.index), list(snap.changes)
+    new.groups = {k: v.copy() for k, v in snap.groups.items()}
+    new.gpu_tags = {k: v.copy() for k, v in snap.gpu_tags.items()}
+    new._static, new._vectors = dict(snap._static), dict(snap._vectors)
+    return new
+
+
 def run_heuristic(snap, workloads: Sequence[Workload], policy, context, seed: int = 0) -> Assignment:
     """Place `workloads` one by one with `policy` on a copy of `snap`; index -> (row, devices)."""
     from berth.engine.engine import Engine
 
-    engine = Engine(copy.deepcopy(snap), policy, seed=seed, context=context)
+    engine = Engine(clone(snap), policy, seed=seed, context=context)
     out: Assignment = {}
     for i, w in enumerate(workloads):
         if engine.place(w).ok:
@@ -103,11 +121,12 @@ class BatchSolver:
     def __init__(self, engine, workloads: Sequence[Workload], *, time_limit: float = 10.0,
                  heuristics: Sequence[str] | None = None, context=None, secondary: str = "nodes",
                  weight: Callable[[Workload], int] = priority_weight, workers: int = 2,
-                 prefer_hint: bool = False) -> None:
+                 prefer_hint: bool = False, live: bool = False) -> None:
         self.engine, self.snap, self.workloads = engine, engine.snapshot, list(workloads)
         self.time_limit, self.context, self.secondary, self.workers = time_limit, context, secondary, workers
         self.weights = [int(weight(w)) for w in self.workloads]
-        self.prefer_hint = prefer_hint
+        self.prefer_hint, self.live = prefer_hint, live
+        self.reserve = RESERVE * time_limit
         names = list(heuristics) if heuristics else [engine.policy.name, "best-fit"]
         if not heuristics and context is not None and context.mix:
             names.append("fgd")
@@ -124,10 +143,11 @@ class BatchSolver:
             result.unschedulable[self.workloads[i].name] = self.engine.explain(self.workloads[i])
         batch = [self.workloads[i] for i in live]
         weights = [self.weights[i] for i in live]
-        best_name, incumbent = self._best_heuristic(batch, weights)
+        best_name, incumbent = self._live(batch) if self.live else self._best_heuristic(batch, weights)
         result.heuristic, result.heuristic_weight = best_name, sum(weights[i] for i in incumbent)
-        result.bound = self._relaxation_bound(batch, weights)
-        self._before = copy.deepcopy(self.snap)
+        everything = result.heuristic_weight == sum(weights)
+        result.bound = result.heuristic_weight if everything else self._relaxation_bound(batch, weights)
+        self._before = clone(self.snap)
         assignment, proven = incumbent, False
         if result.heuristic_weight < result.bound or not self.prefer_hint:
             found, exact_bound, result.method, result.solver_status = self._improve(batch, weights, incumbent)
@@ -147,6 +167,20 @@ class BatchSolver:
             result.status = "weight-optimal" if result.weight >= result.bound else "feasible"
         result.seconds = time.perf_counter() - self.started
         return result
+
+    def _live(self, batch) -> tuple[str, Assignment]:
+        """The engine's own policy places the batch in order on the live snapshot (keeping its
+        caches, as online decisions would); the placements are then handed back so the solver
+        starts from the state before the batch."""
+        found: Assignment = {}
+        for i, w in enumerate(batch):
+            if self.engine.place(w).ok:
+                row, _, devices = self.engine.placed[w.name]
+                found[i] = (row, devices)
+        for i in found:
+            self.engine.release(batch[i].name)
+        self.best_heuristic = self.engine.policy.name
+        return self.engine.policy.name, found
 
     def _best_heuristic(self, batch, weights) -> tuple[str, Assignment]:
         best = ("", {}, (-1, 0))
@@ -173,17 +207,21 @@ class BatchSolver:
         """Single exact/restricted model, or a rolling horizon over chunks:
         (assignment, proven bound if the model was exact, method, solver status)."""
         if len(batch) <= CHUNK:
-            assignment, bound, exact, status = self._solve_chunk(self.snap, batch, weights, incumbent, self.left())
+            budget = max(MIN_SOLVE, self.left() - self.reserve - CHUNK_OVERHEAD)
+            assignment, bound, exact, status = self._solve_chunk(self.snap, batch, weights, incumbent, budget)
             return assignment, bound if exact else None, "exact" if exact else "restricted", status
-        work = copy.deepcopy(self.snap)
+        work = clone(self.snap)
         total: Assignment = {}
         starts = list(range(0, len(batch), CHUNK))
         status = "OPTIMAL"
         for k, start in enumerate(starts):
             part = batch[start: start + CHUNK]
             hint = run_heuristic(work, part, self.best_heuristic, self.context)
-            budget = self.left() / (len(starts) - k)
-            found, _, _, chunk_status = self._solve_chunk(work, part, weights[start: start + CHUNK], hint, budget)
+            budget = (self.left() - self.reserve) / (len(starts) - k) - CHUNK_OVERHEAD
+            if budget < MIN_SOLVE:
+                found, chunk_status = hint, "NOT_RUN"
+            else:
+                found, _, _, chunk_status = self._solve_chunk(work, part, weights[start: start + CHUNK], hint, budget)
             if chunk_status != "OPTIMAL":
                 status = chunk_status
             for i, (row, devs) in found.items():
@@ -192,15 +230,19 @@ class BatchSolver:
         return total, None, "rolling-horizon", status
 
     def _solve_chunk(self, snap, part, weights, hint: Assignment, budget: float):
-        """(assignment, proven bound of the chunk model, whether that model was exact, status)."""
+        """(assignment, proven bound of the chunk model, whether that model was exact, status);
+        `budget` covers building the model as well as solving it."""
+        began = time.perf_counter()
         agg = aggregate(snap, part)
-        candidates, exact = self._candidates(snap, agg, hint)
+        canonical = _canonical_rows(agg, part, hint, snap, weights)
+        candidates, exact = self._candidates(snap, agg, canonical)
+        if exact:
+            hint = canonical
         type_weights = [weights[t.members[0]] for t in agg.types]
-        hint = _canonical_rows(agg, part, hint, snap, weights)
-        model = ChunkModel(snap, agg.types, type_weights, candidates, self.secondary,
-                           identical=[list(c.rows) for c in agg.classes if c.count > 1])
+        identical = [list(c.rows) for c in agg.classes if c.count > 1] if exact else []
+        model = ChunkModel(snap, agg.types, type_weights, candidates, self.secondary, identical=identical)
         model.hint(*_hint_counts(agg, part, hint, snap))
-        solved, _ = model.solve(budget, self.workers)
+        solved, _ = model.solve(max(MIN_SOLVE, budget - (time.perf_counter() - began)), self.workers)
         hinted = sum(weights[i] for i in hint)
         if not solved.assignment or solved.primary < hinted:
             return hint, solved.primary_bound, exact, solved.status

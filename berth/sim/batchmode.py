@@ -1,0 +1,95 @@
+"""Batch mode of the FGD experiment: the queue is placed K pods at a time with `Engine.place_batch`.
+
+The set-up is `berth.sim.fgd.run_curve`'s (same cluster with seeded name prefixes, same arrival
+order, same workload mix); the difference is that every K consecutive arrivals are placed
+jointly: the online policy (`fgd`) places the batch in order on the live engine (its incumbent),
+then CP-SAT, warm-started from it, looks within `time_limit` for a placement of the batch with
+more weight (milli-GPU + 1, so CPU-only pods still count) or, at equal weight, fewer wholly free
+GPUs opened by shares (tighter share packing).  The solver's answer is adopted only if it is at
+least as good by that order, so a batch never places less than the online policy would.  The
+allocation recorded at level k counts only pods that had arrived by then, so the curve stays
+comparable with the online policies' (a batch sees at most K - 1 pods ahead).
+Called by `berth experiment fgd --batch K`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from berth.engine import Engine, PolicyContext
+from berth.model import GPU
+from berth.sim.fgd import Run
+from berth.sim.published import LEVELS
+from berth.sim.trace import load_nodes, load_pods, node_list_path, pod_trace_path
+from berth.sim.workload import demand_mix, prefix_node_names, prepare_arrivals
+
+POLICY = "fgd"
+"""The online policy each batch starts from."""
+SECONDARY = "fragmentation"
+"""Among placements of equal weight, the solver opens the fewest wholly free GPUs for shares."""
+
+
+def gpu_weight(workload) -> int:
+    return int(workload.requests[GPU]) + 1
+
+
+def batch_curve(trace: str, seed: int, k: int, data_dir: Path | None = None, tune: float = 1.3,
+                nodes: Path | None = None, time_limit: float = 2.0) -> Run:
+    """One batch-mode run; the returned `Run` is named `batch-<k>`."""
+    started = time.perf_counter()
+    cluster = prefix_node_names(load_nodes(nodes or node_list_path(data_dir)), seed)
+    pods = load_pods(pod_trace_path(trace, data_dir))
+    capacity = sum(n.gpus for n in cluster) * 1000
+    arrivals = prepare_arrivals(pods, seed, tune, capacity)
+    context = PolicyContext(mix=demand_mix(pods))
+    engine = Engine(cluster, POLICY, seed=seed, context=context)
+    placed = np.zeros(len(arrivals), bool)
+    for start in range(0, len(arrivals), k):
+        chunk = arrivals[start: start + k]
+        result = engine.place_batch(chunk, time_limit=time_limit, context=context, weight=gpu_weight,
+                                    secondary=SECONDARY, live=True)
+        for i, w in enumerate(chunk):
+            placed[start + i] = w.name in result.placements
+    curve = recorded_curve(arrivals, placed, capacity)
+    return Run(trace, f"batch-{k}", seed, curve, int(placed.sum()), int((~placed).sum()),
+               time.perf_counter() - started)
+
+
+def recorded_curve(arrivals, placed: np.ndarray, capacity: int) -> np.ndarray:
+    """Allocation % at each arrival level, counting only pods arrived by that level."""
+    gpu = np.array([w.requests[GPU] for w in arrivals], np.int64)
+    arrived = np.cumsum(gpu)
+    allocated = np.cumsum(np.where(placed, gpu, 0))
+    curve = np.zeros(LEVELS)
+    for level in range(1, LEVELS):
+        reached = np.flatnonzero(arrived * 100 >= level * capacity)
+        at = reached[0] if len(reached) else len(arrivals) - 1
+        curve[level] = 100.0 * allocated[at] / capacity
+    return curve
+
+
+def batch_runs(trace: str, seeds: list[int], k: int, data_dir: Path | None = None, workers: int | None = None,
+               nodes: Path | None = None, progress=lambda run: None) -> list[Run]:
+    """`batch_curve` for every seed over `workers` processes."""
+    workers = min(workers or os.cpu_count() or 1, len(seeds))
+    if workers <= 1:
+        runs = []
+        for s in seeds:
+            runs.append(batch_curve(trace, s, k, data_dir, nodes=nodes))
+            progress(runs[-1])
+        return runs
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(batch_curve, trace, s, k, data_dir, nodes=nodes) for s in seeds]
+        runs = []
+        for f in futures:
+            runs.append(f.result())
+            progress(runs[-1])
+        return runs
+
+
+__all__ = ["batch_curve", "batch_runs", "recorded_curve"]

@@ -1,0 +1,72 @@
+"""`berth bench optimal`: how fast and how well the batch solver does on the openb trace.
+
+Scenario `small`: for each batch size K and seed, K pods drawn from the default pod list are
+placed jointly on N nodes drawn from the 1,213-node cluster (empty), within `time_limit`; the
+result records whether optimality was proven (the whole lexicographic objective, or at least
+the weight), the gap to the proven bound and the wall time.  Scenario `large`: one batch of
+`large` pods on `large_nodes` nodes with a longer limit, solved by the rolling horizon, compared
+with the best heuristic.  Wall times include everything `Engine.place_batch` does (heuristics,
+bound, model building, solving, applying) but not interpreter start-up or imports.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from berth.engine import Engine
+from berth.sim.trace import load_nodes, load_pods, node_list_path, pod_trace_path
+
+
+@dataclass(frozen=True)
+class BatchCase:
+    scenario: str
+    pods: int
+    nodes: int
+    seed: int
+    time_limit: float
+    status: str
+    solver_status: str
+    method: str
+    weight: int
+    heuristic_weight: int
+    heuristic: str
+    bound: int
+    gap: float
+    placed: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_case(scenario: str, pods: int, nodes: int, seed: int, time_limit: float,
+             data_dir: Path | None = None) -> BatchCase:
+    """One batch: sample nodes and pods with `seed`, place them jointly, time it."""
+    rng = random.Random(seed)
+    cluster = rng.sample(load_nodes(node_list_path(data_dir)), nodes)
+    trace = load_pods(pod_trace_path("default", data_dir))
+    batch = [p.workload for p in rng.sample(trace, pods)] if pods <= len(trace) else \
+        [_renamed(trace[rng.randrange(len(trace))].workload, i) for i in range(pods)]
+    engine = Engine(cluster, "best-fit")
+    started = time.perf_counter()
+    result = engine.place_batch(batch, time_limit=time_limit)
+    seconds = time.perf_counter() - started
+    return BatchCase(scenario, pods, nodes, seed, time_limit, result.status, result.solver_status, result.method,
+                     result.weight, result.heuristic_weight, result.heuristic, result.bound, result.gap,
+                     len(result.placements), seconds)
+
+
+def _renamed(workload, i: int):
+    import dataclasses
+
+    return dataclasses.replace(workload, name=f"{workload.name}-b{i}")
+
+
+def warm_up() -> None:
+    """Import the solvers before timing (OR-Tools' import alone takes seconds)."""
+    from ortools.sat.python import cp_model  # noqa: F401
+
+    from berth.engine.optimal import batch  # noqa: F401
