@@ -183,7 +183,7 @@ def apply_patch(spec, current: dict, kind: str, body):
         if kind == patches.MERGE_PATCH:
             return patches.merge_patch(current, body)
         if kind == patches.STRATEGIC:
-            return patches.strategic_merge(current, body, node_for(spec.model))
+            return patches.strategic_merge(current, body, node_for(spec.model), copy_original=False)
     except (patches.PatchError, RecursionError, TypeError) as err:
         return Problem(422, "Invalid", f"the patch could not be applied: {err}")
     return Problem(415, "UnsupportedMediaType", f"the patch type {kind!r} is not supported; use one of"
@@ -212,19 +212,22 @@ def patch_object(api, call: Call, kind: str, body, mode: str):
         if rec is None:
             return st.not_found(spec, call.name), 404, ()
         current = from_record(rec)
-        new = apply_patch(spec, current, kind, body)
+        current_rv = current["metadata"]["resourceVersion"]
+        new = apply_patch(spec, current, kind, body)  # may reuse `current` (strategic merge patches it in place)
         if isinstance(new, Problem):
             return new, new.code, ()
         if not isinstance(new, dict) or not isinstance(new.get("metadata"), dict):
             return st.bad_request("the patched object is not a valid object"), 400, ()
         new["metadata"]["name"] = call.name
         rv = new["metadata"].get("resourceVersion")
-        if rv not in (None, "", current["metadata"]["resourceVersion"]):
+        if rv not in (None, "", current_rv):
             return st.conflict(spec, call.name), 409, ()
-        warnings = reg.admit(spec, new, mode)
+        warnings = reg.admit(spec, new, mode, call.sub)
         if isinstance(warnings, Problem):
             return warnings, warnings.code, ()
-        out = reg.commit(spec, from_record(rec), new, rec.mod_revision, sub=call.sub, dry_run=call.dry_run)
+        # A status write takes everything else from `current`; nothing mutated it, so one decode is enough.
+        base = current if call.sub == "status" and kind == patches.MERGE_PATCH else from_record(rec)
+        out = reg.commit(spec, base, new, rec.mod_revision, sub=call.sub, dry_run=call.dry_run)
         if not (isinstance(out, Problem) and out.reason == "Conflict"):
             return out, 200, warnings
     return st.conflict(spec, call.name), 409, ()

@@ -5,6 +5,7 @@ JSON/Status responses. Nothing here knows about kinds; handlers.py and subresour
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.requests import Request
@@ -26,13 +27,19 @@ class Call:
     name: str
     sub: str
     request: Request
+    _params: dict | None = None
 
     @property
-    def query(self):
-        return self.request.query_params
+    def query(self) -> dict[str, str]:
+        """The query parameters (the last value of a repeated one), parsed once; cheap when there are none."""
+        params = self._params
+        if params is None:
+            raw = self.request.scope.get("query_string", b"")
+            params = self._params = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True)) if raw else {}
+        return params
 
     def param(self, name: str, default: str = "") -> str:
-        return self.request.query_params.get(name, default)
+        return self.query.get(name, default)
 
     def flag(self, name: str) -> bool:
         return self.param(name).lower() in ("1", "true", "yes")

@@ -42,8 +42,9 @@ class PatchError(ValueError):
 
 # -- JSON merge patch -------------------------------------------------------------------------------------
 def merge_patch(target, patch):
+    """RFC 7386. The result shares values with `patch` (a freshly decoded body, owned by the caller)."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return patch
     out = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
@@ -154,11 +155,14 @@ def _set(doc, parts, value, insert: bool):
 
 
 # -- strategic merge patch --------------------------------------------------------------------------------
-def strategic_merge(original, patch, node: Node | None):
-    """Merge `patch` into a copy of `original` following the schema `node` (None: plain merge semantics)."""
+def strategic_merge(original, patch, node: Node | None, *, copy_original: bool = True):
+    """Merge `patch` into `original` (a deep copy of it unless the caller owns it) following the schema
+    `node` (None: plain merge semantics)."""
     if not isinstance(patch, dict):
         raise PatchError("a strategic merge patch must be a JSON object")
-    return _merge_map(copy.deepcopy(original) if isinstance(original, dict) else {}, patch, node)
+    if not isinstance(original, dict):
+        original = {}
+    return _merge_map(copy.deepcopy(original) if copy_original else original, patch, node)
 
 
 def _merge_map(orig: dict, patch: dict, node: Node | None):

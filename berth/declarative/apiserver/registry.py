@@ -19,11 +19,12 @@ from berth.declarative.apiserver.defaults import apply_defaults
 from berth.declarative.apiserver.kinds import BY_PLURAL, KINDS, SYSTEM_NAMESPACES, ResourceSpec
 from berth.declarative.apiserver.schema import node_for
 from berth.declarative.apiserver.status import Problem
-from berth.declarative.apiserver.validation import validate
+from berth.declarative.apiserver.validation import validate, validate_status
 from berth.store import CONFLICT, EXISTS, NOT_FOUND, Store
 
 RETRIES = 8
 ALL = "*"  # a server-internal write that owns the whole object (spec and status)
+GENERATION_KINDS = ("Deployment", "ReplicaSet")  # metadata.generation counts their spec changes
 SYSTEM_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
 NAMESPACES = BY_PLURAL["namespaces"]
 
@@ -63,8 +64,10 @@ class Registry:
         return from_record(rec) if rec is not None else st.not_found(spec, name)
 
     # -- admission ---------------------------------------------------------------------------------
-    def admit(self, spec: ResourceSpec, obj, validation: str) -> list[str] | Problem:
-        """Check kind and schema, apply defaults, validate; returns warnings (unknown fields) or a Problem."""
+    def admit(self, spec: ResourceSpec, obj, validation: str, sub: str = "") -> list[str] | Problem:
+        """Check kind and schema, apply defaults, validate; returns warnings (unknown fields) or a Problem.
+
+        A status write (`sub='status'`) only keeps the status half, so only that half is checked."""
         if not isinstance(obj, dict):
             return st.bad_request(f"the body must be a JSON object describing a {spec.kind}")
         kind, version = obj.get("kind"), obj.get("apiVersion")
@@ -73,7 +76,13 @@ class Registry:
                                   f" endpoint ({spec.group_version}, {spec.kind})")
         unknown: list[str] = []
         errors: list[str] = []
-        conform(obj, node_for(spec.model), "", unknown, errors)
+        root = node_for(spec.model)
+        if sub == "status":
+            for part in ("metadata", "status"):
+                if part in obj:
+                    obj[part] = conform(obj[part], root.fields[part], part, unknown, errors)
+        else:
+            conform(obj, root, "", unknown, errors)
         if errors:
             return st.bad_request(f'{spec.kind} in version "{spec.version}" cannot be handled as a {spec.kind}: '
                                   + "; ".join(errors[:5]))
@@ -82,8 +91,11 @@ class Registry:
         obj["kind"], obj["apiVersion"] = spec.kind, spec.group_version
         if not isinstance(obj.get("metadata"), dict):
             obj["metadata"] = {}
-        apply_defaults(spec, obj)
-        causes = validate(spec, obj)
+        if sub == "status":
+            causes = validate_status(spec, obj)
+        else:
+            apply_defaults(spec, obj)
+            causes = validate(spec, obj)
         if causes:
             return st.invalid(spec, obj["metadata"].get("name") or "", causes)
         return [] if validation == "Ignore" else [f'unknown field "{u}"' for u in unknown]
@@ -149,7 +161,7 @@ class Registry:
         rec = self.store.get(spec.key(ns, name))
         if rec is None:
             return st.not_found(spec, name)
-        warnings = self.admit(spec, obj, validation)
+        warnings = self.admit(spec, obj, validation, sub)
         if isinstance(warnings, Problem):
             return warnings
         out = self.commit(spec, from_record(rec), obj, expect or rec.mod_revision, sub=sub, dry_run=dry_run)
@@ -187,10 +199,12 @@ class Registry:
             rec = self.store.get(spec.key(ns, name))
             if rec is None:
                 return st.not_found(spec, name)
-            new = mutate(from_record(rec))
+            obj = from_record(rec)
+            current = from_record(rec) if spec.kind in GENERATION_KINDS else snapshot(obj)
+            new = mutate(obj)
             if isinstance(new, Problem):
                 return new
-            out = self.commit(spec, from_record(rec), new, rec.mod_revision, sub=sub)
+            out = self.commit(spec, current, new, rec.mod_revision, sub=sub)
             if not (isinstance(out, Problem) and out.reason == "Conflict"):
                 return out
         return st.conflict(spec, name, "too many concurrent updates; try again")
@@ -268,8 +282,14 @@ def merge_system_fields(spec: ResourceSpec, current: dict, new: dict, sub: str) 
             new["status"] = current["status"]
         else:
             new.pop("status", None)
-    if new.get("spec") != current.get("spec") and spec.kind in ("Deployment", "ReplicaSet"):
+    if spec.kind in GENERATION_KINDS and new.get("spec") != current.get("spec"):
         meta["generation"] = cur_meta.get("generation", 1) + 1
+
+
+def snapshot(obj: dict) -> dict:
+    """What `commit` reads of the current object for a server-internal write of a kind without generation."""
+    meta = obj["metadata"]
+    return {"metadata": {k: meta[k] for k in SYSTEM_META + ("name", "namespace") if k in meta}}
 
 
 def finished_deleting(obj: dict) -> bool:

@@ -160,6 +160,15 @@ VALIDATORS = {"Pod": pod, "Deployment": workload, "ReplicaSet": workload, "Node"
               "Event": event}
 
 
+STATUS_VALIDATORS = {"Node": node}
+
+
+def validate_status(spec, obj: dict) -> list[dict]:
+    """The causes that make a status write invalid (only kinds whose status carries checked values)."""
+    rule = STATUS_VALIDATORS.get(spec.kind)
+    return rule(obj) if rule else []
+
+
 def validate(spec, obj: dict) -> list[dict]:
     """All causes that make `obj` invalid as a `spec.kind` (metadata first, then the kind's own rules)."""
     rule = VALIDATORS.get(spec.kind)
