@@ -68,6 +68,7 @@ def declarative(
     scheduler running, then bound by a freshly started scheduler process.  Upstream's kube-scheduler threshold for 5000 nodes / 10000 pods
     is 680 pods/s (Go, no agents).
     """
+    import statistics
     from dataclasses import replace
 
     from berth.model import ValidationError
@@ -85,7 +86,7 @@ def declarative(
                 run = replace(run, backlog_pods_per_s=bench_backlog(nodes, pods, creators=creators, store=store,
                                                                     progress=say))
             runs.append(run)
-    med = lambda attr: float(sorted(getattr(r, attr) for r in runs)[len(runs) // 2])  # noqa: E731
+    med = lambda attr: float(statistics.median(getattr(r, attr) for r in runs))  # noqa: E731
     summary = {"nodes": nodes, "pods": pods, "init_pods": init_pods, "store": store, "creators": creators,
                "pods_per_s": med("pods_per_s"), "p50_ms": med("p50_ms"), "p99_ms": med("p99_ms"),
                "backlog_pods_per_s": med("backlog_pods_per_s") if backlog else None,
@@ -112,6 +113,7 @@ def optimal(
     large: int = typer.Option(5000, min=0, help="Pods of the large batch (0: skip)."),
     large_nodes: int = typer.Option(600, min=1, help="Nodes of the large scenario."),
     large_limit: float = typer.Option(60.0, help="Seconds for the large batch."),
+    secondary: str = typer.Option("nodes", help="Second objective after weight: nodes, fragmentation or none."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """The batch solver (Engine.place_batch): proofs of optimality, gaps and wall time.
@@ -125,11 +127,13 @@ def optimal(
     cases = [("small", int(k), nodes, s, time_limit) for k in sizes.split(",") if k.strip() for s in range(1, seeds + 1)]
     if large:
         cases.append(("large", large, large_nodes, 1, large_limit))
+    if secondary not in ("nodes", "fragmentation", "none"):
+        raise ValidationError("--secondary", f"must be nodes, fragmentation or none, got {secondary!r}")
     results = []
     with Progress(transient=True, disable=as_json) as bar:
         task = bar.add_task("batches", total=len(cases))
         for case in cases:
-            results.append(run_case(*case))
+            results.append(run_case(*case, secondary=secondary))
             bar.advance(task)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
