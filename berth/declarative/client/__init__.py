@@ -1,8 +1,9 @@
 """The Kubernetes API client of berth's own components: REST calls, informers and work queues.
 
 `KubeClient` speaks JSON over HTTP (httpx for watch streams, plain keep-alive connections for
-other calls) to any Kubernetes-compatible API server, berth's or upstream's; `Informer` keeps a local cache of one resource fed by list-then-watch (relisting on
-410 Gone); `WorkQueue` hands out keys to reconcile with de-duplication and rate-limited retries.
+other calls) to any Kubernetes-compatible API server, berth's or upstream's; `Informer` keeps a
+local cache of one resource fed by list-then-watch (relisting on 410 Gone); `WorkQueue` hands out
+keys to reconcile with de-duplication and rate-limited retries.
 The scheduler, the controllers and the node agents are built on these.
 """
 
