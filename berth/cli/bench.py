@@ -114,6 +114,7 @@ def optimal(
     large_nodes: int = typer.Option(600, min=1, help="Nodes of the large scenario."),
     large_limit: float = typer.Option(60.0, help="Seconds for the large batch."),
     secondary: str = typer.Option("nodes", help="Second objective after weight: nodes, fragmentation or none."),
+    saturated: bool = typer.Option(True, help="Also the saturated scenario (FGD cluster at 100% arrived, seeds 42..)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """The batch solver (Engine.place_batch): proofs of optimality, gaps and wall time.
@@ -121,7 +122,7 @@ def optimal(
     Small: each batch of openb pods on a sample of openb nodes, within --time-limit; large: one
     batch of --large pods on --large-nodes nodes within --large-limit, against the best heuristic.
     """
-    from berth.sim.optbench import run_case, warm_up
+    from berth.sim.optbench import run_case, saturated_cases, warm_up
 
     warm_up()
     cases = [("small", int(k), nodes, s, time_limit) for k in sizes.split(",") if k.strip() for s in range(1, seeds + 1)]
@@ -130,8 +131,13 @@ def optimal(
     if secondary not in ("nodes", "fragmentation", "none"):
         raise ValidationError("--secondary", f"must be nodes, fragmentation or none, got {secondary!r}")
     results = []
+    ks = [int(k) for k in sizes.split(",") if k.strip()]
     with Progress(transient=True, disable=as_json) as bar:
-        task = bar.add_task("batches", total=len(cases))
+        task = bar.add_task("batches", total=len(cases) + (seeds if saturated else 0))
+        if saturated:
+            for seed in range(42, 42 + seeds):
+                results += saturated_cases(ks, seed, time_limit, secondary=secondary)
+                bar.advance(task)
         for case in cases:
             results.append(run_case(*case, secondary=secondary))
             bar.advance(task)

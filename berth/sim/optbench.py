@@ -1,5 +1,7 @@
 """`berth bench optimal`: how fast and how well the batch solver does on the openb trace.
 
+Scenario `saturated`: the FGD experiment's 1,213-node cluster filled by `fgd` to 100% arrived
+demand, then the next K arrivals as one batch (most no longer fit: the interesting case).
 Scenario `small`: for each batch size K and seed, K pods drawn from the default pod list are
 placed jointly on N nodes drawn from the 1,213-node cluster (empty), within `time_limit`; the
 result records whether optimality was proven (the whole lexicographic objective, or at least
@@ -43,7 +45,7 @@ class BatchCase:
 
 
 def run_case(scenario: str, pods: int, nodes: int, seed: int, time_limit: float,
-             data_dir: Path | None = None) -> BatchCase:
+             data_dir: Path | None = None, secondary: str = "nodes") -> BatchCase:
     """One batch: sample nodes and pods with `seed`, place them jointly, time it."""
     rng = random.Random(seed)
     cluster = rng.sample(load_nodes(node_list_path(data_dir)), nodes)
@@ -52,11 +54,43 @@ def run_case(scenario: str, pods: int, nodes: int, seed: int, time_limit: float,
         [_renamed(trace[rng.randrange(len(trace))].workload, i) for i in range(pods)]
     engine = Engine(cluster, "best-fit")
     started = time.perf_counter()
-    result = engine.place_batch(batch, time_limit=time_limit)
+    result = engine.place_batch(batch, time_limit=time_limit, secondary=secondary)
     seconds = time.perf_counter() - started
     return BatchCase(scenario, pods, nodes, seed, time_limit, result.status, result.solver_status, result.method,
                      result.weight, result.heuristic_weight, result.heuristic, result.bound, result.gap,
                      len(result.placements), seconds)
+
+
+def saturated_cases(sizes: list[int], seed: int, time_limit: float, level: float = 1.0,
+                    data_dir: Path | None = None, secondary: str = "nodes") -> list[BatchCase]:
+    """The FGD experiment's cluster filled by `fgd` until `level` of its GPU capacity has
+    arrived (seeded arrivals), then each batch size K: the next K arrivals placed jointly."""
+    from berth.engine import PolicyContext
+    from berth.engine.optimal.batch import clone
+    from berth.model import GPU
+    from berth.sim.workload import demand_mix, prefix_node_names, prepare_arrivals
+
+    cluster = prefix_node_names(load_nodes(node_list_path(data_dir)), seed)
+    trace = load_pods(pod_trace_path("default", data_dir))
+    capacity = sum(n.gpus for n in cluster) * 1000
+    arrivals = prepare_arrivals(trace, seed, 1.3, capacity)
+    context = PolicyContext(mix=demand_mix(trace))
+    filler = Engine(cluster, "fgd", seed=seed, context=context)
+    arrived, at = 0, 0
+    while at < len(arrivals) and arrived < level * capacity:
+        arrived += arrivals[at].requests[GPU]
+        filler.place(arrivals[at])
+        at += 1
+    out = []
+    for k in sizes:
+        engine = Engine(clone(filler.snapshot), "fgd", seed=seed, context=context)
+        started = time.perf_counter()
+        result = engine.place_batch(arrivals[at: at + k], time_limit=time_limit, context=context,
+                                    secondary=secondary)
+        out.append(BatchCase("saturated", k, len(cluster), seed, time_limit, result.status, result.solver_status,
+                             result.method, result.weight, result.heuristic_weight, result.heuristic, result.bound,
+                             result.gap, len(result.placements), time.perf_counter() - started))
+    return out
 
 
 def _renamed(workload, i: int):

@@ -161,7 +161,8 @@ class BatchSolver:
         result.weight = sum(weights[i] for i, w in enumerate(batch) if w.name in result.placements)
         result.bound = max(result.bound, result.weight)
         result.secondary = new_nodes(self._before, batch, assignment)
-        if proven or (result.weight >= result.bound and self.prefer_hint):
+        nothing_new = self.secondary == "none" or (self.secondary == "nodes" and result.secondary == 0)
+        if proven or (result.weight >= result.bound and (self.prefer_hint or nothing_new)):
             result.status = "optimal"
         else:
             result.status = "weight-optimal" if result.weight >= result.bound else "feasible"

@@ -11,7 +11,7 @@ taints are honoured by construction: candidates come from the engine's own filte
 
 The objective is lexicographic, packed into one integer: SCALE * (sum of integer weights placed)
 - (secondary), the secondary counting nodes newly put in use (`nodes`) or wholly free devices
-newly opened by a share (`fragmentation`).  A hint (normally the best heuristic's placement)
+newly opened by a share (`fragmentation`), or nothing (`none`).  A hint (normally the best heuristic's placement)
 warm-starts the search; the result carries the proven bound on the weight.  `decode` names
 which workload goes where.  Called by `berth.engine.optimal.batch`.
 """
