@@ -25,17 +25,30 @@ def test_a_stale_write_loses_and_changes_nothing(tmp_path):
     assert repo.delete_server(read) is False and repo.server("s1") is not None
 
 
-def test_concurrent_mutations_all_land_through_retries(tmp_path):
-    repo = Repo(f"sqlite:///{tmp_path / 'c.db'}")
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_concurrent_mutations_never_lose_an_update(tmp_path, where):
+    """Each mutation lands or, after its bounded retries, says Conflict; none is silently lost."""
+    repo = Repo(f"sqlite:///{tmp_path / 'c.db'}" if where == "file" else "sqlite://")
     server(repo)
-    threads = [threading.Thread(target=lambda: repo.mutate_server("s1", lambda r: {"attempts": r["attempts"] + 1}))
-               for _ in range(6)]
+    outcomes: list[str] = []
+
+    def bump() -> None:
+        for _ in range(20):
+            try:
+                repo.mutate_server("s1", lambda r: {"attempts": r["attempts"] + 1})
+                outcomes.append("landed")
+            except Conflict:
+                outcomes.append("conflict")
+
+    threads = [threading.Thread(target=bump) for _ in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     row = repo.server("s1")
-    assert row["attempts"] == 6 and row["version"] == 7
+    landed = outcomes.count("landed")
+    assert len(outcomes) == 120 and landed > 60
+    assert row["attempts"] == landed and row["version"] == landed + 1
 
 
 def test_leases_hide_work_until_they_expire():

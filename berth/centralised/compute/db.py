@@ -4,16 +4,20 @@ Rows come back as plain dicts.  `update` writes only if the row's `version` is s
 the caller read, and bumps it; `mutate` wraps read -> decide -> CAS in a bounded retry loop, so
 a lost race is retried against fresh state and never silently overwrites.  SQLite (the
 default) runs in WAL mode with a busy timeout so the API, the conductor and the scheduler
-processes can share one file.  Called by the compute API, the conductor and the scheduler.
+processes can share one file; an in-memory database (one connection, for tests) is used by one
+thread at a time.  Called by the compute API, the conductor and the scheduler.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import create_engine, delete, event, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
 
 from berth.centralised.compute import schema
 from berth.centralised.compute.schema import flavors, server_groups, servers, services
@@ -33,7 +37,6 @@ def make_engine(url: str = "sqlite://"):
         return create_engine(url, future=True)
     kwargs: dict = {"connect_args": {"check_same_thread": False, "timeout": 30}}
     if url in ("sqlite://", "sqlite:///:memory:"):
-        from sqlalchemy.pool import StaticPool
         kwargs["poolclass"] = StaticPool
     engine = create_engine(url, **kwargs)
     event.listen(engine, "connect", _sqlite_pragmas)
@@ -52,21 +55,34 @@ class Repo:
 
     def __init__(self, url_or_engine: str | Any = "sqlite://") -> None:
         self.engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+        shared = isinstance(self.engine.pool, StaticPool)
+        self._serial = threading.RLock() if shared else contextlib.nullcontext()
         schema.metadata.create_all(self.engine)
+
+    @contextlib.contextmanager
+    def _tx(self):
+        """A transaction; with one shared in-memory connection, one thread at a time."""
+        with self._serial, self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _read(self):
+        with self._serial, self.engine.connect() as conn:
+            yield conn
 
     # ---- generic -------------------------------------------------------------------------
     def _one(self, table, key: str, value: Any) -> Row | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(table).where(table.c[key] == value)).first()
         return dict(row._mapping) if row else None
 
     def _all(self, query) -> list[Row]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def _insert(self, table, values: Row) -> Row:
         try:
-            with self.engine.begin() as conn:
+            with self._tx() as conn:
                 conn.execute(insert(table).values(**values, version=1))
         except IntegrityError as err:
             raise Conflict(str(err.orig)) from None
@@ -76,7 +92,7 @@ class Repo:
         """Write `changes` if `row` is unchanged since read; the new row, or None on a lost race."""
         stmt = (update(table).where(table.c[key] == row[key], table.c.version == row["version"])
                 .values(**changes, version=row["version"] + 1))
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             if conn.execute(stmt).rowcount != 1:
                 return None
         return dict(row, **changes, version=row["version"] + 1)
@@ -101,7 +117,7 @@ class Repo:
             row = self._one(table, key, value)
             if row is None:
                 return False
-            with self.engine.begin() as conn:
+            with self._tx() as conn:
                 gone = conn.execute(delete(table).where(table.c[key] == value,
                                                         table.c.version == row["version"])).rowcount
             if gone == 1:
@@ -157,7 +173,7 @@ class Repo:
 
     def delete_server(self, row: Row) -> bool:
         """Remove a server row if unchanged since read."""
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             return conn.execute(delete(servers).where(
                 servers.c.id == row["id"], servers.c.version == row["version"])).rowcount == 1
 
