@@ -3,7 +3,11 @@
 - `aggregate`: workloads grouped into interchangeable types, nodes into interchangeable classes.
 - `bounds`: a proven upper bound on the weight (e.g. milli-GPU) any placement of a batch reaches.
 - `binpacking`: volume and configuration-LP lower bounds on the nodes a batch needs.
+- `cpsat`: the CP-SAT model of one batch (or chunk) over workload types and candidate nodes.
+- `batch`: the batch solver behind `Engine.place_batch`: best heuristic, bound, CP-SAT,
+  decomposition by node classes and rolling horizon (explained in its docstring).
 - `highs`: the thin HiGHS front the bounds use.
-The engine calls this package from `Engine.place_batch`; the simulator from `berth.sim.bound`.
-Nothing here changes a snapshot it is given unless it says so.
+The engine calls this package from `Engine.place_batch`; the simulator from `berth.sim.bound`
+and `berth.sim.batchmode`.  Only `batch` changes a snapshot: the engine's, when it applies the
+placement it returns.
 """
