@@ -43,9 +43,13 @@ def consumer_type_id(conn, name: str | None) -> int | None:  # noqa: ANN001
         return None
     ct = s.consumer_types
     found = conn.execute(select(ct.c.id).where(ct.c.name == name)).scalar_one_or_none()
-    if found is None:
-        found = conn.execute(insert(ct).values(name=name, created_at=utcnow())).inserted_primary_key[0]
-    return found
+    if found is not None:
+        return found
+    try:
+        with conn.begin_nested():
+            return conn.execute(insert(ct).values(name=name, created_at=utcnow())).inserted_primary_key[0]
+    except IntegrityError:  # another claim created it first
+        return conn.execute(select(ct.c.id).where(ct.c.name == name)).scalar_one()
 
 
 def _ensure_consumer(conn, version: Version, cr: ConsumerRequest):  # noqa: ANN001
