@@ -6,20 +6,24 @@
 2. Every heuristic policy named (default: the engine's own, `best-fit`, and `fgd` when the
    context carries a workload mix) places the batch one by one on a copy of the snapshot; the
    best (most weight placed, then fewest new nodes) is the incumbent and the solver's hint.
+   With `live=True` the incumbent is instead the engine's own policy on the live snapshot
+   (exactly what online decisions would do), handed back before solving.
 3. The proven bound on the weight is the aggregated relaxation of `bounds` (valid for any
    placement of the batch), tightened by CP-SAT's own bound when its model was exact.
 4. Decomposition.  Nodes in one equivalence class (`aggregate`: same free resources, same
    per-device free amounts, same verdict of every filter for every workload type of the chunk)
    are interchangeable, so a chunk keeps only as many of them as it has workloads able to use
    them; when that is all of them, the CP-SAT model is exact.  Past about `EXACT_CELLS`
-   (workload type, node) cells the model is restricted: each workload keeps the incumbent's node, the
-   nodes the incumbent used for its type, and the tightest few representatives of each other
-   class it fits (plus one empty one).  Past `CHUNK` workloads the batch is solved as a rolling
+   (workload type, node) cells the model is restricted: each type keeps the nodes the
+   incumbent used for it and the tightest few representatives of the classes it fits (plus one
+   empty node).  Past `CHUNK` workloads the batch is solved as a rolling
    horizon: consecutive chunks in queue order, each on the snapshot the previous ones left, each
    warm-started from the heuristic continued from that state, the time budget shared out.
-5. The solver's answer replaces the incumbent only when it places at least as much weight, so the
-   result is never worse than the best heuristic; a greedy pass with the engine's policy then
-   places anything left out that still fits.  Workloads still unplaced get the engine's reasons.
+5. The solver's answer replaces the incumbent only when it places at least as much weight (with
+   `prefer_hint`, strictly more; and the solver is skipped when the incumbent already meets the
+   bound), so the result is never worse than the best heuristic; a greedy pass with the engine's
+   policy then places anything left out that still fits.  Workloads still unplaced get the
+   engine's reasons.
 A time-limited solve therefore always returns a placement and its gap; nothing here raises for
 an infeasible batch.  Called by `Engine.place_batch`.
 """
