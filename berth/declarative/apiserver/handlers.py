@@ -22,7 +22,6 @@ from berth.declarative.apiserver.schema import node_for
 from berth.declarative.apiserver.selectors import Filter, make_filter
 from berth.declarative.apiserver.status import Problem
 from berth.declarative.apiserver.tables import table_event, to_table
-from berth.declarative.apiserver.watch import event_line
 from berth.store import TooOld
 
 BOOKMARK_SECONDS = 5.0
@@ -277,6 +276,3 @@ async def delete_collection(api, call: Call):
         meta = obj["metadata"]
         api.registry.delete(call.spec, meta.get("namespace", ""), meta["name"], options, dry_run=call.dry_run)
     return respond(st.success())
-
-
-__all__ = ["create", "delete", "delete_collection", "get", "list_or_watch", "patch", "replace", "event_line"]
