@@ -266,24 +266,28 @@ def _simple(s: Search, query: Query) -> bool:
 
 
 def _simple_candidates(s: Search, query: Query, per_group: dict, roots: list[int]) -> list[Candidate]:
+    """Single-provider trees are decided by one vectorised mask; other trees take the product."""
     v, g = s.v, query.groups[""]
-    masks = list(per_group[""].values())
     whole = np.ones(len(v), bool)
-    for m in masks:
+    for m in per_group[""].values():
         whole &= m
     whole &= trait_rows(v, g.required, g.forbidden)
-    single = (s.tree_size[v.root] == 1)
-    trees = v.tree_rows()
+    single = s.tree_size[v.root] == 1
+    roots_arr = np.asarray(roots, np.int64)
+    fits_alone = (single[roots_arr] & whole[roots_arr]).tolist() if roots else []
+    is_single = single[roots_arr].tolist() if roots else []
+    trees = v.tree_rows() if not all(is_single) else {}
     out: list[Candidate] = []
     seen: set = set()
+    limit = query.limit
     resources = g.resources
-    for root in roots:
-        if single[root]:
-            if whole[root]:
-                out.append(Candidate({root: dict(resources)}, {"": [root]}))
+    for root, alone, one in zip(roots, fits_alone, is_single):
+        if one:
+            if alone:
+                out.append(Candidate({root: resources}, {"": [root]}))
         else:
-            _tree_candidates(s, root, trees[root], per_group, out, seen, query.limit)
-        if query.limit is not None and len(out) >= query.limit:
-            del out[query.limit:]
+            _tree_candidates(s, root, trees[root], per_group, out, seen, limit)
+        if limit is not None and len(out) >= limit:
+            del out[limit:]
             break
     return out

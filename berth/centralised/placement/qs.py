@@ -12,7 +12,7 @@ import uuid as uuidlib
 import jsonschema
 
 from berth.centralised.placement.errors import ApiError
-from berth.centralised.placement.request import CHECKER, Req
+from berth.centralised.placement.request import Req, check
 
 _RES_FORM = ("Badly formed resources parameter. Expected resources query string parameter "
              "in form: ?resources=VCPU:2,MEMORY_MB:1024. Got: ")
@@ -29,7 +29,7 @@ def is_uuid(text: str) -> bool:
 def validate(req: Req, schema: dict) -> None:
     """Check the query against a JSON schema of single-valued string properties."""
     try:
-        jsonschema.validate(dict(req.query), schema, format_checker=CHECKER)
+        check(dict(req.query), schema)
     except jsonschema.ValidationError as exc:
         raise ApiError(400, f"Invalid query string parameters: {exc}") from None
 

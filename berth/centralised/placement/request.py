@@ -35,6 +35,26 @@ def _uuid_like(value: object) -> bool:
     return True
 
 
+_VALIDATORS: dict[bytes, jsonschema.protocols.Validator] = {}
+
+
+def validator(schema: dict) -> jsonschema.protocols.Validator:
+    """A compiled validator per distinct schema (building one per request is costly)."""
+    key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
+    found = _VALIDATORS.get(key)
+    if found is None:
+        cls = jsonschema.validators.validator_for(schema)
+        found = _VALIDATORS[key] = cls(schema, format_checker=CHECKER)
+    return found
+
+
+def check(data: object, schema: dict) -> None:
+    """Raise jsonschema.ValidationError for the first problem (as jsonschema.validate does)."""
+    error = jsonschema.exceptions.best_match(validator(schema).iter_errors(data))
+    if error is not None:
+        raise error
+
+
 @dataclass
 class Req:
     """One API request as the handlers see it."""
@@ -89,7 +109,7 @@ class Req:
             raise ApiError(400, f"Malformed JSON: {exc}") from None
         if schema is not None:
             try:
-                jsonschema.validate(data, schema, format_checker=CHECKER)
+                check(data, schema)
             except jsonschema.ValidationError as exc:
                 raise ApiError(400, f"JSON does not validate: {exc}") from None
         return data

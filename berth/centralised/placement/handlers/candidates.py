@@ -7,6 +7,8 @@ parent/root from 1.29.  Unknown resource classes or traits are a 400 naming them
 
 from __future__ import annotations
 
+import numpy as np
+
 from berth.centralised.placement import acquery, candidates
 from berth.centralised.placement.errors import ApiError
 from berth.centralised.placement.handlers.provider_filter import check_traits
@@ -30,10 +32,11 @@ def _requests(req: Req, view: View, cands: list[candidates.Candidate]) -> list:
     if not req.want(12):
         return [{"allocations": [{"resource_provider": {"uuid": uuids[r]}, "resources": res}
                                  for r, res in c.alloc.items()]} for c in cands]
+    mappings = req.want(34)
     out = []
     for c in cands:
         item: dict = {"allocations": {uuids[r]: {"resources": res} for r, res in c.alloc.items()}}
-        if req.want(34):
+        if mappings:
             item["mappings"] = {k: [uuids[r] for r in rows] for k, rows in c.mappings.items()}
         out.append(item)
     return out
@@ -49,23 +52,34 @@ def _summary_rows(req: Req, view: View, cands: list[candidates.Candidate]) -> li
 
 
 def _summaries(req: Req, view: View, rows: list[int], requested: set[str]) -> dict:
-    out = {}
-    cap = view.capacity
-    cols = [(c, n) for n, c in view.rc_col.items()]
-    all_rcs = req.want(27)
+    """Provider summaries; each row's entry is built once per view and microversion shape."""
+    flags = (req.want(17), req.want(27), req.want(29), frozenset() if req.want(27) else frozenset(requested))
+    cache = view._masks.setdefault(("summaries", flags), {})
+    missing = [r for r in rows if r not in cache]
+    if missing:
+        cache.update(_build_summaries(view, missing, flags))
+    return {view.uuids[r]: cache[r] for r in rows}
+
+
+def _build_summaries(view: View, rows: list[int], flags: tuple) -> dict[int, dict]:
+    traits, all_rcs, nested, requested = flags
+    sub = np.asarray(rows)
+    rr, cc = np.nonzero(view.has[sub])
+    caps = view.capacity[sub[rr], cc].astype(np.int64).tolist()
+    used = view.used[sub[rr], cc].tolist()
+    out: dict[int, dict] = {r: {"resources": {}} for r in rows}
+    names = view.rc_names
+    for i, c, cap, u in zip(rr.tolist(), cc.tolist(), caps, used):
+        if all_rcs or names[c] in requested:
+            out[rows[i]]["resources"][names[c]] = {"capacity": cap, "used": u}
     for r in rows:
-        res = {}
-        for c, name in cols:
-            if view.has[r, c] and (all_rcs or name in requested):
-                res[name] = {"capacity": int(cap[r, c]), "used": int(view.used[r, c])}
-        item: dict = {"resources": res}
-        if req.want(17):
+        item = out[r]
+        if traits:
             item["traits"] = list(view.trait_lists[r])
-        if req.want(29):
+        if nested:
             parent = int(view.parent[r])
             item["parent_provider_uuid"] = view.uuids[parent] if parent >= 0 else None
             item["root_provider_uuid"] = view.uuids[int(view.root[r])]
-        out[view.uuids[r]] = item
     return out
 
 
