@@ -4,7 +4,7 @@
 
 It starts `python -m berth.declarative.apiserver` as a child process (a fresh SQLite file in a temporary
 directory, or memory), runs `clients` client processes (keep-alive `http.client`, one request in flight
-each) that create pods and bind each one, plus one watcher that must see every ADDED and MODIFIED event,
+each) that create pods and bind each one, plus watchers that must each see every ADDED and MODIFIED event,
 and reports throughput, per-request latency percentiles and the server's CPU time per pod (from /proc),
 the figure that matters on a shared machine. Called by hand and by the reports; prints only its result.
 """
@@ -85,22 +85,25 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] * 1000
 
 
-def run(pods: int, clients: int, store: str, port: int) -> dict:
+def run(pods: int, clients: int, store: str, port: int, watchers: int = 1) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db" if store == "sqlite" else "memory://"
         proc = start_server(url, port)
         try:
             per = pods // clients
-            ready, out = mp.Event(), mp.Queue()
-            watch = mp.Process(target=watcher, args=(port, 2 * per * clients, ready))
-            watch.start()
-            ready.wait(30)
+            out = mp.Queue()
+            readies = [mp.Event() for _ in range(watchers)]
+            watches = [mp.Process(target=watcher, args=(port, 2 * per * clients, r)) for r in readies]
+            for w, r in zip(watches, readies):
+                w.start()
+                r.wait(30)
             cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
             workers = [mp.Process(target=client, args=(port, w, per, out)) for w in range(clients)]
             for w in workers:
                 w.start()
             results = [out.get(timeout=600) for _ in workers]
-            watch.join(600)
+            for w in watches:
+                w.join(600)
             wall, cpu = time.perf_counter() - t0, cpu_seconds(proc.pid) - cpu0
         finally:
             proc.terminate()
@@ -108,7 +111,7 @@ def run(pods: int, clients: int, store: str, port: int) -> dict:
     creates = [x for c, _ in results for x in c]
     binds = [x for _, b in results for x in b]
     n = per * clients
-    return {"store": store, "pods": n, "clients": clients, "wall_s": round(wall, 3),
+    return {"store": store, "pods": n, "clients": clients, "watchers": watchers, "wall_s": round(wall, 3),
             "pods_per_s": round(n / wall, 1), "server_cpu_ms_per_pod": round(cpu / n * 1000, 3),
             "server_pods_per_cpu_s": round(n / cpu, 1),
             "create_ms": {"p50": round(percentile(creates, 0.5), 2), "p99": round(percentile(creates, 0.99), 2)},
@@ -120,14 +123,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pods", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=6)
     parser.add_argument("--store", choices=("sqlite", "memory"), default="sqlite")
+    parser.add_argument("--watchers", type=int, default=1, help="watch streams that must see every event")
     parser.add_argument("--port", type=int, default=18099)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
-    result = run(args.pods, args.clients, args.store, args.port)
+    result = run(args.pods, args.clients, args.store, args.port, args.watchers)
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{result['pods']} pods ({args.store}, {args.clients} clients): {result['pods_per_s']} pods/s wall,"
+        print(f"{result['pods']} pods ({args.store}, {args.clients} clients, {args.watchers} watchers): {result['pods_per_s']} pods/s wall,"
               f" server {result['server_cpu_ms_per_pod']} ms CPU per pod ({result['server_pods_per_cpu_s']} pods"
               f" per CPU-second); create p50/p99 {result['create_ms']['p50']}/{result['create_ms']['p99']} ms,"
               f" bind p50/p99 {result['bind_ms']['p50']}/{result['bind_ms']['p99']} ms")
