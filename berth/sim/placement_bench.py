@@ -1,9 +1,10 @@
 """Side-by-side benchmark: berth's Placement against upstream openstack-placement 16.0.0.
 
 Both servers run on this machine on loopback ports, each over its own SQLite file, and get
-the same data through the same REST calls: flat compute providers (VCPU 32, MEMORY_MB
-128 GiB, DISK_GB 2000), half with HW_CPU_X86_AVX2, each in one of three aggregates -- the
-shape of upstream's placement-perfload gate job.  Measured:
+the same data: flat compute providers (VCPU 32, MEMORY_MB 128 GiB, DISK_GB 2000), half with HW_CPU_X86_AVX2, each in one of three aggregates -- the
+shape of upstream's placement-perfload gate job.
+Providers are written into both SQLite files directly (`bulk_load`, the rows the REST calls
+would create); claims go through the REST API.  Measured:
 
 * GET /allocation_candidates latency (median of several runs) at each provider count, for
   the perfload query (member_of + required), the unfiltered query, and the unfiltered query
@@ -20,6 +21,7 @@ server; berth runs `python -m berth.centralised.placement` (uvicorn).  Called by
 from __future__ import annotations
 
 import concurrent.futures as cf
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -100,36 +102,76 @@ def start_berth(db_path: Path, port: int) -> subprocess.Popen:
     return proc
 
 
-def _retrying(call: Callable[[], httpx.Response], tries: int = 20) -> httpx.Response:
-    """Loading calls retry 5xx (upstream on SQLite answers 'database is locked' under load)."""
-    for attempt in range(tries):
-        resp = call()
-        if resp.status_code < 500:
-            return resp
-        time.sleep(0.05 * (attempt + 1))
-    resp.raise_for_status()
-    return resp
+def _provider_rows(start: int, stop: int) -> list[tuple[str, str, bool, str]]:
+    """(uuid, name, has AVX2, aggregate uuid) of providers start..stop-1, identical for both servers."""
+    return [(str(uuid.UUID(int=(1 << 64) + i)), f"cn{i:05d}", i % 2 == 0, AGGS[i % 3]) for i in range(start, stop)]
 
 
-def _load_one(http: httpx.Client, i: int) -> None:
-    rp = str(uuid.UUID(int=(1 << 64) + i))
-    _retrying(lambda: http.post("/resource_providers", json={"name": f"cn{i:05d}", "uuid": rp}))
-    _retrying(lambda: http.put(f"/resource_providers/{rp}/inventories",
-                               json={"resource_provider_generation": 0, "inventories": INVENTORY}))
-    gen = 1
-    if i % 2 == 0:
-        _retrying(lambda: http.put(f"/resource_providers/{rp}/traits",
-                                   json={"traits": ["HW_CPU_X86_AVX2"], "resource_provider_generation": gen}))
-        gen += 1
-    _retrying(lambda: http.put(f"/resource_providers/{rp}/aggregates",
-                               json={"aggregates": [AGGS[i % 3]], "resource_provider_generation": gen}))
+def _insert_providers(db: sqlite3.Connection, table_sql: dict[str, str], rows: list, rc_ids: list[int],
+                      avx2: int, agg_ids: dict[str, int]) -> list[int]:
+    """Insert providers plus inventory, trait and aggregate rows through one schema mapping."""
+    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    ids = []
+    for rp, name, has_avx2, agg in rows:
+        cur = db.execute(table_sql["provider"], (rp, name, 2 + has_avx2, now))
+        pid = cur.lastrowid
+        db.execute(table_sql["root"], (pid, pid))
+        for rc, (_name, inv) in zip(rc_ids, INVENTORY.items()):
+            db.execute(table_sql["inventory"], (pid, rc, inv["total"], now))
+        if has_avx2:
+            db.execute(table_sql["trait"], (pid, avx2))
+        db.execute(table_sql["aggregate"], (pid, agg_ids[agg]))
+        ids.append(pid)
+    return ids
 
 
-def load(url: str, start: int, stop: int, threads: int = 4) -> None:
-    """Create providers start..stop-1 (idempotent in shape: same UUIDs and names on both servers)."""
-    with httpx.Client(base_url=url, headers=HEADERS, timeout=120) as http:
-        with cf.ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda i: _load_one(http, i), range(start, stop)))
+_UPSTREAM_SQL = {
+    "provider": "INSERT INTO resource_providers (uuid, name, generation, created_at) VALUES (?, ?, ?, ?)",
+    "root": "UPDATE resource_providers SET root_provider_id = ? WHERE id = ?",
+    "inventory": "INSERT INTO inventories (resource_provider_id, resource_class_id, total, reserved, min_unit, "
+                 "max_unit, step_size, allocation_ratio, created_at) VALUES (?, ?, ?, 0, 1, 2147483647, 1, 1.0, ?)",
+    "trait": "INSERT INTO resource_provider_traits (resource_provider_id, trait_id) VALUES (?, ?)",
+    "aggregate": "INSERT INTO resource_provider_aggregates (resource_provider_id, aggregate_id) VALUES (?, ?)",
+    "agg_table": "placement_aggregates",
+}
+_BERTH_SQL = {
+    "provider": "INSERT INTO resource_providers (uuid, name, generation, created_at) VALUES (?, ?, ?, ?)",
+    "root": "UPDATE resource_providers SET root_id = ? WHERE id = ?",
+    "inventory": "INSERT INTO inventories (provider_id, rc_id, total, reserved, min_unit, max_unit, step_size, "
+                 "allocation_ratio, created_at) VALUES (?, ?, ?, 0, 1, 2147483647, 1, 1.0, ?)",
+    "trait": "INSERT INTO provider_traits (provider_id, trait_id) VALUES (?, ?)",
+    "aggregate": "INSERT INTO provider_aggregates (provider_id, aggregate_id) VALUES (?, ?)",
+    "agg_table": "aggregates",
+}
+
+
+def bulk_load(db_path: Path, kind: str, start: int, stop: int) -> None:
+    """Write providers start..stop-1 straight into a server's SQLite file (REST loading of
+    thousands of providers into upstream takes the better part of an hour on a busy 2-core box).
+
+    The rows are exactly what the REST calls in `load` would create (same UUIDs, names,
+    inventories, traits, aggregates and generations); berth is then told through its change
+    serial, as any committed write would, so its index reloads.
+    """
+    sql = _UPSTREAM_SQL if kind == "upstream" else _BERTH_SQL
+    db = sqlite3.connect(str(db_path), timeout=60)
+    try:
+        with db:
+            rc_ids = [db.execute("SELECT id FROM resource_classes WHERE name = ?", (n,)).fetchone()[0]
+                      for n in INVENTORY]
+            avx2 = db.execute("SELECT id FROM traits WHERE name = 'HW_CPU_X86_AVX2'").fetchone()[0]
+            agg_ids = {}
+            for agg in AGGS:
+                db.execute(f"INSERT OR IGNORE INTO {sql['agg_table']} (uuid) VALUES (?)", (agg,))
+                agg_ids[agg] = db.execute(f"SELECT id FROM {sql['agg_table']} WHERE uuid = ?", (agg,)).fetchone()[0]
+            ids = _insert_providers(db, sql, _provider_rows(start, stop), rc_ids, avx2, agg_ids)
+            if kind == "berth":
+                serial = db.execute("UPDATE placement_state SET serial = serial + 1 WHERE id = 1 "
+                                    "RETURNING serial").fetchone()[0]
+                db.executemany("INSERT INTO placement_changes (serial, provider_id, kind) VALUES (?, ?, 'tree')",
+                               [(serial, pid) for pid in ids])
+    finally:
+        db.close()
 
 
 def time_query(url: str, query: str, repeat: int) -> tuple[float, int]:
@@ -199,9 +241,9 @@ def bench_placement(sizes: list[int], repeat: int = 5, claims: int = 200, thread
     try:
         loaded = 0
         for size in sorted(sizes):
-            for name, url in urls.items():
+            for name in urls:
                 say(f"loading providers {loaded}..{size} into {name}")
-                load(url, loaded, size)
+                bulk_load(work / f"{name}.db", name, loaded, size)
             loaded = size
             for label, query in QUERIES.items():
                 say(f"{size} providers: timing '{label}'")
