@@ -118,7 +118,8 @@ def test_kubectl_end_to_end(up, tmp_path):
 
     old_pids = pids(up.pods())
     assert len(old_pids) == 5 and all(alive(p) for p in old_pids)
-    changed = EXAMPLE.read_text().replace('value: "v1"', 'value: "v2"').replace("replicas: 3", "replicas: 5")
+    changed = (EXAMPLE.read_text().replace('value: "v1"', 'value: "v2"').replace("replicas: 3", "replicas: 5")
+               .replace('print(f"hello from', 'print(f"hi from'))  # a new command line and environment
     (tmp_path / "v2.yaml").write_text(changed)
     up.kubectl("apply", "-f", str(tmp_path / "v2.yaml"))
     status = up.kubectl("rollout", "status", "deployment/hello", "--timeout=120s").stdout
@@ -126,7 +127,7 @@ def test_kubectl_end_to_end(up, tmp_path):
     fresh = up.wait(lambda: [p for p in up.pods() if p["status"]["phase"] == "Running"
                              and not p["metadata"].get("deletionTimestamp")] if len(up.pods()) == 5 else [])
     newest = fresh[0]["metadata"]["name"]
-    assert "(v2)" in up.wait(lambda: up.kubectl("logs", newest).stdout)
+    assert f"hi from {newest} (v2)" in up.wait(lambda: up.kubectl("logs", newest).stdout)
     up.wait(lambda: not any(alive(p) for p in old_pids), timeout=30)
 
     running = pids(up.pods())
