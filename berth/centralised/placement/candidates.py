@@ -33,6 +33,24 @@ class Candidate:
     mappings: dict[str, list[int]]
 
 
+class SingleCandidate(Candidate):
+    """A candidate that is one whole single-provider tree: `row` takes all of `resources`."""
+
+    __slots__ = ("row", "resources")
+
+    def __init__(self, row: int, resources: dict[str, int]) -> None:  # noqa: D107 - cheap on purpose
+        self.row = row
+        self.resources = resources
+
+    @property
+    def alloc(self) -> dict[int, dict[str, int]]:  # type: ignore[override]
+        return {self.row: self.resources}
+
+    @property
+    def mappings(self) -> dict[str, list[int]]:  # type: ignore[override]
+        return {"": [self.row]}
+
+
 @dataclass
 class Option:
     """One way to satisfy one group inside an anchor tree."""
@@ -284,7 +302,7 @@ def _simple_candidates(s: Search, query: Query, per_group: dict, roots: list[int
     for root, alone, one in zip(roots, fits_alone, is_single):
         if one:
             if alone:
-                out.append(Candidate({root: resources}, {"": [root]}))
+                out.append(SingleCandidate(root, resources))
         else:
             _tree_candidates(s, root, trees[root], per_group, out, seen, limit)
         if limit is not None and len(out) >= limit:

@@ -52,6 +52,7 @@ class View:
     traits: list[frozenset[str]] = field(default_factory=list)
     trait_lists: list[tuple[str, ...]] = field(default_factory=list)
     aggs: list[frozenset[str]] = field(default_factory=list)
+    trait_names: frozenset[str] = frozenset()
     row_of_uuid: dict[str, int] = field(default_factory=dict)
     row_of_id: dict[int, int] = field(default_factory=dict)
     _masks: dict = field(default_factory=dict)
@@ -177,6 +178,7 @@ def load(conn, serial: int) -> View:  # noqa: ANN001
     _fill_inventory(v, _query_inventory(conn), col_of_rc)
     _fill_used(v, _query_used(conn), col_of_rc)
     _fill_sets(conn, v)
+    v.trait_names = frozenset(conn.execute(select(s.traits.c.name)).scalars())
     v._masks["col_of_rc"] = col_of_rc
     return v
 

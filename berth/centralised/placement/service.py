@@ -6,9 +6,6 @@ application; several workers over the same database stay coherent through the wr
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from berth.centralised.placement import schema as s
 from berth.centralised.placement.db import Database
 from berth.centralised.placement.index import Index
 
@@ -25,9 +22,3 @@ class PlacementService:
         self.index = Index(self.db)
         from berth.centralised.placement.app import create_app
         self.app = create_app(self)
-
-    def known_traits(self, names: set[str]) -> set[str]:
-        if not names:
-            return set()
-        with self.db.read() as conn:
-            return set(conn.execute(select(s.traits.c.name).where(s.traits.c.name.in_(sorted(names)))).scalars())

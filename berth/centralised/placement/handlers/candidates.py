@@ -8,6 +8,7 @@ parent/root from 1.29.  Unknown resource classes or traits are a 400 naming them
 from __future__ import annotations
 
 import numpy as np
+import orjson
 
 from berth.centralised.placement import acquery, candidates
 from berth.centralised.placement.errors import ApiError
@@ -23,42 +24,64 @@ def _validate_names(req: Req, view: View, query: acquery.Query) -> None:
                 raise ApiError(400, f"Invalid resource class in resources parameter: No such resource "
                                     f"class {rc}.")
     for g in query.groups.values():
-        check_traits(req, g.required, g.forbidden, "")
-    check_traits(req, [{t} for t in query.root_required], query.root_forbidden, "")
+        check_traits(view, g.required, g.forbidden, "")
+    check_traits(view, [{t} for t in query.root_required], query.root_forbidden, "")
 
 
-def _requests(req: Req, view: View, cands: list[candidates.Candidate]) -> list:
+def _requests(req: Req, view: View, cands: list[candidates.Candidate]) -> list[bytes]:
+    """Each allocation request as JSON bytes (single-provider ones from a byte template)."""
     uuids = view.uuids
     if not req.want(12):
-        return [{"allocations": [{"resource_provider": {"uuid": uuids[r]}, "resources": res}
-                                 for r, res in c.alloc.items()]} for c in cands]
+        return [orjson.dumps({"allocations": [{"resource_provider": {"uuid": uuids[r]}, "resources": res}
+                                              for r, res in c.alloc.items()]}) for c in cands]
     mappings = req.want(34)
+    quoted = _quoted_uuids(view)
     out = []
+    templates: dict[int, bytes] = {}
     for c in cands:
+        if type(c) is candidates.SingleCandidate:
+            res = templates.get(id(c.resources))
+            if res is None:
+                res = templates[id(c.resources)] = orjson.dumps(c.resources)
+            q = quoted[c.row]
+            tail = b'}},"mappings":{"":[' + q + b"]}}" if mappings else b"}}}"
+            out.append(b'{"allocations":{' + q + b':{"resources":' + res + tail)
+            continue
         item: dict = {"allocations": {uuids[r]: {"resources": res} for r, res in c.alloc.items()}}
         if mappings:
             item["mappings"] = {k: [uuids[r] for r in rows] for k, rows in c.mappings.items()}
-        out.append(item)
+        out.append(orjson.dumps(item))
     return out
 
 
+def _quoted_uuids(view: View) -> list[bytes]:
+    quoted = view._masks.get("quoted_uuids")
+    if quoted is None:
+        quoted = view._masks["quoted_uuids"] = [b'"' + u.encode() + b'"' for u in view.uuids]
+    return quoted
+
+
 def _summary_rows(req: Req, view: View, cands: list[candidates.Candidate]) -> list[int]:
-    used = {r for c in cands for r in c.alloc}
+    single = candidates.SingleCandidate
+    used = {c.row for c in cands if type(c) is single}
+    used.update(r for c in cands if type(c) is not single for r in c.alloc)
     if not req.want(29):
         return sorted(used)
     trees = view.tree_rows()
-    roots = {int(view.root[r]) for r in used}
-    return sorted(r for root in roots for r in trees[root])
+    roots = view.root[np.fromiter(used, np.int64, len(used))].tolist() if used else []
+    return sorted(r for root in set(roots) for r in trees[root])
 
 
-def _summaries(req: Req, view: View, rows: list[int], requested: set[str]) -> dict:
-    """Provider summaries; each row's entry is built once per view and microversion shape."""
+def _summaries(req: Req, view: View, rows: list[int], requested: set[str]) -> bytes:
+    """Provider summaries as JSON bytes; each row's entry is built once per view and shape."""
     flags = (req.want(17), req.want(27), req.want(29), frozenset() if req.want(27) else frozenset(requested))
     cache = view._masks.setdefault(("summaries", flags), {})
     missing = [r for r in rows if r not in cache]
     if missing:
-        cache.update(_build_summaries(view, missing, flags))
-    return {view.uuids[r]: cache[r] for r in rows}
+        built = _build_summaries(view, missing, flags)
+        quoted = _quoted_uuids(view)
+        cache.update({r: quoted[r] + b":" + orjson.dumps(item) for r, item in built.items()})
+    return b"{" + b",".join(cache[r] for r in rows) + b"}"
 
 
 def _build_summaries(view: View, rows: list[int], flags: tuple) -> dict[int, dict]:
@@ -89,6 +112,6 @@ def listing(req: Req) -> Resp:
     _validate_names(req, view, query)
     cands = candidates.search(view, query, nested_aware=req.want(29))
     requested = {rc for g in query.groups.values() for rc in g.resources}
-    body = {"allocation_requests": _requests(req, view, cands),
-            "provider_summaries": _summaries(req, view, _summary_rows(req, view, cands), requested)}
-    return Resp(200, body).modified(req, None)
+    body = (b'{"allocation_requests":[' + b",".join(_requests(req, view, cands)) + b'],"provider_summaries":'
+            + _summaries(req, view, _summary_rows(req, view, cands), requested) + b"}")
+    return Resp(200, None, raw=body).modified(req, None)

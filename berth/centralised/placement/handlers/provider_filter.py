@@ -64,10 +64,10 @@ def agg_rows(view: View, required: list[set[str]], forbidden: set[str]) -> np.nd
     return ok
 
 
-def check_traits(req: Req, required: list[set[str]], forbidden: set[str], message: str) -> None:
+def check_traits(view: View, required: list[set[str]], forbidden: set[str], message: str) -> None:
+    """400 naming any trait that does not exist (the view carries the whole vocabulary)."""
     names = set().union(*required, forbidden) if (required or forbidden) else set()
-    known = req.service.known_traits(names)
-    missing = sorted(names - known)
+    missing = sorted(names - view.trait_names)
     if missing:
         raise ApiError(400, f"{message}No such trait(s): {', '.join(missing)}.")
 
@@ -84,7 +84,7 @@ def select(req: Req, view: View) -> list[int]:
         ok &= agg_rows(view, *qs.member_of(req))
     if req.get("required") is not None:
         required, forbidden = qs.traits(req, "required")
-        check_traits(req, required, forbidden, 'Invalid trait(s) in "required" parameter: ')
+        check_traits(view, required, forbidden, 'Invalid trait(s) in "required" parameter: ')
         ok &= trait_rows(view, required, forbidden)
     if req.get("in_tree") is not None:
         row = view.row_of_uuid.get(qs.in_tree(req.get("in_tree")))

@@ -78,6 +78,7 @@ def put(req: Req) -> Resp:
                 with tx.conn.begin_nested():
                     tx.conn.execute(insert(T).values(name=name, created_at=utcnow()))
                 status = 201
+                tx.touch(None, "vocab")
             except IntegrityError:
                 pass
     return Resp(status, None, {"location": f"/traits/{name}"}).modified(req, None)
@@ -94,6 +95,7 @@ def remove(req: Req) -> Resp:
         if tx.conn.execute(select(func.count()).select_from(PT).where(PT.c.trait_id == row.id)).scalar_one():
             raise errors.conflict(f"The trait {name} is in use by a resource provider.")
         tx.conn.execute(delete(T).where(T.c.id == row.id))
+        tx.touch(None, "vocab")
     return Resp(204)
 
 
