@@ -69,7 +69,16 @@ class Search:
         self.nested_aware = nested_aware
         self.sharing = view.trait_mask(SHARING) if len(view) else np.zeros(0, bool)
         self.anchors: dict[int, set[int]] = {}
-        self.tree_size = np.bincount(view.root, minlength=len(view)) if len(view) else np.zeros(0, np.int64)
+        self.tree_size = view._masks.get("tree_size")
+        if self.tree_size is None:
+            self.tree_size = view._masks["tree_size"] = np.bincount(view.root, minlength=len(view))
+
+    @property
+    def is_root(self) -> np.ndarray:
+        found = self.v._masks.get("is_root")
+        if found is None:
+            found = self.v._masks["is_root"] = self.v.root == np.arange(len(self.v))
+        return found
 
     # ---- masks -------------------------------------------------------------------------
     def _tree_mask(self, g: Group) -> np.ndarray | None:
@@ -148,11 +157,11 @@ class Search:
             for mask in rows_by_rc.values():
                 hit = np.zeros(len(v), bool)
                 own = mask & ~self.sharing
-                hit[np.unique(v.root[own])] = True
+                hit[v.root[own]] = True
                 for r in np.flatnonzero(mask & self.sharing).tolist():
                     hit[list(self.sharing_anchors(r))] = True
                 alive &= hit
-        alive &= v.root == np.arange(len(v))
+        alive &= self.is_root
         if self.q.root_required or self.q.root_forbidden:
             alive &= trait_rows(v, [{t} for t in self.q.root_required], self.q.root_forbidden)
         return np.flatnonzero(alive).tolist()
