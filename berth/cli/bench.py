@@ -122,14 +122,16 @@ def optimal(
     Small: each batch of openb pods on a sample of openb nodes, within --time-limit; large: one
     batch of --large pods on --large-nodes nodes within --large-limit, against the best heuristic.
     """
+    from berth.model import ValidationError
     from berth.sim.optbench import run_case, saturated_cases, warm_up
 
+    if secondary not in ("nodes", "fragmentation", "none"):
+        raise ValidationError("--secondary", f"must be nodes, fragmentation or none, got {secondary!r}")
     warm_up()
     cases = [("small", int(k), nodes, s, time_limit) for k in sizes.split(",") if k.strip() for s in range(1, seeds + 1)]
     if large:
         cases.append(("large", large, large_nodes, 1, large_limit))
-    if secondary not in ("nodes", "fragmentation", "none"):
-        raise ValidationError("--secondary", f"must be nodes, fragmentation or none, got {secondary!r}")
+
     results = []
     ks = [int(k) for k in sizes.split(",") if k.strip()]
     with Progress(transient=True, disable=as_json) as bar:
