@@ -1,9 +1,9 @@
 """Experiment set-up: the seeded node-name prefixes and the arrival sequence of the FGD protocol."""
 
 from berth.model import GPU
+from berth.sim.trace import TracePod
 from berth.sim.workload import prefix_node_names, prepare_arrivals
 from tests.conftest import node, pod
-from berth.sim.trace import TracePod
 
 
 def _cluster(n: int):
