@@ -23,11 +23,11 @@ def provider(conn: Connection, uuid: str) -> Row | None:
     return conn.execute(select(RP).where(RP.c.uuid == uuid)).first()
 
 
-def provider_or_404(conn: Connection, uuid: str, detail: str | None = None) -> Row:
+def provider_or_404(conn: Connection, uuid: str, detail: str | None = None,
+                    code: str = errors.RESOURCE_PROVIDER_NOT_FOUND) -> Row:
     row = provider(conn, uuid)
     if row is None:
-        raise ApiError(404, detail or f"No resource provider with uuid {uuid} found",
-                       errors.RESOURCE_PROVIDER_NOT_FOUND)
+        raise ApiError(404, detail or f"No resource provider with uuid {uuid} found", code)
     return row
 
 

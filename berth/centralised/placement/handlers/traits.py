@@ -102,10 +102,8 @@ def remove(req: Req) -> Resp:
 def provider_traits(req: Req) -> Resp:
     uuid = req.params["uuid"]
     with req.service.db.read() as conn:
-        rp = queries.provider(conn, uuid)
-        if rp is None:
-            raise errors.not_found(f"No resource provider with uuid {uuid} found: No resource provider "
-                                   f"with uuid {uuid} found")
+        missing = f"No resource provider with uuid {uuid} found"
+        rp = queries.provider_or_404(conn, uuid, f"{missing}: {missing}", errors.DEFAULT)
         names = queries.provider_traits(conn, rp.id)
     return Resp(200, {"traits": names, "resource_provider_generation": rp.generation}).modified(req, None)
 

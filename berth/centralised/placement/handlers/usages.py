@@ -17,10 +17,8 @@ _ID = {"type": "string", "minLength": 1, "maxLength": 255}
 def provider_usages(req: Req) -> Resp:
     uuid = req.params["uuid"]
     with req.service.db.read() as conn:
-        rp = queries.provider(conn, uuid)
-        if rp is None:
-            raise errors.not_found(f"No resource provider with uuid {uuid} found: No resource provider "
-                                   f"with uuid {uuid} found")
+        missing = f"No resource provider with uuid {uuid} found"
+        rp = queries.provider_or_404(conn, uuid, f"{missing}: {missing}", errors.DEFAULT)
         inv = conn.execute(select(RC.c.name).join(s.inventories, s.inventories.c.rc_id == RC.c.id)
                            .where(s.inventories.c.provider_id == rp.id)).scalars().all()
         used = dict(conn.execute(select(RC.c.name, func.sum(AL.c.used)).join(AL, AL.c.rc_id == RC.c.id)
