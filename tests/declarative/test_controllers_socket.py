@@ -7,7 +7,7 @@ removes its pods and ReplicaSet before the Deployment itself; orphaning keeps th
 
 from __future__ import annotations
 
-import time
+import waiting
 
 from berth.declarative.client import ApiError, KubeClient
 from berth.sim.kubecluster import LocalCluster
@@ -25,13 +25,7 @@ def deployment(replicas: int) -> dict:
 
 
 def eventually(check, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.2)
+    return waiting.eventually(check, timeout, interval=0.2)
 
 
 def test_silent_node_is_tainted_and_its_pods_move():

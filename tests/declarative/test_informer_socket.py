@@ -13,6 +13,8 @@ import time
 import pytest
 import uvicorn
 
+import waiting
+
 from berth.declarative.apiserver import create_app
 from berth.declarative.client import Informer, KubeClient
 from berth.store import open_store
@@ -48,10 +50,7 @@ def node(name):
 
 
 def eventually(check, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.02)
+    return waiting.eventually(check, timeout, interval=0.02)
 
 
 def test_informer_lists_then_follows_the_watch(server):

@@ -6,9 +6,9 @@ the test talks to the API with `KubeClient` and waits for what the scheduler wri
 
 from __future__ import annotations
 
-import time
-
 import pytest
+
+import waiting
 
 from berth.declarative.client import ApiError, KubeClient
 from berth.sim.kubecluster import LocalCluster
@@ -22,13 +22,7 @@ def pod(name, cpu, priority=0):
 
 
 def eventually(check, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.1)
+    return waiting.eventually(check, timeout, interval=0.1)
 
 
 @pytest.fixture(scope="module")
