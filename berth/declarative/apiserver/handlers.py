@@ -137,13 +137,20 @@ def _bookmark(spec, revision: int) -> bytes:
 
 
 # -- create, read, replace --------------------------------------------------------------------------------
-async def create(api, call: Call):
+async def _body_and_validation(call: Call):
+    """(decoded body, field-validation mode) of a write, or the Problem with either."""
     body = await call.body()
     if isinstance(body, Problem):
-        return problem_response(body)
+        return body
     mode = call.validation()
-    if isinstance(mode, Problem):
-        return problem_response(mode)
+    return mode if isinstance(mode, Problem) else (body, mode)
+
+
+async def create(api, call: Call):
+    got = await _body_and_validation(call)
+    if isinstance(got, Problem):
+        return problem_response(got)
+    body, mode = got
     result = api.registry.create(call.spec, call.namespace, body, validation=mode, dry_run=call.dry_run)
     if isinstance(result, Problem):
         return problem_response(result)
@@ -160,12 +167,10 @@ async def get(api, call: Call):
 
 
 async def replace(api, call: Call):
-    body = await call.body()
-    if isinstance(body, Problem):
-        return problem_response(body)
-    mode = call.validation()
-    if isinstance(mode, Problem):
-        return problem_response(mode)
+    got = await _body_and_validation(call)
+    if isinstance(got, Problem):
+        return problem_response(got)
+    body, mode = got
     result = api.registry.update(call.spec, call.namespace, call.name, body, sub=call.sub, validation=mode,
                                  dry_run=call.dry_run)
     if isinstance(result, Problem):
@@ -191,12 +196,10 @@ def apply_patch(spec, current: dict, kind: str, body):
 
 async def patch(api, call: Call):
     kind = call.request.headers.get("content-type", "").split(";", 1)[0].strip()
-    body = await call.body()
-    if isinstance(body, Problem):
-        return problem_response(body)
-    mode = call.validation()
-    if isinstance(mode, Problem):
-        return problem_response(mode)
+    got = await _body_and_validation(call)
+    if isinstance(got, Problem):
+        return problem_response(got)
+    body, mode = got
     if kind == patches.APPLY_PATCH:
         return problem_response(Problem(415, "UnsupportedMediaType", "server-side apply is not supported by this"
                                         " server; use client-side apply (kubectl apply without --server-side)"))
