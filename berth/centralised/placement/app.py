@@ -1,25 +1,26 @@
 """The Placement ASGI application: auth, microversions, routing, error documents.
 
-`create_app(service)` returns a Starlette app whose single catch-all endpoint walks the
-route table (`berth.centralised.placement.routes`), in upstream's middleware order:
-request id -> noauth2 token (401 without one, except on `/`) -> microversion (400/406)
--> route match (404 / 405 with `Allow`) -> microversion gate -> policy (403) -> handler.
-Every `ApiError` becomes upstream's JSON error document; responses always carry the
-`openstack-api-version` and `vary` headers.  Handlers run in the thread pool.
+`create_app(service)` returns a plain ASGI application (`PlacementApp`, no framework layers
+in between) that walks the route table (`berth.centralised.placement.routes`) in upstream's
+middleware order: request id -> noauth2 token (401 without one, except on `/`) ->
+microversion (400/406) -> route match (404 / 405 with `Allow`) -> microversion gate ->
+policy (403) -> handler.  Every `ApiError` becomes upstream's JSON error document; responses
+always carry the `openstack-api-version` and `vary` headers; an unexpected exception is a
+plain 500 (and is re-raised for the server to log).  Handlers that may touch SQL run in a
+thread pool; a gate marked `inline` (no SQL, or the candidate index known fresh without SQL)
+runs on the event loop, which saves two thread switches per request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures as cf
 import html
 import re
 import uuid
+from urllib.parse import parse_qsl
 
 import orjson
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from berth.centralised.placement import microversion as mv
 from berth.centralised.placement.errors import ApiError, error_body
@@ -27,7 +28,8 @@ from berth.centralised.placement.request import Req, Resp
 from berth.centralised.placement.routes import ROUTES, Gate
 
 _REQ_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_METHODS = ["GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+_THREADS = 40
+"""Handler threads per app (what Starlette's default thread pool allowed)."""
 _COMPILED = [(re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$"), methods)
              for path, methods in ROUTES]
 
@@ -62,36 +64,86 @@ def _match(path: str) -> tuple[dict[str, Gate], dict[str, str]]:
     raise ApiError(404, "The resource could not be found.")
 
 
+class _Disconnected(Exception):
+    """The client went away before its request body arrived."""
+
+
+async def _body(receive) -> bytes:  # noqa: ANN001 - ASGI receive
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _path(scope: dict) -> str:
+    """The request path as Starlette's `request.url.path` gives it."""
+    return scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+
+
+def _origin(scope: dict, headers: dict[str, str]) -> str:
+    """scheme://host[:port] of the request (Host header first, as Starlette's URL)."""
+    scheme = scope.get("scheme", "http")
+    if headers.get("host"):
+        return f"{scheme}://{headers['host']}"
+    host, port = scope.get("server") or ("127.0.0.1", 80)
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" if port == default else f"{scheme}://{host}:{port}"
+
+
+def _raw_headers(status: int, headers: dict[str, str], body: bytes,
+                 ctype: str | None) -> list[tuple[bytes, bytes]]:
+    """ASGI header list; content-length and content-type filled in unless given (as Starlette)."""
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    keys = {k for k, _v in raw}
+    if b"content-length" not in keys and not (status < 200 or status in (204, 304)):
+        raw.append((b"content-length", str(len(body)).encode()))
+    if ctype is not None and b"content-type" not in keys:
+        if ctype.startswith("text/") and "charset=" not in ctype.lower():
+            ctype += "; charset=utf-8"
+        raw.append((b"content-type", ctype.encode("latin-1")))
+    return raw
+
+
+_POOL = cf.ThreadPoolExecutor(_THREADS, thread_name_prefix="placement")
+_ON_LOOP = {  # Gate.runs -> may the handler run on the event loop for this service now?
+    "thread": lambda _service: False,
+    "loop": lambda _service: True,
+    "fresh-index": lambda service: service.index.peek() is not None,
+}
+
+
 class Dispatcher:
-    """Turns a Starlette request into a `Req`, runs the gated handler, renders the result."""
+    """Turns one ASGI HTTP request into a `Req`, runs the gated handler, renders the result."""
 
     def __init__(self, service) -> None:  # noqa: ANN001 - PlacementService
         self.service = service
 
-    async def __call__(self, request: Request) -> Response:
-        headers = {k.lower(): v for k, v in request.headers.items()}
+    async def __call__(self, scope: dict, receive) -> tuple[int, list[tuple[bytes, bytes]], bytes]:  # noqa: ANN001
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        method = scope["method"]
         given = headers.get("x-openstack-request-id", "")
         request_id = given if _REQ_ID.match(given) else f"req-{uuid.uuid4()}"
         version = None
-        cors = self._cors(request.method, headers)
-        if cors is not None and request.method == "OPTIONS":
-            return Response(b"", 200, headers=cors)
+        cors = self._cors(method, headers)
+        if cors is not None and method == "OPTIONS":
+            return 200, _raw_headers(200, cors, b"", None), b""
+        path = _path(scope)
         try:
-            path = request.url.path
             if path not in ("/", "") and "x-auth-token" not in headers:
                 raise ApiError(401, "The request you have made requires authentication.")
             version = mv.negotiate(headers.get(mv.HEADER))
-            body = await request.body()
-            req = self._build(request, headers, body, version, request_id)
-            resp = await self._dispatch(req)
+            body = await _body(receive)
+            resp = await self._dispatch(self._build(scope, path, headers, body, version, request_id))
         except ApiError as err:
             resp = self._error(err, version, request_id, headers)
         location = resp.headers.get("location")
         if location and location.startswith("/"):
-            resp.headers["location"] = f"{request.url.scheme}://{request.url.netloc}{location}"
-        out = self._render(resp, version, request_id)
-        out.headers.update(cors or {})
-        return out
+            resp.headers["location"] = _origin(scope, headers) + location
+        return self._render(resp, version, request_id, cors)
 
     def _cors(self, method: str, headers: dict[str, str]) -> dict[str, str] | None:
         """CORS response headers when CORS is configured (None when it is off)."""
@@ -107,7 +159,7 @@ class Dispatcher:
             out["access-control-allow-headers"] = headers.get("access-control-request-headers", "")
         return out
 
-    def _build(self, request: Request, headers: dict, body: bytes, version: mv.Version,
+    def _build(self, scope: dict, path: str, headers: dict, body: bytes, version: mv.Version,
                request_id: str) -> Req:
         user, project, roles = _identity(headers) if "x-auth-token" in headers else ("", "", [])
         clen = headers.get("content-length")
@@ -116,8 +168,9 @@ class Dispatcher:
                 raise ApiError(400, "content-length header must be an integer")
             if int(clen) > 0 and not headers.get("content-type"):
                 raise ApiError(400, "content-type header required when content-length > 0")
-        return Req(request.method, request.url.path, {}, request.query_params.multi_items(), headers,
-                   body, version, roles, user, project, request_id, self.service)
+        query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        return Req(scope["method"], path, {}, query, headers, body, version, roles, user, project,
+                   request_id, self.service)
 
     async def _dispatch(self, req: Req) -> Resp:
         methods, params = _match(req.path)
@@ -133,7 +186,9 @@ class Dispatcher:
         if gate.json_body:
             req.require_json()
         gate.policy(req)
-        return await run_in_threadpool(gate.handler, req)
+        if _ON_LOOP[gate.runs](self.service):
+            return gate.handler(req)
+        return await asyncio.get_running_loop().run_in_executor(_POOL, gate.handler, req)
 
     def _error(self, err: ApiError, version: mv.Version | None, request_id: str,
                headers: dict[str, str]) -> Resp:
@@ -149,7 +204,8 @@ class Dispatcher:
         body = error_body(err.status, err.detail, code, request_id, extra)
         return Resp(err.status, body, dict(err.headers))
 
-    def _render(self, resp: Resp, version: mv.Version | None, request_id: str) -> Response:
+    def _render(self, resp: Resp, version: mv.Version | None, request_id: str,
+                cors: dict[str, str] | None) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         headers = dict(resp.headers)
         headers["x-openstack-request-id"] = request_id
         headers[mv.HEADER] = f"{mv.SERVICE} {version or mv.MIN}"
@@ -162,16 +218,55 @@ class Dispatcher:
             content, ctype = orjson.dumps(resp.body), "application/json"
         if resp.status == 204:
             content, ctype = b"", None
-        return Response(content, resp.status, headers=headers, media_type=ctype)
+        headers.update(cors or {})
+        return resp.status, _raw_headers(resp.status, headers, content, ctype), content
 
 
-def create_app(service="sqlite:///placement.db") -> Starlette:  # noqa: ANN001
+async def _send(send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:  # noqa: ANN001
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _lifespan(receive, send) -> None:  # noqa: ANN001 - ASGI
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+class PlacementApp:
+    """The ASGI application of one `PlacementService` (HTTP and lifespan scopes)."""
+
+    def __init__(self, service) -> None:  # noqa: ANN001 - PlacementService
+        self.service = service
+        self.dispatcher = Dispatcher(service)
+
+    async def __call__(self, scope: dict, receive, send) -> None:  # noqa: ANN001 - ASGI
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1000})
+
+    async def _http(self, scope: dict, receive, send) -> None:  # noqa: ANN001 - ASGI
+        try:
+            status, headers, body = await self.dispatcher(scope, receive)
+        except _Disconnected:
+            return
+        except Exception:
+            await _send(send, 500, [(b"content-type", b"text/plain; charset=utf-8"),
+                                    (b"content-length", b"21")], b"Internal Server Error")
+            raise
+        await _send(send, status, headers, body)
+
+
+def create_app(service="sqlite:///placement.db") -> PlacementApp:  # noqa: ANN001
     """The ASGI app serving `service`: a `PlacementService`, or a database URL to open one on."""
     if isinstance(service, str):
         from berth.centralised.placement.service import PlacementService
         return PlacementService(service).app
-    dispatcher = Dispatcher(service)
-
-    async def endpoint(request: Request) -> Response:
-        return await dispatcher(request)
-    return Starlette(routes=[Route("/{path:path}", endpoint, methods=_METHODS)])
+    return PlacementApp(service)

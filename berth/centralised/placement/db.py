@@ -4,13 +4,18 @@
 PostgreSQL with the same schema (`berth.centralised.placement.schema`).  `read()` yields a
 connection; `write()` yields a `Tx` whose `touch(provider_id, kind)` records what changed; on
 commit the one-row serial is bumped and the change rows inserted in the same transaction, so
-every API worker's candidate index sees committed writes in commit order.  On open, standard
+every API worker's candidate index sees committed writes in commit order.  `change_token()`
+is the cheap "has anything been committed since?" probe the index asks before every query:
+SQLite's `PRAGMA data_version` on a connection that never writes (it moves on every commit
+by any other connection, in any process), a commit counter for an in-memory database (one
+process only), None for PostgreSQL (the index then reads the serial row).  On open, standard
 resource classes (os-resource-classes) and traits (os-traits) are synced in.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -81,8 +86,30 @@ class Database:
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
         self._lock = threading.RLock() if self.is_sqlite else None
+        self._commits = 0
         s.metadata.create_all(self.engine)
         self._sync_vocabulary()
+        self._watch = self._open_watch()
+        self._watch_lock = threading.Lock()
+
+    def _open_watch(self) -> sqlite3.Connection | None:
+        """A private read-only connection to a SQLite file, for `PRAGMA data_version`."""
+        path = self.engine.url.database if self.is_sqlite else None
+        if not path or path == ":memory:":
+            return None
+        return sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+
+    def change_token(self) -> int | None:
+        """A value that differs from any earlier one once another commit has happened since.
+
+        None when no cheap probe exists (PostgreSQL): callers must then read the serial.
+        """
+        if self._watch is not None:
+            with self._watch_lock:
+                return self._watch.execute("PRAGMA data_version").fetchone()[0]
+        if self.is_sqlite:
+            return self._commits
+        return None
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -102,6 +129,7 @@ class Database:
                         self._record(tx)
             finally:
                 conn.info["write"] = False
+                self._commits += 1
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

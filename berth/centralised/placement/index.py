@@ -6,11 +6,15 @@ provider has no inventory) plus tree columns (`parent`, `root`), trait and aggre
 membership (name -> bool row mask, built lazily) -- the same layout idea as the engine's
 `Snapshot`, specialised to Placement's vocabulary.
 
-Coherence: every committed write bumps the database serial (`berth.centralised.placement.db`);
-`Index.current()` reads that serial (one indexed row) and, if it moved, re-reads only the
-providers named in the change rows since the last serial (allocation/inventory changes), or
-the whole picture on structural changes.  So each API worker's index is at least as fresh as
-the last commit it could see before the query began.  Claims never trust the index: they are
+Coherence: every committed write bumps the database serial (`berth.centralised.placement.db`).
+`Index.current()` first asks the database's `change_token()` (SQLite: `PRAGMA data_version`,
+a few microseconds, no SQL table read); while it equals the token seen just before the view's
+serial was last confirmed, nothing has been committed since and the view is answered as is.
+Otherwise (and always on PostgreSQL, which has no such probe) it reads the serial (one
+indexed row) and, if it moved, re-reads only the providers named in the change rows since
+the last serial (allocation/inventory changes), or the whole picture on structural changes.
+So each API worker's index is at least as fresh as the last commit that completed before the
+query began, whichever worker or process made it.  Claims never trust the index: they are
 generation-checked SQL transactions.
 """
 
@@ -113,18 +117,29 @@ class Index:
         self.db = db
         self._view = View()
         self._lock = threading.Lock()
+        self._fresh: tuple[object, View] = (None, self._view)
+
+    def peek(self) -> View | None:
+        """The view if the change token shows it is current (no SQL), else None."""
+        token, view = self._fresh
+        if token is not None and token == self.db.change_token():
+            return view
+        return None
 
     def current(self) -> View:
         """The view at (at least) the latest committed serial."""
+        token = self.db.change_token()
+        seen, view = self._fresh
+        if token is not None and token == seen:
+            return view
         with self.db.read() as conn:
             serial = self.db.serial(conn)
-            view = self._view
-            if serial == view.serial:
-                return view
             with self._lock:
                 view = self._view
-                if serial != view.serial:
+                if serial > view.serial:
                     self._view = view = self._catch_up(conn, view, serial)
+                # `view` reflects every commit before `token` was read: record the pair.
+                self._fresh = (token, view)
             return view
 
     def _catch_up(self, conn, view: View, serial: int) -> View:  # noqa: ANN001

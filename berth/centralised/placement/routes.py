@@ -3,7 +3,9 @@
 Data, not code: the app walks `ROUTES` in order; a method missing for a matched path is a
 405 with `Allow`, a request below a handler's minimum microversion gets the gate's status
 (404 by default, as upstream).  Handlers with behaviour that changes inside their range
-branch on `req.want(minor)` themselves.
+branch on `req.want(minor)` themselves.  A gate's `runs` says where its handler may run:
+"thread" (the default: it may wait on SQL), "loop" (pure computation) or "fresh-index"
+(on the event loop while the candidate index is known current without SQL, else a thread).
 """
 
 from __future__ import annotations
@@ -32,18 +34,20 @@ class Gate:
     status: int = 404
     json_body: bool = False
     json_reply: bool = False
+    runs: str = "thread"
 
 
 def g(handler, action: str | None = None, since: int = 0, until: int | None = None,  # noqa: ANN001
-      status: int = 404, rule: str = "admin_or_service", body: bool = False, reply: bool = False) -> Gate:
+      status: int = 404, rule: str = "admin_or_service", body: bool = False, reply: bool = False,
+      runs: str = "thread") -> Gate:
     """A route entry; `body`: needs a JSON body (415 first), `reply`: honours Accept (406)."""
     return Gate(handler, enforce(f"placement:{action}", rule) if action else _open, Version(1, since),
-                Version(1, until) if until is not None else MAX, status, body, reply)
+                Version(1, until) if until is not None else MAX, status, body, reply, runs)
 
 
 RP = "/resource_providers/{uuid}"
 ROUTES: list[tuple[str, dict[str, Gate]]] = [
-    ("/", {"GET": g(root.home)}),
+    ("/", {"GET": g(root.home, runs="loop")}),
     ("/resource_classes", {"GET": g(resource_classes.listing, "resource_classes:list", 2, reply=True),
                            "POST": g(resource_classes.create, "resource_classes:create", 2, body=True)}),
     ("/resource_classes/{name}", {
@@ -72,7 +76,8 @@ ROUTES: list[tuple[str, dict[str, Gate]]] = [
     ("/allocations/{consumer_uuid}", {"GET": g(allocations.get_for_consumer, "allocations:list", reply=True),
                                       "PUT": g(allocations.put_for_consumer, "allocations:update", body=True),
                                       "DELETE": g(allocations.delete_for_consumer, "allocations:delete")}),
-    ("/allocation_candidates", {"GET": g(candidates.listing, "allocation_candidates:list", 10, reply=True)}),
+    ("/allocation_candidates", {"GET": g(candidates.listing, "allocation_candidates:list", 10, reply=True,
+                                                  runs="fresh-index")}),
     ("/traits", {"GET": g(traits.listing, "traits:list", 6, reply=True)}),
     ("/traits/{name}", {"GET": g(traits.show, "traits:show", 6, reply=True), "PUT": g(traits.put, "traits:update", 6),
                         "DELETE": g(traits.remove, "traits:delete", 6)}),
