@@ -66,6 +66,16 @@ def test_candidates_then_claim_until_full(api):
     assert api.get(f"/resource_providers/{rp}/usages").json()["usages"] == {"VCPU": 4, "MEMORY_MB": 0}
 
 
+def test_provider_summaries_show_usage_after_each_claim(api):
+    """Summaries are cached per index view; a claim's patched view must not reuse stale ones."""
+    rp = provider(api, "cn1", VCPU=4)
+    for used in range(4):
+        found = api.get("/allocation_candidates?resources=VCPU:1").json()
+        assert found["provider_summaries"][rp]["resources"]["VCPU"] == {"capacity": 4, "used": used}
+        assert claim(api, rp, VCPU=1).status_code == 204
+    assert api.get("/allocation_candidates?resources=VCPU:1").json()["provider_summaries"] == {}
+
+
 def test_generation_conflicts_are_concurrent_update(api):
     rp = provider(api, "cn1")
     stale = {"resource_provider_generation": 5, "inventories": {"VCPU": {"total": 8}}}

@@ -5,8 +5,10 @@ with NumPy (capacity, unit constraints, traits, aggregates, in_tree), finds the 
 that can satisfy every group (`np.bincount` over the root column), and then walks those
 trees in order, building candidates as products of per-group options with pruning
 (group_policy, merged capacity, same_subtree).  A tree of one provider that fits the
-unsuffixed group on its own is emitted without any product at all.  `limit` stops the walk
-as soon as enough distinct candidates exist, so work is proportional to the answer.
+unsuffixed group on its own is emitted without any product at all, and runs of such trees
+are returned as one `Singles` block (an array of rows) rather than an object per candidate.
+`limit` stops the walk as soon as enough distinct candidates exist, so work is proportional
+to the answer.
 Sharing providers (trait MISC_SHARES_VIA_AGGREGATE) lend their inventory to every tree that
 shares one of their aggregates.  Called by `handlers/candidates.py`.
 """
@@ -33,22 +35,22 @@ class Candidate:
     mappings: dict[str, list[int]]
 
 
-class SingleCandidate(Candidate):
-    """A candidate that is one whole single-provider tree: `row` takes all of `resources`."""
+class Singles:
+    """A run of consecutive candidates, each one whole single-provider tree (`rows`, in order)
+    taking all of `resources`: kept as one array instead of an object per candidate."""
 
-    __slots__ = ("row", "resources")
+    __slots__ = ("rows", "resources")
 
-    def __init__(self, row: int, resources: dict[str, int]) -> None:  # noqa: D107 - cheap on purpose
-        self.row = row
+    def __init__(self, rows: np.ndarray, resources: dict[str, int]) -> None:  # noqa: D107
+        self.rows = rows
         self.resources = resources
 
-    @property
-    def alloc(self) -> dict[int, dict[str, int]]:  # type: ignore[override]
-        return {self.row: self.resources}
+    def __len__(self) -> int:
+        return len(self.rows)
 
-    @property
-    def mappings(self) -> dict[str, list[int]]:  # type: ignore[override]
-        return {"": [self.row]}
+    def expand(self) -> list[Candidate]:
+        """The same candidates as `Candidate` values."""
+        return [Candidate({r: self.resources}, {"": [r]}) for r in self.rows.tolist()]
 
 
 @dataclass
@@ -268,11 +270,14 @@ def _tree_candidates(s: Search, root: int, tree: list[int], per_group: dict, out
             return
 
 
-def search(view: View, query: Query, nested_aware: bool) -> list[Candidate]:
-    """Candidates in anchor-root order, at most `query.limit` of them."""
+def search(view: View, query: Query, nested_aware: bool) -> list:
+    """Candidates in anchor-root order, at most `query.limit` of them: `Candidate` values and
+    `Singles` blocks (each standing for len(block) candidates)."""
     if not len(view):
         return []
     s = Search(view, query, nested_aware)
+    if _simple(s, query) and s.is_root.all():
+        return _flat_candidates(s, query)
     per_group = {suffix: s.group_rows(g) for suffix, g in query.groups.items()}
     roots = s.viable_roots(per_group)
     if _simple(s, query):
@@ -292,29 +297,62 @@ def _simple(s: Search, query: Query) -> bool:
     return list(query.groups) == [""] and not s.sharing.any()
 
 
-def _simple_candidates(s: Search, query: Query, per_group: dict, roots: list[int]) -> list[Candidate]:
+def _flat_candidates(s: Search, query: Query) -> list:
+    """Every tree is one provider and nothing is shared: the answer is one row mask."""
+    v, g = s.v, query.groups[""]
+    ok = fits(v, [v.rc_col[rc] for rc in g.resources], list(g.resources.values()))
+    tree = s._tree_mask(g)
+    if tree is not None:
+        ok &= tree
+    if g.member_of or g.forbidden_aggs:
+        ok &= agg_rows(v, g.member_of, g.forbidden_aggs)
+    ok &= trait_rows(v, g.required, g.forbidden)
+    if query.root_required or query.root_forbidden:
+        ok &= trait_rows(v, [{t} for t in query.root_required], query.root_forbidden)
+    rows = np.flatnonzero(ok)[:query.limit]
+    return [Singles(rows, g.resources)] if len(rows) else []
+
+
+def _simple_candidates(s: Search, query: Query, per_group: dict, roots: list[int]) -> list:
     """Single-provider trees are decided by one vectorised mask; other trees take the product."""
     v, g = s.v, query.groups[""]
     whole = np.ones(len(v), bool)
     for m in per_group[""].values():
         whole &= m
     whole &= trait_rows(v, g.required, g.forbidden)
-    single = s.tree_size[v.root] == 1
     roots_arr = np.asarray(roots, np.int64)
-    fits_alone = (single[roots_arr] & whole[roots_arr]).tolist() if roots else []
-    is_single = single[roots_arr].tolist() if roots else []
-    trees = v.tree_rows() if not all(is_single) else {}
-    out: list[Candidate] = []
+    single = s.tree_size[roots_arr] == 1
+    alone = single & whole[roots_arr]
+    if single.all():
+        rows = roots_arr[alone][:query.limit]
+        return [Singles(rows, g.resources)] if len(rows) else []
+    return _mixed_candidates(s, query, per_group, roots, alone.tolist(), single.tolist())
+
+
+def _mixed_candidates(s: Search, query: Query, per_group: dict, roots: list[int], alone: list[bool],
+                      single: list[bool]) -> list:
+    """Walk roots in order: runs of fitting single-provider trees become `Singles` blocks."""
+    trees, limit, resources = s.v.tree_rows(), query.limit, query.groups[""].resources
+    out: list = []
+    pending: list[int] = []
     seen: set = set()
-    limit = query.limit
-    resources = g.resources
-    for root, alone, one in zip(roots, fits_alone, is_single):
+    count = 0
+    for root, fits_alone, one in zip(roots, alone, single):
         if one:
-            if alone:
-                out.append(SingleCandidate(root, resources))
+            if fits_alone:
+                pending.append(root)
+                count += 1
         else:
-            _tree_candidates(s, root, trees[root], per_group, out, seen, limit)
-        if limit is not None and len(out) >= limit:
-            del out[limit:]
+            found: list[Candidate] = []
+            _tree_candidates(s, root, trees[root], per_group, found, seen,
+                             None if limit is None else limit - count)
+            if found and pending:
+                out.append(Singles(np.asarray(pending, np.int64), resources))
+                pending = []
+            out += found
+            count += len(found)
+        if limit is not None and count >= limit:
             break
+    if pending:
+        out.append(Singles(np.asarray(pending, np.int64), resources))
     return out

@@ -32,6 +32,20 @@ INCREMENTAL_KINDS = frozenset({"alloc", "inv"})
 """Change kinds that only alter rows' numbers (no new providers, classes, tree moves)."""
 
 
+@dataclass(frozen=True)
+class Column:
+    """`View.column(c)`: contiguous copies of column c (`step` floored at 1; `unit_steps`:
+    every step is 1, so any amount is a multiple)."""
+
+    has: np.ndarray
+    used: np.ndarray
+    capacity: np.ndarray
+    min_unit: np.ndarray
+    max_unit: np.ndarray
+    step: np.ndarray
+    unit_steps: bool
+
+
 @dataclass
 class View:
     """An immutable-by-convention picture of all providers at one serial."""
@@ -72,6 +86,18 @@ class View:
             cap = (self.total - self.reserved) * self.ratio
             self._masks["capacity"] = cap
         return cap
+
+    def column(self, col: int) -> "Column":
+        """One resource class's inventory and usage as contiguous arrays (cached per view)."""
+        key = ("col", col)
+        found = self._masks.get(key)
+        if found is None:
+            step = np.ascontiguousarray(self.step[:, col])
+            found = self._masks[key] = Column(
+                np.ascontiguousarray(self.has[:, col]), np.ascontiguousarray(self.used[:, col]),
+                np.ascontiguousarray(self.capacity[:, col]), np.ascontiguousarray(self.min_unit[:, col]),
+                np.ascontiguousarray(self.max_unit[:, col]), np.maximum(step, 1), bool((step <= 1).all()))
+        return found
 
     def trait_mask(self, name: str) -> np.ndarray:
         key = ("t", name)
@@ -243,17 +269,21 @@ def _patch(conn, old: View, serial: int, provider_ids: set) -> View:  # noqa: AN
     ids = sorted(p for p in provider_ids if p is not None and p in old.row_of_id)
     v = View(**{k: getattr(old, k) for k in old.__dataclass_fields__ if k != "_masks"})
     v.serial = serial
-    v._masks = {"col_of_rc": old._masks["col_of_rc"], "children": old._masks.get("children"),
-                "trees": old._masks.get("trees")}
-    v._masks = {k: m for k, m in v._masks.items() if m is not None}
-    for key in [k for k in old._masks if isinstance(k, tuple)]:
-        v._masks[key] = old._masks[key]
+    structural = ("col_of_rc", "children", "trees", "tree_size", "is_root", "quoted_uuids")
+    v._masks = {k: old._masks[k] for k in structural if k in old._masks}  # no tree/uuid changes
+    for key in [k for k in old._masks if isinstance(k, tuple) and k[0] in ("t", "a")]:
+        v._masks[key] = old._masks[key]  # trait and aggregate membership: unchanged by a patch
     for name in ("total", "reserved", "min_unit", "max_unit", "step", "used", "ratio", "has",
                  "generation"):
         setattr(v, name, getattr(old, name).copy())
     if not ids:
         return v
     rows = [old.row_of_id[p] for p in ids]
+    for key in [k for k in old._masks if isinstance(k, tuple) and k[0] == "summaries"]:
+        kept = dict(old._masks[key])  # per-row summaries carry usage: drop the patched rows
+        for r in rows:
+            kept.pop(r, None)
+        v._masks[key] = kept
     for name in ("total", "reserved", "min_unit", "max_unit", "step", "used", "ratio", "has"):
         getattr(v, name)[rows] = 0
     col_of_rc = v._masks["col_of_rc"]

@@ -28,30 +28,39 @@ def _validate_names(req: Req, view: View, query: acquery.Query) -> None:
     check_traits(view, [{t} for t in query.root_required], query.root_forbidden, "")
 
 
-def _requests(req: Req, view: View, cands: list[candidates.Candidate]) -> list[bytes]:
-    """Each allocation request as JSON bytes (single-provider ones from a byte template)."""
+def _requests(req: Req, view: View, cands: list) -> list[bytes]:
+    """Each allocation request as JSON bytes (`Singles` blocks from one byte template)."""
+    out: list[bytes] = []
+    for c in cands:
+        if type(c) is candidates.Singles:
+            out += _single_requests(req, view, c)
+        else:
+            out.append(orjson.dumps(_request_doc(req, view, c)))
+    return out
+
+
+def _request_doc(req: Req, view: View, c: candidates.Candidate) -> dict:
     uuids = view.uuids
     if not req.want(12):
-        return [orjson.dumps({"allocations": [{"resource_provider": {"uuid": uuids[r]}, "resources": res}
-                                              for r, res in c.alloc.items()]}) for c in cands]
-    mappings = req.want(34)
+        return {"allocations": [{"resource_provider": {"uuid": uuids[r]}, "resources": res}
+                                for r, res in c.alloc.items()]}
+    item: dict = {"allocations": {uuids[r]: {"resources": res} for r, res in c.alloc.items()}}
+    if req.want(34):
+        item["mappings"] = {k: [uuids[r] for r in rows] for k, rows in c.mappings.items()}
+    return item
+
+
+def _single_requests(req: Req, view: View, block: candidates.Singles) -> list[bytes]:
+    if not req.want(12):
+        return [orjson.dumps(_request_doc(req, view, c)) for c in block.expand()]
     quoted = _quoted_uuids(view)
-    out = []
-    templates: dict[int, bytes] = {}
-    for c in cands:
-        if type(c) is candidates.SingleCandidate:
-            res = templates.get(id(c.resources))
-            if res is None:
-                res = templates[id(c.resources)] = orjson.dumps(c.resources)
-            q = quoted[c.row]
-            tail = b'}},"mappings":{"":[' + q + b"]}}" if mappings else b"}}}"
-            out.append(b'{"allocations":{' + q + b':{"resources":' + res + tail)
-            continue
-        item: dict = {"allocations": {uuids[r]: {"resources": res} for r, res in c.alloc.items()}}
-        if mappings:
-            item["mappings"] = {k: [uuids[r] for r in rows] for k, rows in c.mappings.items()}
-        out.append(orjson.dumps(item))
-    return out
+    picked = [quoted[r] for r in block.rows.tolist()]
+    mid = b':{"resources":' + orjson.dumps(block.resources)
+    if req.want(34):
+        mid += b'}},"mappings":{"":['
+        return [b'{"allocations":{' + q + mid + q + b"]}}" for q in picked]
+    mid += b"}}}"
+    return [b'{"allocations":{' + q + mid for q in picked]
 
 
 def _quoted_uuids(view: View) -> list[bytes]:
@@ -61,27 +70,30 @@ def _quoted_uuids(view: View) -> list[bytes]:
     return quoted
 
 
-def _summary_rows(req: Req, view: View, cands: list[candidates.Candidate]) -> list[int]:
-    single = candidates.SingleCandidate
-    used = {c.row for c in cands if type(c) is single}
-    used.update(r for c in cands if type(c) is not single for r in c.alloc)
-    if not req.want(29):
-        return sorted(used)
-    trees = view.tree_rows()
-    roots = view.root[np.fromiter(used, np.int64, len(used))].tolist() if used else []
-    return sorted(r for root in set(roots) for r in trees[root])
+def _summary_rows(req: Req, view: View, cands: list) -> np.ndarray:
+    """Sorted rows to summarise: the providers used, or from 1.29 every row of their trees."""
+    parts = [c.rows for c in cands if type(c) is candidates.Singles]
+    parts.append(np.fromiter((r for c in cands if type(c) is not candidates.Singles for r in c.alloc),
+                             np.int64))
+    used = np.unique(np.concatenate(parts))
+    if not req.want(29) or not len(used):
+        return used
+    hit = np.zeros(len(view), bool)
+    hit[view.root[used]] = True
+    return np.flatnonzero(hit[view.root])
 
 
-def _summaries(req: Req, view: View, rows: list[int], requested: set[str]) -> bytes:
+def _summaries(req: Req, view: View, rows: np.ndarray, requested: set[str]) -> bytes:
     """Provider summaries as JSON bytes; each row's entry is built once per view and shape."""
     flags = (req.want(17), req.want(27), req.want(29), frozenset() if req.want(27) else frozenset(requested))
     cache = view._masks.setdefault(("summaries", flags), {})
-    missing = [r for r in rows if r not in cache]
+    wanted = rows.tolist()
+    missing = [r for r in wanted if r not in cache]
     if missing:
         built = _build_summaries(view, missing, flags)
         quoted = _quoted_uuids(view)
         cache.update({r: quoted[r] + b":" + orjson.dumps(item) for r, item in built.items()})
-    return b"{" + b",".join(cache[r] for r in rows) + b"}"
+    return b"{" + b",".join([cache[r] for r in wanted]) + b"}"
 
 
 def _build_summaries(view: View, rows: list[int], flags: tuple) -> dict[int, dict]:

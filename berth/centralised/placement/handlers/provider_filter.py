@@ -29,13 +29,14 @@ def schema(req: Req) -> dict:
 def fits(view: View, cols: list[int], amounts: list[int]) -> np.ndarray:
     """Rows that could take `amounts` of the resource classes at `cols`, each from itself."""
     ok = np.ones(len(view), bool)
-    cap = view.capacity
     for c, amount in zip(cols, amounts):
-        ok &= view.has[:, c]
-        ok &= view.used[:, c] + amount <= cap[:, c]
-        ok &= view.min_unit[:, c] <= amount
-        ok &= view.max_unit[:, c] >= amount
-        ok &= amount % np.maximum(view.step[:, c], 1) == 0
+        col = view.column(c)
+        ok &= col.has
+        ok &= col.used + amount <= col.capacity
+        ok &= col.min_unit <= amount
+        ok &= col.max_unit >= amount
+        if not col.unit_steps:
+            ok &= amount % col.step == 0
     return ok
 
 
