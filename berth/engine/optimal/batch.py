@@ -39,6 +39,7 @@ import numpy as np
 
 from berth.engine.optimal.aggregate import aggregate, feasible_rows
 from berth.engine.optimal.bounds import AllocationModel
+from berth.engine.optimal.compact import prove
 from berth.engine.optimal.cpsat import Assignment, ChunkModel
 from berth.engine.status import Placement, Unschedulable
 from berth.model import GPU_WHOLE, Workload
@@ -70,6 +71,8 @@ class BatchResult:
     heuristic: str = ""
     heuristic_weight: int = 0
     secondary: int = 0
+    secondary_bound: float | None = None
+    """Proven lower bound on the new nodes at the weight reached (`nodes` secondary; None: not proven)."""
     status: str = "optimal"
     """`optimal` (proven, secondary included), `weight-optimal` (weight = bound) or `feasible`."""
     method: str = "heuristic"
@@ -84,7 +87,8 @@ class BatchResult:
     def to_dict(self) -> dict:
         return {"placed": len(self.placements), "unschedulable": len(self.unschedulable), "weight": self.weight,
                 "bound": self.bound, "gap": self.gap, "heuristic": self.heuristic,
-                "heuristic_weight": self.heuristic_weight, "secondary": self.secondary, "status": self.status,
+                "heuristic_weight": self.heuristic_weight, "secondary": self.secondary,
+                "secondary_bound": self.secondary_bound, "status": self.status,
                 "method": self.method, "solver_status": self.solver_status, "seconds": self.seconds}
 
 
@@ -136,6 +140,7 @@ class BatchSolver:
             names.append("fgd")
         self.heuristics = list(dict.fromkeys(names))
         self.started = time.perf_counter()
+        self.nodes_bound: float | None = None
 
     def left(self) -> float:
         return max(0.05, self.time_limit - (time.perf_counter() - self.started))
@@ -154,7 +159,8 @@ class BatchSolver:
         self._before = clone(self.snap)
         assignment, proven = incumbent, False
         if result.heuristic_weight < result.bound or not self.prefer_hint:
-            found, exact_bound, result.method, result.solver_status = self._improve(batch, weights, incumbent)
+            found, exact_bound, result.method, result.solver_status = self._improve(batch, weights, incumbent,
+                                                                                   result.bound)
             if exact_bound is not None:
                 result.bound = min(result.bound, exact_bound)
                 proven = result.solver_status == "OPTIMAL"
@@ -165,6 +171,8 @@ class BatchSolver:
         result.weight = sum(weights[i] for i, w in enumerate(batch) if w.name in result.placements)
         result.bound = max(result.bound, result.weight)
         result.secondary = new_nodes(self._before, batch, assignment)
+        if self.secondary == "nodes":
+            result.secondary_bound = result.secondary if proven else self.nodes_bound
         nothing_new = self.secondary == "none" or (self.secondary == "nodes" and result.secondary == 0)
         if proven or (result.weight >= result.bound and (self.prefer_hint or nothing_new)):
             result.status = "optimal"
@@ -208,13 +216,24 @@ class BatchSolver:
         zones = len(set(self.snap.zone_codes().tolist())) if len(self.snap) else 1
         return int(AllocationModel(agg, type_weight, zones).solve(time_limit=min(5.0, self.left())).bound)
 
-    def _improve(self, batch, weights, incumbent: Assignment):
-        """Single exact/restricted model, or a rolling horizon over chunks:
+    def _improve(self, batch, weights, incumbent: Assignment, bound: int):
+        """The compact model when it applies, else (or if it proved nothing) a single
+        exact/restricted CP-SAT model, or a rolling horizon over chunks:
         (assignment, proven bound if the model was exact, method, solver status)."""
         if len(batch) <= CHUNK:
-            budget = max(MIN_SOLVE, self.left() - self.reserve - CHUNK_OVERHEAD)
-            assignment, bound, exact, status = self._solve_chunk(self.snap, batch, weights, incumbent, budget)
-            return assignment, bound if exact else None, "exact" if exact else "restricted", status
+            proof = self._compact(batch, weights, incumbent, bound)
+            if proof is not None and proof.optimal:
+                return proof.assignment, int(proof.weight_bound), "compact", "OPTIMAL"
+            if proof is not None:
+                incumbent, bound = proof.assignment, int(proof.weight_bound)
+            budget = self.left() - self.reserve - CHUNK_OVERHEAD
+            if proof is not None and budget < MIN_SOLVE:
+                return incumbent, bound, "compact", proof.status
+            assignment, found_bound, exact, status = self._solve_chunk(self.snap, batch, weights, incumbent,
+                                                                       max(MIN_SOLVE, budget))
+            if proof is not None:
+                return assignment, min(bound, found_bound) if exact else bound, "compact+cp-sat", status
+            return assignment, found_bound if exact else None, "exact" if exact else "restricted", status
         work = clone(self.snap)
         total: Assignment = {}
         starts = list(range(0, len(batch), CHUNK))
@@ -233,6 +252,17 @@ class BatchSolver:
                 work.assign(row, part[i], devs)
                 total[start + i] = (row, devs)
         return total, None, "rolling-horizon", status
+
+    def _compact(self, batch, weights, incumbent: Assignment, bound: int):
+        """The two-phase compact MIP (`compact.prove`) within most of the time left; None when
+        it does not apply (too many candidate rows, zone anti-affinity, too many layouts)."""
+        agg = aggregate(self.snap, batch)
+        type_weights = [weights[t.members[0]] for t in agg.types]
+        deadline = time.perf_counter() + max(MIN_SOLVE, self.left() - self.reserve)
+        proof = prove(self.snap, agg, type_weights, incumbent, bound, self.secondary, deadline)
+        if proof is not None:
+            self.nodes_bound = proof.nodes_bound
+        return proof
 
     def _solve_chunk(self, snap, part, weights, hint: Assignment, budget: float):
         """(assignment, proven bound of the chunk model, whether that model was exact, status);

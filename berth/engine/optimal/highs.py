@@ -109,12 +109,19 @@ def _lp(problem: LinearProblem) -> highspy.HighsLp:
     return lp
 
 
-def solve(problem: LinearProblem, time_limit: float = 10.0, relax: bool = False) -> Solution:
-    """Solve `problem` (as an LP if `relax`); never raises for infeasible or timed-out models."""
+def solve(problem: LinearProblem, time_limit: float = 10.0, relax: bool = False,
+          abs_gap: float | None = None, heuristic_effort: float | None = None) -> Solution:
+    """Solve `problem` (as an LP if `relax`); never raises for infeasible or timed-out models.
+    `abs_gap`: a MIP stops once its incumbent is within this of its proven bound (just under 1
+    for an integer objective: the incumbent is then optimal)."""
     h = _highs()
     h.setOptionValue("time_limit", float(time_limit))
     h.setOptionValue("threads", 1)
     h.setOptionValue("mip_rel_gap", 1e-6)
+    if abs_gap is not None:
+        h.setOptionValue("mip_abs_gap", float(abs_gap))
+    if heuristic_effort is not None:
+        h.setOptionValue("mip_heuristic_effort", float(heuristic_effort))
     lp = _lp(problem)
     mip = any(problem.integer) and not relax
     if not mip:
