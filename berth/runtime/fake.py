@@ -51,6 +51,8 @@ class FakeRuntime:
         return unit.status
 
     def sync(self) -> list[UnitStatus]:
+        if not self._changed and not self._timers:
+            return []
         now = self.clock.now()
         while self._timers and self._timers[0][0] <= now:
             when, _, name, generation, what = heapq.heappop(self._timers)

@@ -4,7 +4,9 @@ It registers each agent's Node (create, or update after a restart) and Lease, re
 every `lease_interval` seconds (re-posting the Ready node status every `status_interval` seconds,
 or at once after a late renewal, as the kubelet does), keeps ONE pod informer for all its agents (field selector
 `spec.nodeName=<node>` for a single agent, all bound pods otherwise), and every `sync_interval`
-calls each agent's `sync` and sends the resulting writes through a small pool of threads.  It
+calls `sync` on the agents whose pods changed (every agent once per `relist_interval`, when
+units' own transitions are picked up, as the kubelet's PLEG relist) and sends the resulting
+writes through a small pool of threads.  It
 also serves the agents' logs at the kubelet's path `/containerLogs/{ns}/{pod}/{container}` on
 one loopback port, published in each Node's `daemonEndpoints`, which the API server's
 `pods/log` proxies to (`follow=true` streams new output until the container stops).  `berth up` runs one host of process-runtime agents; the benchmark runs
@@ -37,10 +39,11 @@ class AgentHost:
 
     def __init__(self, base_url: str, agents: list[NodeAgent], clock: Clock | None = None, *,
                  lease_interval: float = 10.0, sync_interval: float = 0.2, writers: int = 4,
-                 serve_logs: bool = True, status_interval: float = 60.0) -> None:
+                 serve_logs: bool = True, status_interval: float = 60.0, relist_interval: float = 1.0) -> None:
         self.base_url, self.clock = base_url, clock or SystemClock()
         self.agents = {a.name: a for a in agents}
         self.lease_interval, self.sync_interval = lease_interval, sync_interval
+        self.relist_interval = relist_interval
         self.status_interval = status_interval
         self.client = KubeClient(base_url, pool=writers + 2)
         self.writers = ThreadPoolExecutor(writers, thread_name_prefix="agent-writer")
@@ -148,13 +151,25 @@ class AgentHost:
                 agent.forget(pod)
 
     def _sync_loop(self) -> None:
+        """Sync the agents whose pods changed every `sync_interval`, and every agent every `relist_interval`
+        (the kubelet's PLEG relist period), which is when units' own transitions (exits, restarts, stops)
+        are picked up; thousands of idle agents then cost nothing between relists."""
+        relisted = float("-inf")
         while not self._stop.wait(self.sync_interval):
             writes = []
             with self.lock:
                 now = self.clock.now()
-                for agent in self.agents.values():
+                if now - relisted >= self.relist_interval:
+                    names, relisted = list(self.agents), now
+                else:
+                    names = self.dirty
+                self.dirty = set()
+                for name in names:
+                    agent = self.agents[name]
                     if agent.pods or agent.dirty:
                         writes.extend(agent.sync(now))
+                        if agent.stopping():
+                            self.dirty.add(name)  # terminating pods: look again at the next tick
             for write in writes:
                 self.writers.submit(self._write, *write)
 

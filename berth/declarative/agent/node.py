@@ -85,7 +85,9 @@ class NodeAgent:
                 self._stop_units(record, 0)
             self.pods[key] = PodRecord(pod, now)
         else:
-            record.pod = pod
+            before, record.pod = record.pod, pod
+            if record.sent is not None and pod.get("status") == record.sent and _deletion(pod) == _deletion(before):
+                return  # the echo of our own status write: nothing to do
         self.dirty.add(key)
 
     def forget(self, pod: dict) -> None:
@@ -95,6 +97,10 @@ class NodeAgent:
             for unit in record.units:
                 self.runtime.remove(unit)
 
+    def stopping(self) -> bool:
+        """True while a pod being deleted still waits for its units to stop."""
+        return any(r.stopping and not r.finished for r in self.pods.values())
+
     def sync(self, now: float) -> list[tuple[str, dict, dict | None]]:
         """Drive units and return writes: ("status", pod, status) or ("delete", pod, None).
 
@@ -102,6 +108,8 @@ class NodeAgent:
         """
         for unit in self.runtime.sync():
             self.dirty.add(unit.name.rsplit("/", 1)[0])
+        if not self.dirty:
+            return []
         dirty, self.dirty = self.dirty, set()
         writes: list[tuple[str, dict, dict | None]] = []
         for key in dirty:
@@ -154,6 +162,11 @@ class NodeAgent:
         containers = [c["name"] for c in (record.pod.get("spec") or {}).get("containers") or []]
         name = container or (containers[0] if containers else "")
         return self.runtime.logs(f"{namespace}/{pod}/{name}", tail, previous)
+
+
+def _deletion(pod: dict) -> tuple:
+    meta = pod["metadata"]
+    return meta.get("deletionTimestamp"), meta.get("deletionGracePeriodSeconds")
 
 
 def _key(pod: dict) -> str:

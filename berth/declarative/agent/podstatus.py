@@ -10,7 +10,9 @@ podIP and hostIP.  Pure; the agent calls both.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import math
+import time
+from functools import lru_cache
 
 from berth.runtime import RestartPolicy, UnitSpec, UnitState, UnitStatus
 
@@ -20,9 +22,13 @@ FAKE_OPTION = "berth.dev/fake-"
 
 
 def stamp(when: float | None) -> str | None:
-    if when is None:
-        return None
-    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 in whole seconds (UTC), as the API's timestamps; None stays None."""
+    return None if when is None else _stamp(math.floor(when))
+
+
+@lru_cache(maxsize=4096)
+def _stamp(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
 
 
 def unit_name(pod: dict, container: str) -> str:
