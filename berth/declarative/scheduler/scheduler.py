@@ -14,8 +14,8 @@ the pod is nominated to their node.  Started by `berth up`, the benchmark, or `b
 from __future__ import annotations
 
 import logging
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -46,7 +46,9 @@ class Scheduler:
         self.client = KubeClient(base_url, pool=binders + 4)
         self.events = EventRecorder(self.client, "default-scheduler")
         self.normal_events = normal_events
-        self.binder = ThreadPoolExecutor(binders, thread_name_prefix="binder")
+        self.binds: queue.SimpleQueue = queue.SimpleQueue()
+        self._binders = [threading.Thread(target=self._binder, name=f"binder-{i}", daemon=True)
+                         for i in range(binders)]
         self.nodes = Informer(base_url, "nodes", on_add=self._node_changed, on_update=lambda o, n: self._node_changed(n),
                               on_delete=self._node_deleted)
         self.pods = Informer(base_url, "pods", on_add=self._pod_changed, on_update=lambda o, n: self._pod_changed(n),
@@ -61,6 +63,8 @@ class Scheduler:
         self.nodes.synced.wait(wait)
         self.pods.start()
         self.pods.synced.wait(wait)
+        for thread in self._binders:
+            thread.start()
         self._thread = threading.Thread(target=self.run, name="scheduler", daemon=True)
         self._thread.start()
         return self
@@ -70,7 +74,11 @@ class Scheduler:
         self.queue.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self.binder.shutdown(wait=True, cancel_futures=True)
+        for thread in self._binders:
+            self.binds.put(None)
+        for thread in self._binders:
+            if thread.is_alive():
+                thread.join(timeout=5)
         self.pods.stop()
         self.nodes.stop()
         self.events.close()
@@ -98,10 +106,16 @@ class Scheduler:
             return
         decision = decide(self.state, pod)
         if decision.outcome == BIND:
-            self.binder.submit(self._bind, pod, decision.node, cycle)
+            self.binds.put((pod, decision.node, cycle))
             return
         self._unschedulable(pod, decision)
         self.queue.requeue(key, cycle, unschedulable=True)
+
+    def _binder(self) -> None:
+        """A binding worker: POSTs `pods/binding` for decided pods until stopped (pending binds are dropped)."""
+        while (item := self.binds.get()) is not None:
+            if not self._stop.is_set():
+                self._bind(*item)
 
     def _bind(self, pod: dict, node: str, cycle: int) -> None:
         key, meta = pod_key(pod), pod["metadata"]
