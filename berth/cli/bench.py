@@ -54,7 +54,8 @@ def declarative(
     pods: int = typer.Option(10000, min=1, help="Measured pods of 100m CPU, 500 MiB, created over HTTP."),
     init_pods: int = typer.Option(1000, min=0, help="Pods created and bound before measuring (upstream: 1000)."),
     repeat: int = typer.Option(1, min=1, help="Runs; medians are reported."),
-    creators: int = typer.Option(8, min=1, max=64, help="Concurrent client connections creating pods."),
+    creators: int = typer.Option(16, min=1, max=64, help="Concurrent client connections creating pods."),
+    binders: int = typer.Option(32, min=1, max=128, help="The scheduler's concurrent pods/binding requests."),
     store: str = typer.Option("sqlite", help="API server store: sqlite (durable, in a temp dir) or memory."),
     backlog: bool = typer.Option(True, help="Also measure scheduling alone: a fresh scheduler binding PODS "
                                             "pending pods (--no-backlog skips it)."),
@@ -81,13 +82,15 @@ def declarative(
     for i in range(repeat):
         with console.status(f"run {i + 1}/{repeat}") as status:
             say = lambda step: status.update(f"run {i + 1}/{repeat}: {step}")  # noqa: E731
-            run = bench_declarative(nodes, pods, init_pods, creators=creators, store=store, progress=say)
+            run = bench_declarative(nodes, pods, init_pods, creators=creators, binders=binders, store=store,
+                                    progress=say)
             if backlog:
-                run = replace(run, backlog_pods_per_s=bench_backlog(nodes, pods, creators=creators, store=store,
-                                                                    progress=say))
+                run = replace(run, backlog_pods_per_s=bench_backlog(nodes, pods, creators=creators, binders=binders,
+                                                                    store=store, progress=say))
             runs.append(run)
     med = lambda attr: float(statistics.median(getattr(r, attr) for r in runs))  # noqa: E731
     summary = {"nodes": nodes, "pods": pods, "init_pods": init_pods, "store": store, "creators": creators,
+               "binders": binders,
                "pods_per_s": med("pods_per_s"), "p50_ms": med("p50_ms"), "p99_ms": med("p99_ms"),
                "backlog_pods_per_s": med("backlog_pods_per_s") if backlog else None,
                "upstream_reference_pods_per_s": runs[0].upstream_reference_pods_per_s,

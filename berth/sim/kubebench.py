@@ -98,8 +98,8 @@ def create_all(url: str, names: list[str], creators: int, sent: dict[str, float]
         list(pool.map(work, chunks))
 
 
-def bench_declarative(nodes: int = 5000, pods: int = 10000, init_pods: int = 1000, *, creators: int = 8,
-                      store: str = "sqlite", timeout: float = 300.0,
+def bench_declarative(nodes: int = 5000, pods: int = 10000, init_pods: int = 1000, *, creators: int = 16,
+                      binders: int = 32, store: str = "sqlite", timeout: float = 300.0,
                       progress: Callable[[str], None] = lambda step: None) -> DeclarativeBench:
     """Run once; returns throughput and create-to-bound percentiles."""
     t0 = time.perf_counter()
@@ -107,7 +107,7 @@ def bench_declarative(nodes: int = 5000, pods: int = 10000, init_pods: int = 100
         cluster = LocalCluster(state_dir=tmp if store == "sqlite" else None, nodes=nodes, runtime="fake",
                                node_capacity=NODE_CAPACITY, scheduler_process=True, controllers=False,
                                lease_interval=30.0, status_interval=3600.0,
-                               normal_events=False)
+                               normal_events=False, binders=binders)
         progress(f"starting the API server, the scheduler and {nodes} fake node agents")
         cluster.start()
         try:
@@ -133,14 +133,15 @@ def bench_declarative(nodes: int = 5000, pods: int = 10000, init_pods: int = 100
                             float(latencies.max()), len(latencies), create_s, last - first, setup, writes, cpu)
 
 
-def bench_backlog(nodes: int, pods: int, *, creators: int = 8, store: str = "sqlite", timeout: float = 300.0,
+def bench_backlog(nodes: int, pods: int, *, creators: int = 16, binders: int = 32, store: str = "sqlite",
+                  timeout: float = 300.0,
                   progress: Callable[[str], None] = lambda step: None) -> float:
     """Pods/s a fresh scheduler process binds from a backlog of `pods` pending pods."""
     with tempfile.TemporaryDirectory(prefix="berth-bench-") as tmp:
         cluster = LocalCluster(state_dir=tmp if store == "sqlite" else None, nodes=nodes, runtime="fake",
                                node_capacity=NODE_CAPACITY, scheduler_process=True, controllers=False,
                                start_scheduler=False, lease_interval=30.0, status_interval=3600.0,
-                               normal_events=False)
+                               normal_events=False, binders=binders)
         progress(f"backlog: starting the API server and {nodes} fake node agents")
         cluster.start()
         try:

@@ -71,6 +71,8 @@ class LocalCluster:
     controllers: bool = True
     start_scheduler: bool = True
     normal_events: bool = True
+    binders: int = 8
+    """Concurrent `pods/binding` requests of the scheduler."""
     lease_interval: float = 10.0
     status_interval: float = 60.0
     node_grace: float = 40.0
@@ -142,9 +144,11 @@ class LocalCluster:
     def launch_scheduler(self) -> None:
         """Start the scheduler (done by `start()` unless `start_scheduler=False`)."""
         if not self.scheduler_process:
-            self.scheduler = Scheduler(self.url, self.profiles, normal_events=self.normal_events).start()
+            self.scheduler = Scheduler(self.url, self.profiles, normal_events=self.normal_events,
+                                       binders=self.binders).start()
             return
-        argv = [sys.executable, "-m", "berth.declarative.scheduler", "--server", self.url]
+        argv = [sys.executable, "-m", "berth.declarative.scheduler", "--server", self.url,
+                "--binders", str(self.binders)]
         if self.scheduler_config:
             argv += ["--config", self.scheduler_config]
         if not self.normal_events:
