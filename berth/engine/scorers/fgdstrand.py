@@ -59,10 +59,10 @@ def cpu_per_gpu(mix) -> float:
 class StrandModel:
     """FGD's fragmentation model plus the stranding term, shared by the scorer and the picker."""
 
-    def __init__(self, mix, weights: StrandWeights = StrandWeights()) -> None:
+    def __init__(self, mix, weights: StrandWeights | None = None) -> None:
+        self.weights = weights or WEIGHTS
         self.frag = FragmentationModel(typical_mix(mix))
         self.ratio = cpu_per_gpu(mix)
-        self.weights = weights
 
     def stranded(self, cpu: np.ndarray, gpu: np.ndarray) -> np.ndarray:
         """Milli-GPU a node's free CPU could not feed at the mix's cpu per milli-GPU."""
@@ -111,6 +111,10 @@ class StrandDevices:
             free = np.flatnonzero(snap.gpu_free[row, : snap.gpu_count[row]] == GPU_WHOLE)
             return tuple(int(i) for i in free[: workload.gpu_count])
         return (int(np.nanargmax(self.model.scores(snap, workload, np.array([row]))[0])),)
+
+
+WEIGHTS = StrandWeights()
+"""The weights the registered policy uses."""
 
 
 def strand_model(ctx, shared: dict) -> StrandModel:
