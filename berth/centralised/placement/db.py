@@ -34,6 +34,9 @@ CUSTOM_RC_BASE = 10000
 """Ids of custom resource classes start here; standard ones take their list index."""
 CHANGE_KEEP = 50000
 """Change rows kept behind the newest serial (older ones are pruned)."""
+WATCH_TIMEOUT = 0.05
+"""Seconds the data_version probe may wait on a busy database before giving up (it runs on
+the event loop; giving up just means reading the serial in a thread instead)."""
 
 
 def utcnow() -> dt.datetime:
@@ -97,16 +100,20 @@ class Database:
         path = self.engine.url.database if self.is_sqlite else None
         if not path or path == ":memory:":
             return None
-        return sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        return sqlite3.connect(path, timeout=WATCH_TIMEOUT, isolation_level=None, check_same_thread=False)
 
     def change_token(self) -> int | None:
         """A value that differs from any earlier one once another commit has happened since.
 
-        None when no cheap probe exists (PostgreSQL): callers must then read the serial.
+        None when no cheap probe exists (PostgreSQL) or it would have to wait (SQLite busy):
+        callers must then read the serial.
         """
         if self._watch is not None:
-            with self._watch_lock:
-                return self._watch.execute("PRAGMA data_version").fetchone()[0]
+            try:
+                with self._watch_lock:
+                    return self._watch.execute("PRAGMA data_version").fetchone()[0]
+            except sqlite3.OperationalError:
+                return None
         if self.is_sqlite:
             return self._commits
         return None
