@@ -66,6 +66,10 @@ class ColumnGeneration:
         self.pricers = [Pricing(agg, c, i) for i, c in enumerate(self.classes)]
         self.columns: dict[tuple, Pattern] = {}
         self.class_of_row = {r: i for i, c in enumerate(self.classes) for r in c.rows}
+        for pricer in self.pricers:                        # one best-weight column per class
+            _, pattern = pricer.solve(self.weights, max(0.05, self.left()))
+            if pattern is not None:
+                self.add(pattern)
 
     def left(self) -> float:
         return self.deadline - time.perf_counter()
@@ -134,6 +138,9 @@ class ColumnGeneration:
         converged, it = False, 0
         while self.left() > 0.2:
             it += 1
+            if not self.columns:                           # nothing fits any node
+                best, converged = (0.0, True) if phase == 1 else (best, False)
+                break
             _, sol = self._master(phase, target, False, max(0.1, self.left()))
             if sol.value is None:
                 break
@@ -166,6 +173,8 @@ class ColumnGeneration:
         return lagrange, added
 
     def _integer(self, phase: int, target: float, bound: float):
+        if not self.columns:
+            return (0 if phase == 1 else None), []
         cols, sol = self._master(phase, target, True, max(0.2, self.left()))
         if sol.value is None:
             return None, []

@@ -55,14 +55,15 @@ class CompactModel:
         self.snap, self.agg = snap, agg
         self.weights = np.asarray(weights, float)
         self.classes = column_classes(snap, agg)
-        self.pricers = [Pricing(agg, c, i) for i, c in enumerate(self.classes)]
         counts = np.array([t.count for t in agg.types])
         self.rows = [list(c.rows[: max(0, min(len(c.rows), int(counts[list(c.types)].sum())))])
                      for c in self.classes]
+        small = sum(map(len, self.rows)) <= MAX_ROWS
+        self.pricers = [Pricing(agg, c, i) for i, c in enumerate(self.classes)] if small else []
 
     @property
     def usable(self) -> bool:
-        return all(p.ok for p in self.pricers) and sum(map(len, self.rows)) <= MAX_ROWS
+        return bool(self.pricers) and all(p.ok for p in self.pricers)
 
     def solve_phase(self, phase: int, time_limit: float, weight_at_least: float = 0.0,
                     known_bound: float | None = None, node_budget: int | None = None,
@@ -179,7 +180,7 @@ def prove(snap, agg: Aggregate, weights, incumbent: Assignment, bound: float, se
     value = int(round(sum(item_weight[i] for i in best)))
     weight_bound, status = float(bound), "OPTIMAL"
     if value < weight_bound:
-        r1 = model.solve_phase(1, _share(deadline, 0.6), known_bound=weight_bound)
+        r1 = model.solve_phase(1, _share(deadline, 0.8), known_bound=weight_bound)
         if r1.value is not None and r1.value > value:
             best, value = r1.assignment, r1.value
         weight_bound = value if r1.optimal else min(weight_bound, math.floor(r1.bound + 1e-6))
