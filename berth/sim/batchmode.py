@@ -28,8 +28,14 @@ from berth.sim.published import LEVELS
 from berth.sim.trace import load_nodes, load_pods, node_list_path, pod_trace_path
 from berth.sim.workload import demand_mix, prefix_node_names, prepare_arrivals
 
-POLICY = "fgd"
-"""The online policy each batch starts from."""
+POLICY = "fgd-strand"
+"""The online policy each batch starts from (the best registered one when this was measured)."""
+ORDERS = {
+    "arrival": None,
+    "largest-first": lambda w: (-int(w.requests[GPU]), int(w.requests["cpu"])),
+}
+"""Orders a batch may be placed in: it sees its K pods, so it may sort them.  `largest-first`:
+most GPU first, then least CPU (so GPU-light, CPU-heavy pods come last); ties keep arrival."""
 SECONDARY = "fragmentation"
 """Among placements of equal weight, the solver opens the fewest wholly free GPUs for shares."""
 
@@ -39,25 +45,37 @@ def gpu_weight(workload) -> int:
 
 
 def batch_curve(trace: str, seed: int, k: int, data_dir: Path | None = None, tune: float = 1.3,
-                nodes: Path | None = None, time_limit: float = 2.0) -> Run:
-    """One batch-mode run; the returned `Run` is named `batch-<k>`."""
+                nodes: Path | None = None, time_limit: float = 2.0, policy: str = POLICY,
+                order: str = "largest-first", solve: bool = True) -> Run:
+    """One batch-mode run; the returned `Run` is named `batch-<k>`.  `solve=False` keeps the
+    ordered online placement only (the solver's baseline)."""
     started = time.perf_counter()
     cluster = prefix_node_names(load_nodes(nodes or node_list_path(data_dir)), seed)
     pods = load_pods(pod_trace_path(trace, data_dir))
     capacity = sum(n.gpus for n in cluster) * 1000
     arrivals = prepare_arrivals(pods, seed, tune, capacity)
     context = PolicyContext(mix=demand_mix(pods))
-    engine = Engine(cluster, POLICY, seed=seed, context=context)
+    engine = Engine(cluster, policy, seed=seed, context=context)
     placed = np.zeros(len(arrivals), bool)
     for start in range(0, len(arrivals), k):
-        chunk = arrivals[start: start + k]
-        result = engine.place_batch(chunk, time_limit=time_limit, context=context, weight=gpu_weight,
-                                    secondary=SECONDARY, live=True)
-        for i, w in enumerate(chunk):
-            placed[start + i] = w.name in result.placements
+        index = _ordered(range(start, min(start + k, len(arrivals))), arrivals, order)
+        chunk = [arrivals[i] for i in index]
+        if solve:
+            result = engine.place_batch(chunk, time_limit=time_limit, context=context, weight=gpu_weight,
+                                        secondary=SECONDARY, live=True, prefer_hint=True)
+            done = result.placements
+        else:
+            done = {w.name for w in chunk if engine.place(w).ok}
+        for i, w in zip(index, chunk):
+            placed[i] = w.name in done
     curve = recorded_curve(arrivals, placed, capacity)
     return Run(trace, f"batch-{k}", seed, curve, int(placed.sum()), int((~placed).sum()),
                time.perf_counter() - started)
+
+
+def _ordered(index, arrivals, order: str) -> list[int]:
+    key = ORDERS[order]
+    return list(index) if key is None else sorted(index, key=lambda i: key(arrivals[i]))
 
 
 def recorded_curve(arrivals, placed: np.ndarray, capacity: int) -> np.ndarray:
