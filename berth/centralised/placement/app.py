@@ -7,8 +7,9 @@ microversion (400/406) -> route match (404 / 405 with `Allow`) -> microversion g
 policy (403) -> handler.  Every `ApiError` becomes upstream's JSON error document; responses
 always carry the `openstack-api-version` and `vary` headers; an unexpected exception is a
 plain 500 (and is re-raised for the server to log).  Handlers that may touch SQL run in a
-thread pool; a gate marked `inline` (no SQL, or the candidate index known fresh without SQL)
-runs on the event loop, which saves two thread switches per request.
+thread pool; a gate whose `runs` is "loop" (no SQL) or "fresh-index" (while the candidate
+index is known current without SQL) runs its handler on the event loop instead, which saves
+two thread switches per request.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from berth.centralised.placement.routes import ROUTES, Gate
 
 _REQ_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _THREADS = 40
-"""Handler threads per app (what Starlette's default thread pool allowed)."""
+"""Handler threads, shared by every app in the process (Starlette's default allowed as many)."""
 _COMPILED = [(re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$"), methods)
              for path, methods in ROUTES]
 
