@@ -2,13 +2,15 @@
 
 The set-up is `berth.sim.fgd.run_curve`'s (same cluster with seeded name prefixes, same arrival
 order, same workload mix); the difference is that every K consecutive arrivals are placed
-jointly: the online policy (`fgd`) places the batch in order on the live engine (its incumbent),
-then CP-SAT, warm-started from it, looks within `time_limit` for a placement of the batch with
-more weight (milli-GPU + 1, so CPU-only pods still count) or, at equal weight, fewer wholly free
-GPUs opened by shares (tighter share packing).  The solver's answer is adopted only if it is at
-least as good by that order, so a batch never places less than the online policy would.  The
-allocation recorded at level k counts only pods that had arrived by then, so the curve stays
-comparable with the online policies' (a batch sees at most K - 1 pods ahead).
+jointly.  A batch sees its K pods (never later ones), so it first sorts them (`ORDERS`: most GPU
+first, least CPU among equals); the online policy (`POLICY`) then places them in that order on
+the live engine (the incumbent), and CP-SAT, warm-started from it, looks within `time_limit` for
+a placement of the batch with strictly more weight (milli-GPU + 1, so CPU-only pods still
+count); only such an answer replaces the incumbent, so a batch never places less than the
+ordered online pass.  The allocation recorded at level k counts only pods that had arrived by
+then, so the curve stays comparable with the online policies' (a batch sees at most K - 1 pods
+ahead).  Measured (tuning seeds 1-4, K=100, 130%): the order is worth about +0.1-0.15 pp over
+the same policy online; the solver rarely finds more weight in 2 s once the cluster is full.
 Called by `berth experiment fgd --batch K`.
 """
 
