@@ -149,12 +149,14 @@ def optimal(
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
         return
-    table = Table("scenario", "pods", "nodes", "seed", "status", "weight", "heuristic", "bound", "gap %", "seconds",
-                  title="batch solver (CP-SAT, warm-started; weight = pods placed, 1 + priority each)")
+    table = Table("scenario", "pods", "nodes", "seed", "status", "method", "weight", "heuristic", "bound", "gap %",
+                  "new nodes (bound)", "seconds (cpu)",
+                  title="batch solver (HiGHS / CP-SAT, warm-started; weight = pods placed, 1 + priority each)")
     for r in results:
-        table.add_row(r.scenario, str(r.pods), str(r.nodes), str(r.seed), f"{r.status} ({r.solver_status})",
+        nodes_bound = "-" if r.secondary_bound is None else f"{r.secondary_bound:.0f}"
+        table.add_row(r.scenario, str(r.pods), str(r.nodes), str(r.seed), f"{r.status} ({r.solver_status})", r.method,
                       str(r.weight), f"{r.heuristic_weight} ({r.heuristic})", str(r.bound), f"{100 * r.gap:.2f}",
-                      f"{r.seconds:.1f}")
+                      f"{r.secondary} ({nodes_bound})", f"{r.seconds:.1f} ({r.cpu_seconds:.1f})")
     Console().print(table)
 
 

@@ -39,6 +39,11 @@ class BatchCase:
     gap: float
     placed: int
     seconds: float
+    cpu_seconds: float
+    """CPU time of this process over the batch (HiGHS and CP-SAT threads included): on a shared
+    machine, wall time grows with the load and this does not."""
+    secondary: int = 0
+    secondary_bound: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,12 +58,17 @@ def run_case(scenario: str, pods: int, nodes: int, seed: int, time_limit: float,
     batch = [p.workload for p in rng.sample(trace, pods)] if pods <= len(trace) else \
         [_renamed(trace[rng.randrange(len(trace))].workload, i) for i in range(pods)]
     engine = Engine(cluster, "best-fit")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = engine.place_batch(batch, time_limit=time_limit, secondary=secondary)
-    seconds = time.perf_counter() - started
+    return _case(scenario, pods, nodes, seed, time_limit, result, started, cpu)
+
+
+def _case(scenario: str, pods: int, nodes: int, seed: int, time_limit: float, result, started: float,
+          cpu: float) -> BatchCase:
     return BatchCase(scenario, pods, nodes, seed, time_limit, result.status, result.solver_status, result.method,
                      result.weight, result.heuristic_weight, result.heuristic, result.bound, result.gap,
-                     len(result.placements), seconds)
+                     len(result.placements), time.perf_counter() - started, time.process_time() - cpu,
+                     result.secondary, result.secondary_bound)
 
 
 def saturated_cases(sizes: list[int], seed: int, time_limit: float, level: float = 1.0,
@@ -84,12 +94,10 @@ def saturated_cases(sizes: list[int], seed: int, time_limit: float, level: float
     out = []
     for k in sizes:
         engine = Engine(clone(filler.snapshot), "fgd", seed=seed, context=context)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = engine.place_batch(arrivals[at: at + k], time_limit=time_limit, context=context,
                                     secondary=secondary)
-        out.append(BatchCase("saturated", k, len(cluster), seed, time_limit, result.status, result.solver_status,
-                             result.method, result.weight, result.heuristic_weight, result.heuristic, result.bound,
-                             result.gap, len(result.placements), time.perf_counter() - started))
+        out.append(_case("saturated", k, len(cluster), seed, time_limit, result, started, cpu))
     return out
 
 

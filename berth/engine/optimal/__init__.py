@@ -3,8 +3,11 @@
 - `aggregate`: workloads grouped into interchangeable types, nodes into interchangeable classes.
 - `bounds`: a proven upper bound on the weight (e.g. milli-GPU) any placement of a batch reaches.
 - `binpacking`: volume and configuration-LP lower bounds on the nodes a batch needs.
+- `layouts`: one node's possible contents as a small MIP over device layouts (no device symmetry).
+- `compact`: the two-phase compact MIP over all candidate nodes (weight, then fewest new nodes).
+- `columns`: column generation over node patterns: proven configuration-LP bounds.
 - `cpsat`: the CP-SAT model of one batch (or chunk) over workload types and candidate nodes.
-- `batch`: the batch solver behind `Engine.place_batch`: best heuristic, bound, CP-SAT,
+- `batch`: the batch solver behind `Engine.place_batch`: best heuristic, bound, compact MIP, CP-SAT,
   decomposition by node classes and rolling horizon (explained in its docstring).
 - `highs`: the thin HiGHS front the bounds use.
 The engine calls this package from `Engine.place_batch`; the simulator from `berth.sim.bound`

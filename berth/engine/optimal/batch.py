@@ -1,4 +1,4 @@
-"""Batch placement: the best heuristic, improved by CP-SAT, with a proven bound and gap.
+"""Batch placement: the best heuristic, improved by HiGHS or CP-SAT, with a proven bound and gap.
 
 `place_batch(engine, workloads, ...)` places a queue jointly:
 
@@ -10,7 +10,12 @@
    (exactly what online decisions would do), handed back before solving.
 3. The proven bound on the weight is the aggregated relaxation of `bounds` (valid for any
    placement of the batch), tightened by CP-SAT's own bound when its model was exact.
-4. Decomposition.  Nodes in one equivalence class (`aggregate`: same free resources, same
+4. Few node classes (an empty or small cluster: at most `compact.MAX_ROWS` candidate rows):
+   the compact layout MIP of `compact` (HiGHS), phase 1 for the weight, then for the `nodes`
+   secondary the configuration-LP bound of `columns` and phase 2 for the fewest new nodes.
+   When it proves both, that is the answer ("compact"); otherwise its best placement and
+   proven weight bound warm-start the CP-SAT model below with the time left.
+5. Decomposition.  Nodes in one equivalence class (`aggregate`: same free resources, same
    per-device free amounts, same verdict of every filter for every workload type of the chunk)
    are interchangeable, so a chunk keeps only as many of them as it has workloads able to use
    them; when that is all of them, the CP-SAT model is exact.  Past about `EXACT_CELLS`
@@ -19,7 +24,7 @@
    empty node).  Past `CHUNK` workloads the batch is solved as a rolling
    horizon: consecutive chunks in queue order, each on the snapshot the previous ones left, each
    warm-started from the heuristic continued from that state, the time budget shared out.
-5. The solver's answer replaces the incumbent only when it places at least as much weight (with
+6. The solver's answer replaces the incumbent only when it places at least as much weight (with
    `prefer_hint`, strictly more; and the solver is skipped when the incumbent already meets the
    bound), so the result is never worse than the best heuristic; a greedy pass with the engine's
    policy then places anything left out that still fits.  Workloads still unplaced get the
