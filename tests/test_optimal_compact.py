@@ -118,3 +118,18 @@ def test_compact_model_declines_large_clusters():
     pods = [pod(f"p{i}", gpu=500) for i in range(450)]
     snap = Engine(nodes, "best-fit").snapshot
     assert not CompactModel(snap, aggregate(snap, pods), [1]).usable
+
+
+def test_shrink_empties_nodes_and_keeps_every_workload():
+    from berth.engine.optimal.shrink import shrink
+
+    nodes = [node(f"n{i}", cpu=8000, memory=16384, gpus=2, model="T4") for i in range(4)]
+    pods = [pod(f"p{i}", cpu=1000, gpu=500) for i in range(4)]
+    snap = Engine(nodes, "best-fit").snapshot
+    spread = {0: (0, (0,)), 1: (1, (0,)), 2: (2, (0,)), 3: (3, (1,))}      # one pod per node
+    out = shrink(snap, pods, [1] * 4, spread, target=1, deadline=time.perf_counter() + 20)
+    assert set(out) == set(spread)
+    assert len({row for row, _ in out.values()}) == 1                      # all four fit one node
+    for i, (row, devices) in out.items():
+        snap.assign(row, pods[i], devices)
+    assert (snap.free >= 0).all() and (snap.gpu_free >= 0).all()

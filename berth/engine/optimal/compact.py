@@ -14,7 +14,9 @@ class) by what they hold.  HiGHS' branch and cut then proves what CP-SAT could n
   phase 1; u_n >= a[t, n] / most and per-dimension load <= capacity * u_n (the form whose
   relaxation is the volume bound).
 
-`solve_phase` returns the placement, HiGHS' proven bound and whether it proved optimality.  A
+`solve_phase` returns the placement, HiGHS' proven bound and whether it proved optimality.
+`prove` runs both phases within a deadline; when phase 2 has not met its bound, `shrink`
+(large-neighbourhood search over used nodes) tries to empty nodes with the time left.  A
 class keeps only as many rows as the batch could use (its rows are interchangeable), so the
 model is exact.  Called by `berth.engine.optimal.batch`.
 """
@@ -31,12 +33,15 @@ from berth.engine.optimal.aggregate import Aggregate
 from berth.engine.optimal.columns import ColumnGeneration
 from berth.engine.optimal.highs import INF, LinearProblem, solve
 from berth.engine.optimal.layouts import Assignment, Pricing, _is_empty, column_classes, lay_out
+from berth.engine.optimal.shrink import shrink
 
 MAX_ROWS = 400
 """Above this many candidate rows the compact model is not built (the caller falls back)."""
 PRIMAL_EFFORT = 0.8
 """HiGHS' heuristic effort in phase 2, where finding the packing is the hard part (the
 relaxation's bound is usually already the optimum)."""
+PHASE2_SHARE = 0.6
+"""Share of the time left that phase 2 gets; the node-emptying search (`shrink`) has the rest."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,12 @@ def prove(snap, agg: Aggregate, weights, incumbent: Assignment, bound: float, se
     if secondary == "none" or nodes == 0:
         return Proof(best, value, weight_bound, nodes, float(nodes), True, "OPTIMAL")
     best, nodes, lower, done = _fewest_nodes(model, best, value, nodes, deadline)
+    if not done:
+        items = {i: wt.example for wt in agg.types for i in wt.members}
+        workloads = [items[i] for i in range(len(items))]
+        best = shrink(snap, workloads, [item_weight[i] for i in range(len(items))], best, int(lower), deadline)
+        nodes = _new_nodes(snap, best)
+        done = nodes <= lower
     return Proof(best, value, weight_bound, nodes, lower, done, "OPTIMAL" if done else "FEASIBLE")
 
 
@@ -204,7 +215,8 @@ def _fewest_nodes(model: CompactModel, best: Assignment, value: int, nodes: int,
         cg.seed(_per_row(model.agg, best))
         lower = max(lower, cg.run(2, target=value, stop_at=nodes, integer=False).bound)
     if lower < nodes:
-        r2 = model.solve_phase(2, _share(deadline, 1.0), weight_at_least=value, known_bound=lower, effort=PRIMAL_EFFORT)
+        r2 = model.solve_phase(2, _share(deadline, PHASE2_SHARE), weight_at_least=value, known_bound=lower,
+                               effort=PRIMAL_EFFORT)
         if r2.value is not None and r2.value < nodes:
             best, nodes = r2.assignment, r2.value
         lower = max(lower, float(math.ceil(r2.bound - 1e-6)) if math.isfinite(r2.bound) else lower)
