@@ -12,6 +12,7 @@ import numpy as np
 
 from berth.engine.scorers.fgd import FGD_DEVICES
 from berth.engine.scorers.fgdss import FGD_SS_DEVICES
+from berth.engine.scorers.fgdlook import FGD_LOOK_DEVICES
 from berth.engine.scorers.fgdstrand import FGD_STRAND_DEVICES
 from berth.engine.snapshot import Snapshot
 from berth.model import GPU_WHOLE, Workload
@@ -70,5 +71,6 @@ DEVICE_PICKERS = {
     **FGD_DEVICES,
     **FGD_SS_DEVICES,
     **FGD_STRAND_DEVICES,
+    **FGD_LOOK_DEVICES,
 }
 """Device pickers by name."""

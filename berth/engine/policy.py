@@ -102,6 +102,8 @@ POLICIES: dict[str, Policy] = {p.name: p for p in (
            (("fgd-ss", 1),), devices="fgd-ss", tie_break="name", needs_mix=True),
     Policy("fgd-strand", "FGD whose fragment also counts GPU stranded by missing CPU, best fit on ties",
            (("fgd-strand", 1),), devices="fgd-strand", tie_break="name", needs_mix=True),
+    Policy("fgd-lookahead", "fgd-strand plus the expected eventual waste of the hole a GPU share leaves",
+           (("fgd-lookahead", 1),), devices="fgd-lookahead", tie_break="name", needs_mix=True),
     Policy("nova-default", "Nova's RAM and CPU weighers, multipliers 1.0 (spread), first host wins ties",
            (("ram-weigher", 1.0), ("cpu-weigher", 1.0)), tie_break="first"),
 )}

@@ -1,0 +1,96 @@
+"""`fgd-lookahead`: `fgd-strand` plus the expected eventual waste of the hole a GPU share leaves.
+
+FGD's fragment looks one arrival ahead: a device's free amount h is idle for the typical shapes
+that do not fit it.  What a share placement really decides is what becomes of the hole it leaves
+once the cluster is full: later shares land in it until none fits.  From the workload mix alone
+(the share sizes s with their frequencies q_s among all arrivals) this module precomputes, for
+every hole size h, the expected milli-GPU that stays idle for good:
+
+    W(h) = h                                                   if no share fits h
+    W(h) = (1 - pi_h) * h + pi_h * sum_{s<=h} q_s W(h - s) / Q_h, Q_h = sum_{s<=h} q_s,
+    pi_h = min(1, KAPPA * Q_h)
+
+pi_h is the chance the hole gets used at all: shares that fit a 190 hole are about 1% of the
+openb arrivals while hundreds of such holes are open, so most of them never fill (W(190) is about
+170), whereas a 530 hole is nearly always topped up (W(530) about 120).  A wholly free device
+counts 0 (whole-GPU workloads use it).  A share on a device with free f adds
+LOOK * (W(f - s) - W(f)) to the `fgd-strand` change dF + STRANDING * dS before the sigmoid;
+whole GPUs and CPU-only workloads score exactly as in `fgd-strand`.  W depends on the mix only
+and the term on the row alone, so the engine's per-row score cache stays exact.
+
+LOOK (0.5) and KAPPA (10) were tuned on seeds 1-8 only; see `berth.engine.policy` for results.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from berth.engine.plugins import Rows
+from berth.engine.scorers.fgdstrand import StrandDevices, StrandModel, StrandScore
+from berth.engine.snapshot import Snapshot
+from berth.model import GPU_WHOLE, Workload
+
+LOOK = 0.5
+"""Milli-GPU of fragment per milli-GPU of expected eventual waste."""
+KAPPA = 10.0
+"""How many future arrivals, per unit of a share's frequency, an open hole can hope to meet."""
+
+
+def eventual_waste(mix, kappa: float = KAPPA) -> np.ndarray:
+    """W(h) for h = 0..1000 milli-GPU, from the share sizes of a mix of `DemandClass`es."""
+    total = sum(d.weight for d in mix) or 1.0
+    weights: dict[int, float] = {}
+    for d in mix:
+        if 0 < d.gpu < GPU_WHOLE:
+            weights[d.gpu] = weights.get(d.gpu, 0.0) + d.weight
+    sizes = np.array(sorted(weights), np.int64)
+    freq = np.array([weights[s] for s in sizes]) / total
+    waste = np.zeros(GPU_WHOLE + 1)
+    for h in range(1, GPU_WHOLE):
+        fits = sizes <= h
+        fitting = freq[fits].sum()
+        if not fitting:
+            waste[h] = h
+            continue
+        used = min(1.0, kappa * fitting)
+        waste[h] = (1 - used) * h + used * (freq[fits] @ waste[h - sizes[fits]]) / fitting
+    return waste
+
+
+class LookModel(StrandModel):
+    """`fgd-strand`'s model plus the eventual-waste change of the device a share goes on."""
+
+    def __init__(self, mix, look: float = LOOK, kappa: float = KAPPA) -> None:
+        super().__init__(mix)
+        self.look, self.waste = look, eventual_waste(mix, kappa)
+
+    def delta(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
+        delta = super().delta(snap, workload, rows)
+        if not workload.gpu_count or workload.gpu_milli >= GPU_WHOLE:
+            return delta
+        free = snap.gpu_free[rows]
+        left = np.clip(free - workload.gpu_milli, 0, None)
+        return delta + self.look * (self.waste[left] - self.waste[free])
+
+
+class LookScore(StrandScore):
+    """Score plugin: the best score over the devices the workload could take."""
+
+    name = "FGDLookahead"
+
+
+class LookDevices(StrandDevices):
+    """Device picker: whole GPUs in order; a share on its best-scoring device (first on ties)."""
+
+    name = "fgd-lookahead"
+
+
+def look_model(ctx, shared: dict) -> LookModel:
+    """The model of one built policy, shared by its scorer and device picker."""
+    if "fgd-lookahead" not in shared:
+        shared["fgd-lookahead"] = LookModel(ctx.mix)
+    return shared["fgd-lookahead"]
+
+
+FGD_LOOK_SCORERS = {"fgd-lookahead": lambda ctx, shared: LookScore(look_model(ctx, shared))}
+FGD_LOOK_DEVICES = {"fgd-lookahead": lambda ctx, shared: LookDevices(look_model(ctx, shared))}
