@@ -31,7 +31,8 @@ def test_delta_is_fgd_strand_plus_the_waste_change_for_shares_only():
              for i in range(10)]
     engine = Engine(nodes, "fgd-lookahead", context=PolicyContext(MIX))
     for i in range(30):
-        engine.place(pod(f"w{i}", cpu=int(rng.integers(1, 6)) * 1000, memory=1, gpu=int(rng.choice([0, 300, 500, 1000]))))
+        gpu = int(rng.choice([0, 300, 500, 1000]))
+        engine.place(pod(f"w{i}", cpu=int(rng.integers(1, 6)) * 1000, memory=1, gpu=gpu))
     snap, rows = engine.snapshot, np.arange(len(engine.snapshot))
     look, strand = LookModel(MIX), StrandModel(MIX)
     waste = eventual_waste(MIX)
