@@ -165,8 +165,8 @@ class AgentHost:
                     names = self.dirty
                 self.dirty = set()
                 for name in names:
-                    agent = self.agents[name]
-                    if agent.pods or agent.dirty:
+                    agent = self.agents.get(name)
+                    if agent is not None and (agent.pods or agent.dirty):
                         writes.extend(agent.sync(now))
                         if agent.stopping():
                             self.dirty.add(name)  # terminating pods: look again at the next tick

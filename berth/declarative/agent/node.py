@@ -34,6 +34,8 @@ class PodRecord:
     started: float
     units: list[str] = field(default_factory=list)
     sent: dict | None = None
+    basis: tuple | None = None
+    """(pod object, unit statuses) that `sent` was computed from: the same again means the same status."""
     stopping: bool = False
     finished: bool = False
 
@@ -133,6 +135,9 @@ class NodeAgent:
         if not record.units and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
             self._start_units(record)
         units = [self.runtime.status(u) for u in record.units]
+        if record.basis is not None and record.basis[0] is pod and record.basis[1] == units:
+            return []
+        record.basis = (pod, units)
         status = pod_status(pod, units, record.started, self.runtime.name, now, record.sent)
         if status != record.sent:
             record.sent = status
