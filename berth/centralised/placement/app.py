@@ -110,10 +110,16 @@ def _raw_headers(status: int, headers: dict[str, str], body: bytes,
 
 
 _POOL = cf.ThreadPoolExecutor(_THREADS, thread_name_prefix="placement")
-_ON_LOOP = {  # Gate.runs -> may the handler run on the event loop for this service now?
-    "thread": lambda _service: False,
-    "loop": lambda _service: True,
-    "fresh-index": lambda service: service.index.peek() is not None,
+def _pin_fresh_view(req: Req) -> bool:
+    """True (and the view pinned on `req`) when the index is known current without SQL."""
+    req.view = req.service.index.peek()
+    return req.view is not None
+
+
+_ON_LOOP = {  # Gate.runs -> may the handler run on the event loop for this request now?
+    "thread": lambda _req: False,
+    "loop": lambda _req: True,
+    "fresh-index": _pin_fresh_view,
 }
 
 
@@ -187,7 +193,7 @@ class Dispatcher:
         if gate.json_body:
             req.require_json()
         gate.policy(req)
-        if _ON_LOOP[gate.runs](self.service):
+        if _ON_LOOP[gate.runs](req):
             return gate.handler(req)
         return await asyncio.get_running_loop().run_in_executor(_POOL, gate.handler, req)
 

@@ -71,6 +71,9 @@ class Req:
     project_id: str
     request_id: str
     service: Any = None
+    view: Any = None
+    """The candidate-index view the dispatcher found current when it chose to run the handler
+    on the event loop (so the handler needs no SQL); None: ask `service.index.current()`."""
 
     def want(self, minor: int) -> bool:
         """True when the request's microversion is at least 1.`minor`."""

@@ -5,7 +5,8 @@ Data, not code: the app walks `ROUTES` in order; a method missing for a matched 
 (404 by default, as upstream).  Handlers with behaviour that changes inside their range
 branch on `req.want(minor)` themselves.  A gate's `runs` says where its handler may run:
 "thread" (the default: it may wait on SQL), "loop" (pure computation) or "fresh-index"
-(on the event loop while the candidate index is known current without SQL, else a thread).
+(on the event loop while the candidate index is known current without SQL -- that view is
+pinned on the request as `req.view` -- else in a thread).
 """
 
 from __future__ import annotations

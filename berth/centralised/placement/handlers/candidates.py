@@ -120,7 +120,7 @@ def _build_summaries(view: View, rows: list[int], flags: tuple) -> dict[int, dic
 
 def listing(req: Req) -> Resp:
     query = acquery.parse(req)
-    view = req.service.index.current()
+    view = req.view if req.view is not None else req.service.index.current()
     _validate_names(req, view, query)
     cands = candidates.search(view, query, nested_aware=req.want(29))
     requested = {rc for g in query.groups.values() for rc in g.resources}
