@@ -1,0 +1,90 @@
+"""`Connection`: one keep-alive HTTP/1.1 client connection, for the many small unary calls of `KubeClient`.
+
+A request goes out as one `sendall` (request line, headers and body together, TCP_NODELAY), and the
+response is parsed by httptools (the C parser uvicorn uses), which handles Content-Length and chunked
+bodies alike.  `http.client` costs several times the CPU per call (its headers go through the `email`
+package) and sends headers and body in two segments; at thousands of calls a second that is most of a
+client's work.  A connection the server closed while idle raises `Stale` before any byte of the response
+arrives, which the caller may retry; anything else is an `OSError` or `httptools.HttpParserError`.
+Not thread-safe: `KubeClient` keeps one per thread.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import httptools
+
+
+class Stale(ConnectionResetError):
+    """The server had closed the idle keep-alive connection: nothing of the response was received."""
+
+
+class Connection:
+    """A lazily opened keep-alive connection to `host:port`."""
+
+    __slots__ = ("host", "port", "timeout", "sock", "_host_header", "_body", "_done", "_started")
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self.sock: socket.socket | None = None
+        self._host_header = f"Host: {host}:{port}\r\n".encode()
+        self._body: list[bytes] = []
+        self._done = self._started = False
+
+    def request(self, method: str, target: str, headers: bytes, body: bytes | None) -> tuple[int, bytes]:
+        """Send one request; return (status code, body).  `headers` are complete `Name: value\\r\\n` lines."""
+        fresh = self.sock is None
+        if fresh:
+            self._connect()
+        length = b"Content-Length: %d\r\n\r\n" % len(body) if body is not None else b"\r\n"
+        message = b"".join((f"{method} {target} HTTP/1.1\r\n".encode(), self._host_header, headers, length,
+                            body or b""))
+        try:
+            self.sock.sendall(message)
+        except (BrokenPipeError, ConnectionResetError) as err:
+            self.close()
+            raise (err if fresh else Stale(str(err))) from None
+        return self._response(fresh)
+
+    def _connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = sock
+
+    def _response(self, fresh: bool) -> tuple[int, bytes]:
+        parser = httptools.HttpResponseParser(self)
+        self._body, self._done, self._started = [], False, False
+        sock = self.sock
+        try:
+            while not self._done:
+                data = sock.recv(1 << 16)
+                if not data:
+                    raise ConnectionResetError("the server closed the connection")
+                self._started = True
+                parser.feed_data(data)
+        except ConnectionResetError as err:
+            self.close()
+            if self._started or fresh:
+                raise
+            raise Stale(f"the server had closed the keep-alive connection: {err}") from None
+        except BaseException:
+            self.close()
+            raise
+        status = parser.get_status_code()
+        if not parser.should_keep_alive():
+            self.close()
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        return status, body
+
+    # httptools callbacks
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._done = True
+
+    def close(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            sock.close()
