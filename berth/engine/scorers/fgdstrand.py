@@ -22,7 +22,8 @@ score cache stays exact.  Tuning used seeds 1-8 of the default trace (plus seeds
 gpushare100, gpuspec33, multigpu50 and cpu250 as a check), never 42-51: FGD's change without its
 rounding placed 91.5% at 130% arrival (fgd 95.38%); with the rounding and the stranding term,
 weights 0.5 / 1 / 2 gave 95.88 / 95.92 / 95.90% (seeds 1-4), a ratio r scaled by 0.8 or 1.25
-did worse, and the best-fit tie-break added about 0.04 pp; STRANDING 1.5 with FIT 0.5 gave 95.97% on seeds 1-8 (fgd 95.38% on seeds 1-4).
+did worse, and the best-fit tie-break added about 0.04 pp; STRANDING 1.5 with FIT 0.5 gave
+95.97% on seeds 1-8 (fgd 95.38% on seeds 1-4).
 Evaluated once on seeds 42-51: default trace 95.95% at 130% arrival (FGD published 95.39%),
 95.87% at 100% (FGD 95.23%); at 130% also cpu050 95.92 (FGD 95.21), cpu250 93.46 (93.41),
 gpushare100 87.25 (86.90), gpuspec33 95.93 (94.55), multigpu50 97.62 (97.18); the other traces
