@@ -9,7 +9,7 @@ a[t] per workload type, with the share and whole-GPU workloads laid out on its d
 
 - Phase 1, weight: max sum_p w_p lam_p subject to sum_p a_tp lam_p <= n_t per type and
   sum_(p in c) lam_p <= N_c per class.  Pricing per class is a small HiGHS MIP over the node's
-  counts, device shares and wholly taken devices (the exact per-node constraints of `cpsat`).
+  counts and device layouts (`layouts.Pricing`: the exact per-node constraints).
   For any duals pi >= 0 the Lagrangian value pi.n + sum_c N_c max(0, V_c(pi)) bounds every
   placement's weight (V_c: the pricing optimum, or HiGHS' proven bound on it), so a run stopped
   by its time limit still returns a proven bound; at convergence it is the LP optimum.
@@ -21,7 +21,8 @@ a[t] per workload type, with the share and whole-GPU workloads laid out on its d
   MIP): a placement, often meeting the bound (the configuration LP is tight on such problems).
 
 Everything is exact for node-level anti-affinity; the caller does not use this module when a
-zone-level anti-affinity group is present.  Called by `berth.engine.optimal.batch`.
+zone-level anti-affinity group is present.  Called by `berth.engine.optimal.compact` (the
+phase-2 bound on new nodes when a batch does not fit whole).
 """
 
 from __future__ import annotations

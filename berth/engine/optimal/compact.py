@@ -32,7 +32,7 @@ import numpy as np
 from berth.engine.optimal.aggregate import Aggregate
 from berth.engine.optimal.columns import ColumnGeneration
 from berth.engine.optimal.highs import INF, LinearProblem, solve
-from berth.engine.optimal.layouts import Assignment, Pricing, _is_empty, column_classes, lay_out
+from berth.engine.optimal.layouts import Assignment, Pricing, column_classes, is_empty, lay_out
 from berth.engine.optimal.shrink import shrink
 
 MAX_ROWS = 400
@@ -228,7 +228,7 @@ def _share(deadline: float, fraction: float) -> float:
 
 
 def _new_nodes(snap, assignment: Assignment) -> int:
-    return sum(1 for r in {row for row, _ in assignment.values()} if _is_empty(snap, r))
+    return sum(1 for r in {row for row, _ in assignment.values()} if is_empty(snap, r))
 
 
 def _per_row(agg: Aggregate, assignment: Assignment) -> dict:

@@ -58,14 +58,14 @@ def column_classes(snap, agg: Aggregate) -> list[ColumnClass]:
     for c, cls in enumerate(agg.classes):
         groups: dict[bool, list[int]] = {}
         for row in cls.rows:
-            groups.setdefault(_is_empty(snap, row), []).append(row)
+            groups.setdefault(is_empty(snap, row), []).append(row)
         types = tuple(int(t) for t in np.flatnonzero(agg.compat[:, c]))
         for empty, rows in groups.items():
             out.append(ColumnClass(tuple(sorted(rows)), cls.free, cls.pods_free, cls.devices, empty, types))
     return out
 
 
-def _is_empty(snap, row: int) -> bool:
+def is_empty(snap, row: int) -> bool:
     return snap.pods_used[row] == 0 and not (snap.gpu_free[row, : snap.gpu_count[row]] < GPU_WHOLE).any()
 
 

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from berth.engine.optimal.aggregate import aggregate
-from berth.engine.optimal.layouts import Assignment, _is_empty
+from berth.engine.optimal.layouts import Assignment, is_empty
 from berth.model import GPU
 
 NEIGHBOURS = (4, 6, 8)
@@ -39,7 +39,7 @@ def shrink(snap, workloads, weights, assignment: Assignment, target: int, deadli
 
 
 def _used(snap, assignment: Assignment) -> int:
-    return sum(1 for r in {row for row, _ in assignment.values()} if _is_empty(snap, r))
+    return sum(1 for r in {row for row, _ in assignment.values()} if is_empty(snap, r))
 
 
 def _step(snap, workloads, weights, assignment: Assignment, tried: set, deadline: float) -> Assignment | None:
@@ -47,7 +47,7 @@ def _step(snap, workloads, weights, assignment: Assignment, tried: set, deadline
     per_row: dict[int, list[int]] = {}
     for i, (row, _) in assignment.items():
         per_row.setdefault(row, []).append(i)
-    rows = [r for r in per_row if _is_empty(snap, r)]
+    rows = [r for r in per_row if is_empty(snap, r)]
     load = {r: sum(int(workloads[i].requests[GPU]) + 1 for i in per_row[r]) for r in rows}
     rows.sort(key=lambda r: load[r])
     for victim in rows:
