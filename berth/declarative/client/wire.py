@@ -23,14 +23,16 @@ class Stale(ConnectionResetError):
 class Connection:
     """A lazily opened keep-alive connection to `host:port`."""
 
-    __slots__ = ("host", "port", "timeout", "sock", "_host_header", "_body", "_done", "_started")
+    __slots__ = ("host", "port", "timeout", "sock", "_host_header", "_body", "_done", "_started", "_parser",
+                 "_keep")
 
     def __init__(self, host: str, port: int, timeout: float) -> None:
         self.host, self.port, self.timeout = host, port, timeout
         self.sock: socket.socket | None = None
         self._host_header = f"Host: {host}:{port}\r\n".encode()
         self._body: list[bytes] = []
-        self._done = self._started = False
+        self._done = self._started = self._keep = False
+        self._parser: httptools.HttpResponseParser | None = None
 
     def request(self, method: str, target: str, headers: bytes, body: bytes | None) -> tuple[int, bytes]:
         """Send one request; return (status code, body).  `headers` are complete `Name: value\\r\\n` lines."""
@@ -53,8 +55,8 @@ class Connection:
         self.sock = sock
 
     def _response(self, fresh: bool) -> tuple[int, bytes]:
-        parser = httptools.HttpResponseParser(self)
-        self._body, self._done, self._started = [], False, False
+        parser = self._parser = httptools.HttpResponseParser(self)
+        self._body, self._done, self._started, self._keep = [], False, False, False
         sock = self.sock
         try:
             while not self._done:
@@ -72,12 +74,15 @@ class Connection:
             self.close()
             raise
         status = parser.get_status_code()
-        if not parser.should_keep_alive():
+        if not self._keep:
             self.close()
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         return status, body
 
     # httptools callbacks
+    def on_headers_complete(self) -> None:
+        self._keep = self._parser.should_keep_alive()  # asked now: the parser forgets once the message ends
+
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
 
