@@ -56,6 +56,10 @@ def proven(phase: int, value: float) -> float:
     return float(math.floor(value + margin)) if phase == 1 else float(math.ceil(value - margin))
 
 
+def _reached(phase: int, bound: float, stop_at: float) -> bool:
+    return bound <= stop_at if phase == 1 else bound >= stop_at
+
+
 class ColumnGeneration:
     """Both phases over one batch (see the module doc); `weights[t]` per workload type."""
 
@@ -109,8 +113,8 @@ class ColumnGeneration:
     def _master(self, phase: int, target: float, integer: bool, time_limit: float):
         cols = list(self.columns.values())
         p = LinearProblem(maximize=phase == 1)
-        js = [p.add_col(self.weight_of(c) if phase == 1 else float(self.cost_of(c)), 0, float(len(self.classes[c.cls].rows)),
-                        integer) for c in cols]
+        cost = self.weight_of if phase == 1 else (lambda c: float(self.cost_of(c)))
+        js = [p.add_col(cost(c), 0, float(len(self.classes[c.cls].rows)), integer) for c in cols]
         if phase == 2:
             p.add_row({j: self.weight_of(c) for j, c in zip(js, cols)}, lo=target)
         for t in range(len(self.agg.types)):
@@ -152,7 +156,7 @@ class ColumnGeneration:
                 converged = True
                 best = min(best, sol.value) if phase == 1 else max(best, sol.value)
                 break
-            if stop_at is not None and (proven(phase, best) <= stop_at if phase == 1 else proven(phase, best) >= stop_at):
+            if stop_at is not None and _reached(phase, proven(phase, best), stop_at):
                 break
         value, chosen = self._integer(phase, target, best) if integer else (None, [])
         return PhaseResult(proven(phase, best), value, chosen, converged, it)
@@ -181,7 +185,8 @@ class ColumnGeneration:
             return None, []
         xs = np.round(sol.x[: len(cols)]).astype(int)
         chosen = [(c, int(x)) for c, x in zip(cols, xs) if x > 0]
-        value = sum(self.weight_of(c) * x for c, x in chosen) if phase == 1 else sum(self.cost_of(c) * x for c, x in chosen)
+        of = self.weight_of if phase == 1 else self.cost_of
+        value = sum(of(c) * x for c, x in chosen)
         return int(round(value)), chosen
 
     def assignment(self, chosen: list[tuple[Pattern, int]]) -> Assignment:
