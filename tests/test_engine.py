@@ -115,3 +115,40 @@ def test_score_cache_gives_exactly_the_full_evaluation(policy):
         if i % 5 == 4:
             victim = f"p{int(rng.integers(i))}"
             assert cached.release(victim) == full.release(victim)
+
+
+@pytest.mark.parametrize("policy", ["kube-default", "most-allocated", "nova-default", "best-fit", "gpu-packing"])
+def test_tracked_tie_set_gives_exactly_the_full_evaluation_on_identical_nodes(policy):
+    # Identical nodes tie on every score, so each decision exercises the cached tie set: a chosen
+    # row leaves it, a release brings it back level with (or above) the rest, a full node drops out.
+    rng = np.random.default_rng(11)
+    nodes = [node(f"n{i:02d}", cpu=2000, memory=4096, gpus=1) for i in range(24)]
+    shapes = [dict(cpu=500, memory=512), dict(cpu=250, memory=1024, gpu=250), dict(cpu=1000, memory=256)]
+    cached, full = Engine(nodes, policy, seed=5), Engine(nodes, policy, seed=5, cache=False)
+    for i in range(400):
+        w = pod(f"p{i}", **shapes[int(rng.integers(len(shapes)))])
+        assert cached.place(w) == full.place(w)
+        if i % 3 == 2:
+            victim = f"p{int(rng.integers(i))}"
+            assert cached.release(victim) == full.release(victim)
+    assert cached.snapshot.used.tolist() == full.snapshot.used.tolist()
+
+
+def test_tie_set_follows_a_row_that_leaves_and_rejoins_the_top():
+    engine = Engine([node("a"), node("b"), node("c")], "kube-default", seed=2)
+    w = pod("probe", cpu=500)
+
+    def ties_and_scan():
+        _, total, ties = engine.cache.best(w)
+        return ties.tolist(), np.flatnonzero(total == total.max()).tolist()
+
+    assert ties_and_scan() == ([0, 1, 2], [0, 1, 2])
+    assert engine.place(pod("p1", cpu=1000)).ok
+    ties, scan = ties_and_scan()          # one row moved down: it leaves the tie set
+    assert ties == scan and len(ties) == 2
+    engine.release("p1")
+    assert ties_and_scan() == ([0, 1, 2], [0, 1, 2])   # it rose back level: it rejoins in order
+    engine.place(pod("p2", cpu=1000))
+    engine.place(pod("p3", cpu=1000))
+    ties, scan = ties_and_scan()
+    assert ties == scan and len(ties) == 1

@@ -5,8 +5,11 @@ evaluation would re-filter and re-score every node.  The cache keeps, for each w
 seen, the feasibility mask, the raw scores of normalising plugins (stale on infeasible rows,
 which normalisers mask out) and the weighted row-wise total, plus the
 snapshot tick it reflects.  `evaluate` refreshes only rows whose `node_tick` moved past that
-tick, then adds the per-decision normalised terms.  Results are identical to a full evaluation
-(a test checks this); `enabled=False` forces full evaluation.  Called by `Engine` only.
+tick, then adds the per-decision normalised terms.  `best` also names the rows sharing the
+highest total; when no normalised term applies, that tie set is kept up to date row by row
+instead of rescanning every node per decision.  Results are identical to a full evaluation (a
+test checks this); `enabled=False` forces full evaluation.  Called by `Engine` and the
+centralised scheduler's host selection.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from berth.engine.snapshot import Snapshot
 from berth.model import Workload
 
 MAX_CACHE_BYTES = 256 * 2**20
+_NO_ROWS = np.zeros(0, np.int64)
 
 
 @dataclass
@@ -31,6 +35,8 @@ class _Entry:
     ok: np.ndarray
     raw: np.ndarray
     rowwise: np.ndarray
+    top: np.ndarray | None = None
+    """Rows whose `rowwise` equals the highest finite value, ascending; None until scanned."""
 
 
 class ScoreCache:
@@ -41,10 +47,24 @@ class ScoreCache:
         self.policy = policy
         self.enabled = enabled
         self.entries: OrderedDict[tuple, _Entry] = OrderedDict()
+        self.last: tuple | None = None
+        """The shape of the latest decision: the most recently used entry, no reordering needed."""
 
     def evaluate(self, workload: Workload) -> tuple[np.ndarray, np.ndarray]:
         """(feasible mask, total score with -inf where infeasible) over every row."""
+        return self._total(self._entry(workload))
+
+    def best(self, workload: Workload) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`evaluate`'s pair plus the rows sharing the highest total, ascending (empty: none fits)."""
         entry = self._entry(workload)
+        ok, total = self._total(entry)
+        if total is not entry.rowwise:
+            return ok, total, top_rows(total)
+        if entry.top is None:
+            entry.top = top_rows(total)
+        return ok, total, entry.top
+
+    def _total(self, entry: _Entry) -> tuple[np.ndarray, np.ndarray]:
         total = entry.rowwise
         for i, scorer, weight in entry.scorers:
             if not scorer.normalizes:
@@ -59,16 +79,20 @@ class ScoreCache:
         entry = self.entries.get(key) if self.enabled else None
         if entry is None or entry.epoch != self.snap.epoch:
             entry = self._fresh(workload)
-            rows = np.arange(len(self.snap))
+            if len(self.snap):
+                self._refresh(entry, workload, np.arange(len(self.snap)))
+            if self.enabled:
+                self.entries[key] = entry
+                self.entries.move_to_end(key)
+                self._trim()
         else:
-            self.entries.move_to_end(key)
+            if key is not self.last:
+                self.entries.move_to_end(key)
             rows = self.snap.changed_since(entry.tick)
-        if len(rows):
-            self._refresh(entry, workload, rows)
+            if len(rows):
+                self._refresh(entry, workload, rows)
         entry.tick = self.snap.tick
-        if self.enabled:
-            self.entries[key] = entry
-            self._trim()
+        self.last = key
         return entry
 
     def _fresh(self, workload: Workload) -> _Entry:
@@ -80,17 +104,32 @@ class ScoreCache:
                       np.full(n, -np.inf))
 
     def _refresh(self, entry: _Entry, workload: Workload, rows: np.ndarray) -> None:
+        ok = self._feasible(entry, workload, rows)
+        if len(rows) == 1:
+            self._refresh_one(entry, workload, rows, bool(ok[0]))
+            return
+        entry.ok[rows] = ok
+        feasible = rows[ok]
+        entry.rowwise[rows] = -np.inf
+        if len(feasible):
+            entry.rowwise[feasible] = self._rowwise(entry, workload, feasible)
+        entry.top = None
+
+    def _refresh_one(self, entry: _Entry, workload: Workload, rows: np.ndarray, fits: bool) -> None:
+        """The common case (one placement moved one row), written with scalar and slice stores."""
+        row = int(rows[0])
+        entry.ok[row] = fits
+        entry.rowwise[row:row + 1] = self._rowwise(entry, workload, rows) if fits else -np.inf
+        entry.top = _moved_top(entry.top, entry.rowwise, row)
+
+    def _feasible(self, entry: _Entry, workload: Workload, rows: np.ndarray) -> np.ndarray:
         ok = None
         for plugin in entry.filters:
             passed = plugin.filter(self.snap, workload, rows)
             ok = passed if ok is None else ok & passed
-        if ok is None:
-            ok = np.ones(len(rows), bool)
-        entry.ok[rows] = ok
-        feasible = rows[ok]
-        entry.rowwise[rows] = -np.inf
-        if not len(feasible):
-            return
+        return np.ones(len(rows), bool) if ok is None else ok
+
+    def _rowwise(self, entry: _Entry, workload: Workload, feasible: np.ndarray):
         total = 0.0
         for i, scorer, weight in entry.scorers:
             raw = scorer.score(self.snap, workload, feasible)
@@ -98,9 +137,35 @@ class ScoreCache:
                 entry.raw[i, feasible] = raw
             else:
                 total = total + (raw if weight == 1 else weight * raw)
-        entry.rowwise[feasible] = total
+        return total
 
     def _trim(self) -> None:
         per_entry = max(1, len(self.snap)) * (len(self.policy.scorers) + 2) * 8
         while len(self.entries) > max(4, MAX_CACHE_BYTES // per_entry):
             self.entries.popitem(last=False)
+
+
+def top_rows(total: np.ndarray) -> np.ndarray:
+    """Rows sharing the highest finite value of `total`, ascending (empty when all are -inf)."""
+    if not len(total):
+        return _NO_ROWS
+    row = total.argmax()
+    if total[row] == -np.inf:
+        return _NO_ROWS
+    return np.flatnonzero(total == total[row])
+
+
+def _moved_top(top: np.ndarray | None, rowwise: np.ndarray, row: int) -> np.ndarray | None:
+    """The tie set after `row`'s total changed; None when it must be rescanned."""
+    if top is None or not len(top):
+        return None
+    at = int(top.searchsorted(row))
+    present = at < len(top) and top[at] == row
+    if present and len(top) == 1:
+        return None
+    best, value = rowwise[top[1] if present and at == 0 else top[0]], rowwise[row]
+    if value > best:
+        return np.array([row])
+    if value == best:
+        return top if present else np.concatenate((top[:at], [row], top[at:]))
+    return np.concatenate((top[:at], top[at + 1:])) if present else top

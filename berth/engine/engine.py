@@ -38,8 +38,8 @@ class Engine:
         """Choose a node for `workload` and charge it, or say why no node can take it."""
         if workload.name in self.placed:
             raise ValueError(f"workload {workload.name!r} is already placed")
-        ok, total = self.cache.evaluate(workload)
-        row = self._select(ok, total)
+        _, total, top = self.cache.best(workload)
+        row = self._select(top)
         if row is None:
             return self.explain(workload)
         devices = self.policy.devices.pick(self.snapshot, workload, row, self.rng) if workload.gpu_count else ()
@@ -47,17 +47,12 @@ class Engine:
         self.placed[workload.name] = (row, workload, devices)
         return Placement(workload.name, self.snapshot.nodes[row].name, devices, float(total[row]))
 
-    def _select(self, ok: np.ndarray, total: np.ndarray) -> int | None:
-        if not len(total):
+    def _select(self, ties: np.ndarray) -> int | None:
+        """One of the rows sharing the best score (ascending), as the policy's tie-break says."""
+        if not len(ties):
             return None
-        row = int(total.argmax())
-        if not ok[row]:
-            return None
-        if self.policy.tie_break == "first":
-            return row
-        ties = (total == total[row]).nonzero()[0]
-        if len(ties) == 1:
-            return row
+        if len(ties) == 1 or self.policy.tie_break == "first":
+            return int(ties[0])
         if self.policy.tie_break == "name":
             return int(ties[np.argmin(self.snapshot.name_rank()[ties])])
         return int(ties[self.rng.integers(len(ties))])

@@ -49,7 +49,8 @@ class FilterPlugin(Protocol):
 class ScorePlugin(Protocol):
     """Ranks the nodes that passed every filter; higher is better.
 
-    `score` is called with feasible rows only and returns a float array aligned with them.  If
+    `score` is called with feasible rows only and returns a numeric array aligned with them
+    (integer scores, as kube's, need no conversion to float).  If
     `normalizes` is False the score of a row depends on that row alone, so the engine caches it
     until the row changes and adds `weight * score` straight into the total.  If True, the
     engine calls `normalize(raw, ok)` once per decision with the raw scores of every row and the

@@ -56,6 +56,9 @@ class Snapshot:
         self.tag_kinds = np.zeros(0, np.int64)
         self._static: dict[object, np.ndarray] = {}
         self._vectors: dict[object, np.ndarray] = {}
+        self._unknown: dict[object, list[str]] = {}
+        self._derived: dict[object, tuple[np.ndarray, object]] = {}
+        self._derived_at = (-1, -1)
         self.add_nodes(list(nodes))
 
     # ---- structure -------------------------------------------------------------------------
@@ -97,6 +100,7 @@ class Snapshot:
         self.epoch += 1
         self._static.clear()
         self._vectors.clear()
+        self._unknown.clear()
         self._refresh_gpu(slice(None))
 
     def _fill_row(self, row: int, node: Node) -> None:
@@ -146,7 +150,29 @@ class Snapshot:
 
     def unknown_dims(self, workload: Workload) -> list[str]:
         """Requested dimensions no node in the snapshot has at all."""
-        return [d for d in workload.requests if d not in self.dim_index and d not in (GPU, PODS)]
+        key = workload.shape[0]
+        dims = self._unknown.get(key)
+        if dims is None:
+            dims = self._unknown[key] = [d for d in workload.requests
+                                         if d not in self.dim_index and d not in (GPU, PODS)]
+        return dims
+
+    def derived(self, key: object, rows: np.ndarray, compute):
+        """`compute()` for these very `rows` at the current tick, computed once and shared.
+
+        Plugins evaluated on the same rows within one refresh derive the same columns (kube's
+        resource scorers all need requested-after); any change to the snapshot forgets them.
+        """
+        stamp = (self.epoch, self.tick)
+        if self._derived_at != stamp:
+            self._derived.clear()
+            self._derived_at = stamp
+        hit = self._derived.get(key)
+        if hit is not None and hit[0] is rows:
+            return hit[1]
+        value = compute()
+        self._derived[key] = (rows, value)
+        return value
 
     # ---- static (label and taint) masks, cached until the next structural change ----------
     def static_mask(self, key: object, compute) -> np.ndarray:

@@ -48,13 +48,13 @@ class Workload:
         for name in ("node_selector", "tolerations", "anti_affinity"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
-    @property
+    @functools.cached_property
     def gpu_count(self) -> int:
         """How many devices the workload touches (a share counts as one)."""
         gpu = self.requests[GPU]
         return 0 if gpu == 0 else max(1, gpu // GPU_WHOLE)
 
-    @property
+    @functools.cached_property
     def gpu_milli(self) -> int:
         """Milli-GPU needed on each device it touches (1000 for whole devices)."""
         gpu = self.requests[GPU]

@@ -21,13 +21,21 @@ SCORED_DIMS = ("cpu", "memory")
 _NON_ZERO = np.array([NON_ZERO_DEFAULTS[d] for d in SCORED_DIMS], np.int64)
 
 
-def requested_after(snap: Snapshot, workload: Workload, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
-    """(requested-with-this-workload, capacity) for cpu and memory, shape (len(rows), 2).
+def requested_after(snap: Snapshot, workload: Workload, rows: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(requested-with-this-workload, capacity, capacity floored at 1) for cpu and memory, each of
+    shape (len(rows), 2).
 
-    cpu and memory are always the snapshot's first two columns (`snapshot.BASE_DIMS`).
+    cpu and memory are always the snapshot's first two columns (`snapshot.BASE_DIMS`).  The
+    scorers of one refresh share the pair through `Snapshot.derived` (same tick, same rows).
     """
+    key = ("requested-after", workload.shape[0])
+    return snap.derived(key, rows, lambda: _requested_after(snap, workload, rows))
+
+
+def _requested_after(snap: Snapshot, workload: Workload, rows: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     need = _non_zero(workload.shape[0], snap.request_vector(workload))
-    return snap.used[rows, :2] + need, snap.capacity[rows, :2]
+    cap = snap.capacity[rows, :2]
+    return snap.used[rows, :2] + need, cap, np.maximum(cap, 1)
 
 
 def _non_zero(key: object, vector: np.ndarray, memo: dict = {}) -> np.ndarray:
@@ -45,9 +53,9 @@ class LeastAllocated(RowwiseScore):
     name = "NodeResourcesLeastAllocated"
 
     def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
-        req, cap = requested_after(snap, workload, rows)
-        per = np.maximum(cap - req, 0) * MAX_NODE_SCORE // np.maximum(cap, 1)
-        return per.sum(axis=1) // len(SCORED_DIMS) * 1.0
+        req, cap, divisor = requested_after(snap, workload, rows)
+        per = np.maximum(cap - req, 0) * MAX_NODE_SCORE // divisor
+        return per.sum(axis=1) // len(SCORED_DIMS)
 
 
 class MostAllocated(RowwiseScore):
@@ -56,9 +64,9 @@ class MostAllocated(RowwiseScore):
     name = "NodeResourcesMostAllocated"
 
     def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
-        req, cap = requested_after(snap, workload, rows)
-        per = np.where(req <= cap, req * MAX_NODE_SCORE // np.maximum(cap, 1), 0)
-        return per.sum(axis=1) // len(SCORED_DIMS) * 1.0
+        req, cap, divisor = requested_after(snap, workload, rows)
+        per = np.where(req <= cap, req * MAX_NODE_SCORE // divisor, 0)
+        return per.sum(axis=1) // len(SCORED_DIMS)
 
 
 class BalancedAllocation(RowwiseScore):
@@ -67,8 +75,8 @@ class BalancedAllocation(RowwiseScore):
     name = "NodeResourcesBalancedAllocation"
 
     def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
-        req, cap = requested_after(snap, workload, rows)
-        frac = np.minimum(req / np.maximum(cap, 1), 1.0)
+        req, _, divisor = requested_after(snap, workload, rows)
+        frac = np.minimum(req / divisor, 1.0)
         std = np.abs(frac[:, 0] - frac[:, 1]) / 2
         return np.floor((1 - std) * MAX_NODE_SCORE)
 
