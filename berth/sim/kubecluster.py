@@ -73,6 +73,8 @@ class LocalCluster:
     normal_events: bool = True
     binders: int = 8
     """Concurrent `pods/binding` requests of the scheduler."""
+    agent_writers: int = 4
+    """Concurrent pod status writes of the agents' host."""
     lease_interval: float = 10.0
     status_interval: float = 60.0
     node_grace: float = 40.0
@@ -107,7 +109,7 @@ class LocalCluster:
                 self.launch_scheduler()
             progress(f"{self.nodes} node agent(s)")
             self.host = AgentHost(self.url, self._agents(), lease_interval=self.lease_interval,
-                                  status_interval=self.status_interval).start()
+                                  status_interval=self.status_interval, writers=self.agent_writers).start()
         except BaseException:
             self.stop()
             raise
