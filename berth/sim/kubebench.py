@@ -4,12 +4,16 @@ Shape: kube-scheduler's scheduler_perf SchedulingBasic (nodes of 4 CPU / 32 GiB 
 of 100m / 500 MiB).  A `LocalCluster` runs the API server (SQLite in a temporary directory by
 default) and the scheduler as two child processes, and this process hosts `nodes` fake-runtime
 node agents (registered Nodes, Leases, pod status) in one `AgentHost`.  `init_pods` are created
-and bound first; then `pods` are created through the API by `creators` threads, and each pod's
-create-to-bound latency runs from just before its POST to when the agents' watch delivers it
-bound.  Throughput is measured pods over the span from the first POST to the last bind seen.
-No controllers run (the pods are bare, as upstream's benchmark), and the scheduler
-skips its per-pod Scheduled events (FailedScheduling events still go out); agents renew
-their Leases every 30 s (upstream kubelets: 10 s).  Called by `berth bench declarative`.
+and bound first; then `pods` are created through the API by `creators` threads (each with its own
+keep-alive connection, one request in flight), the scheduler binds with `binders` concurrent
+`pods/binding` requests, and each pod's create-to-bound latency runs from just before its POST to
+when the agents' watch delivers it bound.  Throughput is measured pods over the span from the
+first POST to the last bind seen.  The agents post every pod's Running status through `writers`
+concurrent requests; those that are still queued when the last pod is bound are written after
+the measurement (`agent_writes` counts those written within it).  No controllers run (the pods
+are bare, as upstream's benchmark), and the scheduler skips its per-pod Scheduled events
+(FailedScheduling events still go out); agents renew their Leases every 30 s (upstream kubelets:
+10 s).  Called by `berth bench declarative`.
 """
 
 from __future__ import annotations
