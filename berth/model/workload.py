@@ -8,8 +8,7 @@ The engine's filters and scorers read these fields; both control planes translat
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from berth.model.constraints import AntiAffinity, LabelRequirement, Toleration
 from berth.model.errors import ValidationError
@@ -31,6 +30,14 @@ class Workload:
     tolerations: tuple[Toleration, ...] = ()
     anti_affinity: tuple[AntiAffinity, ...] = ()
     priority: int = 0
+    gpu_count: int = field(init=False, repr=False, compare=False)
+    """How many devices the workload touches (a share counts as one)."""
+    gpu_milli: int = field(init=False, repr=False, compare=False)
+    """Milli-GPU needed on each device it touches (1000 for whole devices)."""
+    shape: tuple = field(init=False, repr=False, compare=False)
+    """A hashable key: workloads with equal shapes are interchangeable to the engine.  Equal shapes
+    are interned to one object, so caches keyed by shape (or by `shape[0]`, the requests) hit on
+    identity rather than comparing field by field."""
 
     def __post_init__(self) -> None:
         check_name(self.name, "workload.name")
@@ -47,18 +54,16 @@ class Workload:
             raise ValidationError("workload.priority", f"must be an integer, got {self.priority!r}")
         for name in ("node_selector", "tolerations", "anti_affinity"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        self._derive(gpu)
 
-    @functools.cached_property
-    def gpu_count(self) -> int:
-        """How many devices the workload touches (a share counts as one)."""
-        gpu = self.requests[GPU]
-        return 0 if gpu == 0 else max(1, gpu // GPU_WHOLE)
-
-    @functools.cached_property
-    def gpu_milli(self) -> int:
-        """Milli-GPU needed on each device it touches (1000 for whole devices)."""
-        gpu = self.requests[GPU]
-        return min(gpu, GPU_WHOLE)
+    def _derive(self, gpu: int) -> None:
+        """Set the derived fields once: the engine reads them on every decision."""
+        object.__setattr__(self, "gpu_count", 0 if gpu == 0 else max(1, gpu // GPU_WHOLE))
+        object.__setattr__(self, "gpu_milli", min(gpu, GPU_WHOLE))
+        key = (self.requests, self.node_selector, self.tolerations, self.anti_affinity)
+        if len(_SHAPES) > _MAX_SHAPES:
+            _SHAPES.clear()
+        object.__setattr__(self, "shape", _SHAPES.setdefault(key, key))
 
     @property
     def gpu_affinity(self) -> str:
@@ -66,18 +71,6 @@ class Workload:
         if not self.gpu_count:
             return "no-gpu"
         return "share-gpu" if self.gpu_milli < GPU_WHOLE else f"{self.gpu_count}-gpu"
-
-    @functools.cached_property
-    def shape(self) -> tuple:
-        """A hashable key: workloads with equal shapes are interchangeable to the engine.
-
-        Equal shapes are interned to one object, so caches keyed by shape (or by `shape[0]`, the
-        requests) hit on identity rather than comparing field by field.
-        """
-        key = (self.requests, self.node_selector, self.tolerations, self.anti_affinity)
-        if len(_SHAPES) > _MAX_SHAPES:
-            _SHAPES.clear()
-        return _SHAPES.setdefault(key, key)
 
 
 def gpu_model_selector(models: tuple[str, ...] | list[str]) -> tuple[LabelRequirement, ...]:
