@@ -6,9 +6,9 @@ shape of upstream's placement-perfload gate job.
 Providers are written into both SQLite files directly (`bulk_load`, the rows the REST calls
 would create); claims go through the REST API.  Measured:
 
-* GET /allocation_candidates latency (median of several runs) at each provider count, for
-  the perfload query (member_of + required), the unfiltered query, and the unfiltered query
-  with limit=50;
+* GET /allocation_candidates latency (median of several runs, upstream's and berth's
+  interleaved round by round) at each provider count, for the perfload query (member_of +
+  required), the unfiltered query, and the unfiltered query with limit=50;
 * concurrent claims: many threads PUT /allocations/{consumer} (consumer_generation null)
   against a few small providers; throughput of successful claims, and afterwards every
   provider's usage is checked against (total - reserved) * allocation_ratio.
@@ -174,18 +174,39 @@ def bulk_load(db_path: Path, kind: str, start: int, stop: int) -> None:
         db.close()
 
 
-def time_query(url: str, query: str, repeat: int) -> tuple[float, int]:
-    """Median milliseconds of GET /allocation_candidates?query, and the candidate count."""
-    with httpx.Client(base_url=url, headers=HEADERS, timeout=300) as http:
-        http.get(f"/allocation_candidates?{query}")  # warm-up (index build, caches)
-        times, count = [], 0
+def _timed_get(http: httpx.Client, path: str) -> tuple[float, int]:
+    """(milliseconds, candidate count) of one GET /allocation_candidates."""
+    t0 = time.perf_counter()
+    resp = http.get(path)
+    elapsed = (time.perf_counter() - t0) * 1000
+    resp.raise_for_status()
+    return elapsed, len(resp.json()["allocation_requests"])
+
+
+def time_queries(urls: dict[str, str], query: str, repeat: int,
+                 berth_per_round: int = 4) -> dict[str, tuple[float, int]]:
+    """Median milliseconds and candidate count of GET /allocation_candidates?query per server.
+
+    Interleaved: each of `repeat` rounds times upstream once, then berth `berth_per_round`
+    times, so both medians are taken across the same stretch of time (and the same bursts of
+    load from whatever else runs on the machine), instead of berth's short run landing in one.
+    """
+    path = f"/allocation_candidates?{query}"
+    clients = {name: httpx.Client(base_url=url, headers=HEADERS, timeout=300) for name, url in urls.items()}
+    try:
+        for http in clients.values():
+            http.get(path)  # warm-up (index build, caches)
+        samples: dict[str, list[float]] = {name: [] for name in urls}
+        counts: dict[str, int] = {}
         for _ in range(repeat):
-            t0 = time.perf_counter()
-            resp = http.get(f"/allocation_candidates?{query}")
-            times.append((time.perf_counter() - t0) * 1000)
-            resp.raise_for_status()
-            count = len(resp.json()["allocation_requests"])
-    return statistics.median(times), count
+            for name, http in clients.items():
+                for _ in range(berth_per_round if name == "berth" else 1):
+                    ms, counts[name] = _timed_get(http, path)
+                    samples[name].append(ms)
+    finally:
+        for http in clients.values():
+            http.close()
+    return {name: (statistics.median(times), counts[name]) for name, times in samples.items()}
 
 
 def _claim_targets(url: str, count: int) -> list[str]:
@@ -247,8 +268,8 @@ def bench_placement(sizes: list[int], repeat: int = 5, claims: int = 200, thread
             loaded = size
             for label, query in QUERIES.items():
                 say(f"{size} providers: timing '{label}'")
-                up_ms, n = time_query(urls["upstream"], query, repeat)
-                b_ms, n_b = time_query(urls["berth"], query, repeat * 4)
+                timed = time_queries(urls, query, repeat)
+                (up_ms, n), (b_ms, n_b) = timed["upstream"], timed["berth"]
                 if n != n_b:
                     raise RuntimeError(f"candidate counts differ for {label!r}: upstream {n}, berth {n_b}")
                 out.queries.append(QueryResult(size, label, n, round(up_ms, 2), round(b_ms, 2)))

@@ -129,7 +129,8 @@ class Dispatcher:
     def __init__(self, service) -> None:  # noqa: ANN001 - PlacementService
         self.service = service
 
-    async def __call__(self, scope: dict, receive) -> tuple[int, list[tuple[bytes, bytes]], bytes]:  # noqa: ANN001
+    async def __call__(self, scope: dict,
+                       receive) -> tuple[int, list[tuple[bytes, bytes]], bytes]:  # noqa: ANN001
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         method = scope["method"]
         given = headers.get("x-openstack-request-id", "")
