@@ -207,13 +207,14 @@ def prove(snap, agg: Aggregate, weights, incumbent: Assignment, bound: float, se
 
 def _fewest_nodes(model: CompactModel, best: Assignment, value: int, nodes: int, deadline: float):
     """Phase 2: (assignment, new nodes, proven lower bound, proven optimal)."""
-    relaxed = model.solve_phase(2, _share(deadline, 0.2), weight_at_least=value, relax=True)
-    lower = float(math.ceil(relaxed.bound - 1e-6)) if math.isfinite(relaxed.bound) else 0.0
     total = sum(model.weights[t] * wt.count for t, wt in enumerate(model.agg.types))
-    if lower < nodes and value < total:
-        cg = ColumnGeneration(model.snap, model.agg, model.weights, time.perf_counter() + _share(deadline, 0.5))
+    if value < total:        # not all fit: the configuration LP is the bound that tells (see `columns`)
+        cg = ColumnGeneration(model.snap, model.agg, model.weights, time.perf_counter() + _share(deadline, 0.8))
         cg.seed(_per_row(model.agg, best))
-        lower = max(lower, cg.run(2, target=value, stop_at=nodes, integer=False).bound)
+        lower = max(0.0, cg.run(2, target=value, stop_at=nodes, integer=False).bound)
+    else:                    # all fit: the compact relaxation is usually already tight
+        relaxed = model.solve_phase(2, _share(deadline, 0.2), weight_at_least=value, relax=True)
+        lower = float(math.ceil(relaxed.bound - 1e-6)) if math.isfinite(relaxed.bound) else 0.0
     if lower < nodes:
         r2 = model.solve_phase(2, _share(deadline, PHASE2_SHARE), weight_at_least=value, known_bound=lower,
                                effort=PRIMAL_EFFORT)
