@@ -133,3 +133,17 @@ def test_shrink_empties_nodes_and_keeps_every_workload():
     for i, (row, devices) in out.items():
         snap.assign(row, pods[i], devices)
     assert (snap.free >= 0).all() and (snap.gpu_free >= 0).all()
+
+
+def test_fill_repacks_to_place_what_was_left_out():
+    from berth.engine.optimal.shrink import fill
+
+    nodes = [node(f"n{i}", cpu=8000, memory=16384, gpus=1, model="T4") for i in range(2)]
+    pods = [pod("a", gpu=400), pod("b", gpu=400), pod("c", gpu=600), pod("d", gpu=600)]
+    snap = Engine(nodes, "best-fit").snapshot
+    stuck = {0: (0, (0,)), 1: (1, (0,))}                 # the two 400s apart: no 600 fits anywhere
+    out = fill(snap, pods, [1] * 4, stuck, [0, 1], target=4, deadline=time.perf_counter() + 20)
+    assert set(out) == {0, 1, 2, 3}
+    for i, (row, devices) in out.items():
+        snap.assign(row, pods[i], devices)
+    assert (snap.gpu_free >= 0).all() and (snap.gpu_free == 0).all()

@@ -33,13 +33,16 @@ from berth.engine.optimal.aggregate import Aggregate
 from berth.engine.optimal.columns import ColumnGeneration
 from berth.engine.optimal.highs import INF, LinearProblem, solve
 from berth.engine.optimal.layouts import Assignment, Pricing, column_classes, is_empty, lay_out
-from berth.engine.optimal.shrink import shrink
+from berth.engine.optimal.shrink import fill, shrink
 
 MAX_ROWS = 400
 """Above this many candidate rows the compact model is not built (the caller falls back)."""
 PRIMAL_EFFORT = 0.8
 """HiGHS' heuristic effort in phase 2, where finding the packing is the hard part (the
 relaxation's bound is usually already the optimum)."""
+PHASE1_SHARE = 0.5
+"""Share of the time left that phase 1's MIP gets; `fill` (neighbourhood search for more
+weight) has most of the rest when the MIP has not met its own bound by then."""
 PHASE2_SHARE = 0.6
 """Share of the time left that phase 2 gets; the node-emptying search (`shrink`) has the rest."""
 
@@ -184,12 +187,19 @@ def prove(snap, agg: Aggregate, weights, incumbent: Assignment, bound: float, se
     best = incumbent
     value = int(round(sum(item_weight[i] for i in best)))
     weight_bound, status = float(bound), "OPTIMAL"
+    items = {i: wt.example for wt in agg.types for i in wt.members}
+    workloads, per_item = [items[i] for i in range(len(items))], [item_weight[i] for i in range(len(items))]
     if value < weight_bound:
-        r1 = model.solve_phase(1, _share(deadline, 0.8), known_bound=weight_bound)
+        r1 = model.solve_phase(1, _share(deadline, PHASE1_SHARE), known_bound=weight_bound)
         if r1.value is not None and r1.value > value:
             best, value = r1.assignment, r1.value
         weight_bound = value if r1.optimal else min(weight_bound, math.floor(r1.bound + 1e-6))
-        status = "OPTIMAL" if r1.optimal else "FEASIBLE"
+        if value < weight_bound:
+            rows = [r for rows in model.rows for r in rows]
+            until = time.perf_counter() + _share(deadline, 0.7)
+            best = fill(snap, workloads, per_item, best, rows, weight_bound, until)
+            value = int(round(sum(per_item[i] for i in best)))
+        status = "OPTIMAL" if value >= weight_bound else "FEASIBLE"
     nodes = _new_nodes(snap, best)
     if value < weight_bound or secondary == "fragmentation":
         return Proof(best, value, weight_bound, nodes, None, False, status if value >= weight_bound else "FEASIBLE")
@@ -197,9 +207,7 @@ def prove(snap, agg: Aggregate, weights, incumbent: Assignment, bound: float, se
         return Proof(best, value, weight_bound, nodes, float(nodes), True, "OPTIMAL")
     best, nodes, lower, done = _fewest_nodes(model, best, value, nodes, deadline)
     if not done:
-        items = {i: wt.example for wt in agg.types for i in wt.members}
-        workloads = [items[i] for i in range(len(items))]
-        best = shrink(snap, workloads, [item_weight[i] for i in range(len(items))], best, int(lower), deadline)
+        best = shrink(snap, workloads, per_item, best, int(lower), deadline)
         nodes = _new_nodes(snap, best)
         done = nodes <= lower
     return Proof(best, value, weight_bound, nodes, lower, done, "OPTIMAL" if done else "FEASIBLE")

@@ -6,7 +6,9 @@ placement and repeatedly picks a used node (lightest first) and a few other used
 everything else, and asks the compact model (phase 1, restricted to the neighbours' rows) to
 place the picked nodes' workloads on the neighbours alone; when it places them all, one node
 fewer is in use.  Every step is a valid placement of the same workloads, so the result is too;
-it proves nothing by itself (the lower bound comes from `compact`).  Called by `compact.prove`.
+it proves nothing by itself (the lower bound comes from `compact`).  `fill` does the same for
+phase 1: it re-places a few nodes' workloads together with the unplaced ones, keeping any
+placement of more weight.  Called by `compact.prove`.
 """
 
 from __future__ import annotations
@@ -64,12 +66,43 @@ def _step(snap, workloads, weights, assignment: Assignment, tried: set, deadline
     return None
 
 
-def _move(snap, workloads, weights, assignment, per_row, victim: int, neighbours: list[int], deadline: float):
-    """Place the workloads of `victim` and `neighbours` on the neighbours alone, or None."""
+def fill(snap, workloads, weights, assignment: Assignment, rows: list[int], target: float,
+         deadline: float) -> Assignment:
+    """More weight for `assignment`: re-place the workloads of a few of `rows` (most room
+    first, then random sets) together with every unplaced workload on those rows alone, while
+    the weight is below `target` (a proven bound) and time is left."""
+    rng = np.random.default_rng(0)
+    while _weight(weights, assignment) < target and time.perf_counter() < deadline - 0.1:
+        per_row: dict[int, list[int]] = {r: [] for r in rows}
+        for i, (row, _) in assignment.items():
+            per_row.setdefault(row, []).append(i)
+        left = [i for i in range(len(workloads)) if i not in assignment]
+        room = sorted(rows, key=lambda r: sum(weights[i] for i in per_row[r]))
+        tries = [room[:n] for n in NEIGHBOURS] + [list(rng.permutation(rows)[:NEIGHBOURS[1]]) for _ in range(2)]
+        for chosen in tries:
+            moved = _move(snap, workloads, weights, assignment, per_row, None, list(chosen), deadline, left)
+            if moved is not None:
+                assignment = moved
+                break
+        else:
+            break
+    return assignment
+
+
+def _weight(weights, assignment: Assignment) -> float:
+    return float(sum(weights[i] for i in assignment))
+
+
+def _move(snap, workloads, weights, assignment, per_row, victim, neighbours: list[int], deadline: float,
+          extra: list[int] = ()):
+    """Place the workloads of `victim` and `neighbours` on the neighbours alone, or None; with
+    `extra` (unplaced workloads) too, accepting any placement with more weight than before."""
     from berth.engine.optimal.batch import clone
     from berth.engine.optimal.compact import CompactModel
 
-    subset = [i for r in [victim, *neighbours] for i in per_row[r]]
+    subset = [i for r in ([victim] if victim is not None else []) + neighbours for i in per_row[r]]
+    before = float(sum(weights[i] for i in subset))
+    subset += list(extra)
     work = clone(snap)
     for i, (row, devs) in assignment.items():
         if i not in set(subset):
@@ -84,7 +117,8 @@ def _move(snap, workloads, weights, assignment, per_row, victim: int, neighbours
     total = float(sum(weights[i] for i in subset))
     limit = min(STEP_LIMIT, deadline - time.perf_counter())
     found = model.solve_phase(1, max(0.05, limit), known_bound=total)
-    if found.value is None or found.value < total:
+    need = total if victim is not None else before + 1e-9
+    if found.value is None or found.value < need:
         return None
     out = {i: slot for i, slot in assignment.items() if i not in set(subset)}
     out.update({subset[j]: slot for j, slot in found.assignment.items()})
