@@ -99,6 +99,14 @@ class View:
                 np.ascontiguousarray(self.max_unit[:, col]), np.maximum(step, 1), bool((step <= 1).all()))
         return found
 
+    def is_flat(self) -> bool:
+        """Every provider is the root of its own one-provider tree."""
+        found = self._masks.get("flat")
+        if found is None:
+            found = self._masks["flat"] = bool((self.root == np.arange(len(self))).all()) \
+                and bool((self.parent < 0).all())
+        return found
+
     def trait_mask(self, name: str) -> np.ndarray:
         key = ("t", name)
         mask = self._masks.get(key)
@@ -269,7 +277,8 @@ def _patch(conn, old: View, serial: int, provider_ids: set) -> View:  # noqa: AN
     ids = sorted(p for p in provider_ids if p is not None and p in old.row_of_id)
     v = View(**{k: getattr(old, k) for k in old.__dataclass_fields__ if k != "_masks"})
     v.serial = serial
-    structural = ("col_of_rc", "children", "trees", "tree_size", "is_root", "quoted_uuids")
+    structural = ("col_of_rc", "children", "trees", "tree_size", "is_root", "flat", "quoted_uuids",
+                  "quoted_array")
     v._masks = {k: old._masks[k] for k in structural if k in old._masks}  # no tree/uuid changes
     for key in [k for k in old._masks if isinstance(k, tuple) and k[0] in ("t", "a")]:
         v._masks[key] = old._masks[key]  # trait and aggregate membership: unchanged by a patch

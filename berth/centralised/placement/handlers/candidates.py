@@ -7,6 +7,8 @@ parent/root from 1.29.  Unknown resource classes or traits are a 400 naming them
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import orjson
 
@@ -29,11 +31,12 @@ def _validate_names(req: Req, view: View, query: acquery.Query) -> None:
 
 
 def _requests(req: Req, view: View, cands: list) -> list[bytes]:
-    """Each allocation request as JSON bytes (`Singles` blocks from one byte template)."""
+    """The allocation requests as JSON pieces to join with commas (a `Singles` block is one
+    piece holding all of its requests, built from one byte template)."""
     out: list[bytes] = []
     for c in cands:
         if type(c) is candidates.Singles:
-            out += _single_requests(req, view, c)
+            out.append(_single_requests(req, view, c))
         else:
             out.append(orjson.dumps(_request_doc(req, view, c)))
     return out
@@ -50,17 +53,28 @@ def _request_doc(req: Req, view: View, c: candidates.Candidate) -> dict:
     return item
 
 
-def _single_requests(req: Req, view: View, block: candidates.Singles) -> list[bytes]:
+def _single_requests(req: Req, view: View, block: candidates.Singles) -> bytes:
+    """Comma-joined requests of a block: the byte template filled by C-level joins."""
     if not req.want(12):
-        return [orjson.dumps(_request_doc(req, view, c)) for c in block.expand()]
-    quoted = _quoted_uuids(view)
-    picked = [quoted[r] for r in block.rows.tolist()]
-    mid = b':{"resources":' + orjson.dumps(block.resources)
-    if req.want(34):
-        mid += b'}},"mappings":{"":['
-        return [b'{"allocations":{' + q + mid + q + b"]}}" for q in picked]
-    mid += b"}}}"
-    return [b'{"allocations":{' + q + mid for q in picked]
+        return b",".join(orjson.dumps(_request_doc(req, view, c)) for c in block.expand())
+    picked = _quoted_array(view)[block.rows].tolist()
+    head, res = b'{"allocations":{', b':{"resources":' + orjson.dumps(block.resources)
+    if not req.want(34):  # {"allocations":{U:{"resources":R}}}
+        return head + (res + b"}}}," + head).join(picked) + res + b"}}}"
+    mid, sep = res + b'}},"mappings":{"":[', b']}},' + head  # ...U:{"resources":R}},"mappings":{"":[U]}}
+    body = b"".join(itertools.chain.from_iterable(zip(picked, itertools.repeat(mid), picked,
+                                                      itertools.repeat(sep))))
+    return head + body[:-len(sep)] + b"]}}"
+
+
+def _quoted_array(view: View) -> np.ndarray:
+    """'"uuid"' bytes per row as an object array (so a block's are one fancy index away)."""
+    found = view._masks.get("quoted_array")
+    if found is None:
+        found = np.empty(len(view), dtype=object)
+        found[:] = _quoted_uuids(view)
+        view._masks["quoted_array"] = found
+    return found
 
 
 def _quoted_uuids(view: View) -> list[bytes]:
@@ -72,11 +86,14 @@ def _quoted_uuids(view: View) -> list[bytes]:
 
 def _summary_rows(req: Req, view: View, cands: list) -> np.ndarray:
     """Sorted rows to summarise: the providers used, or from 1.29 every row of their trees."""
-    parts = [c.rows for c in cands if type(c) is candidates.Singles]
-    parts.append(np.fromiter((r for c in cands if type(c) is not candidates.Singles for r in c.alloc),
-                             np.int64))
-    used = np.unique(np.concatenate(parts))
-    if not req.want(29) or not len(used):
+    if len(cands) == 1 and type(cands[0]) is candidates.Singles:
+        used = cands[0].rows  # already sorted and distinct
+    else:
+        parts = [c.rows for c in cands if type(c) is candidates.Singles]
+        parts.append(np.fromiter((r for c in cands if type(c) is not candidates.Singles for r in c.alloc),
+                                 np.int64))
+        used = np.unique(np.concatenate(parts))
+    if not req.want(29) or not len(used) or view.is_flat():
         return used
     hit = np.zeros(len(view), bool)
     hit[view.root[used]] = True
