@@ -18,7 +18,15 @@ LOOK * (W(f - s) - W(f)) to the `fgd-strand` change dF + STRANDING * dS before t
 whole GPUs and CPU-only workloads score exactly as in `fgd-strand`.  W depends on the mix only
 and the term on the row alone, so the engine's per-row score cache stays exact.
 
-LOOK (0.5) and KAPPA (10) were tuned on seeds 1-8 only; see `berth.engine.policy` for results.
+LOOK and KAPPA were tuned on the default trace with seeds 1-8 only (seeds 1-2 of gpushare100 and
+gpuspec33 as a check), never 42-51: at 130% arrival `fgd-strand` gave 95.99 (seeds 1-4) and 95.96%
+(5-8); LOOK 0.25 / 0.5 / 0.75 / 1 with KAPPA 10 gave -- / 96.02 / 95.99 / 96.00 (1-4) and 96.01 /
+96.03 / -- / -- (5-8); KAPPA 3 did worse (95.95), 20 and 30 about the same.  Evaluated once on seeds
+42-51 (`berth experiment fgd --trace T --policy fgd-lookahead --first-seed 42 --seeds 10`):
+default trace 95.99% at 130% arrival (per seed 95.96-96.03; FGD published 95.39%, so 0.01 pp short
+of 96.0%), 95.91% at 100% (FGD 95.23%); at 130% above FGD's published mean on all 17 traces, by
++0.16 pp (cpu250) to +1.39 pp (gpuspec33).  At 100% arrival it trails FGD on gpuspec20/25/33 (the
+model-restricted traces fill later but further).
 """
 
 from __future__ import annotations
