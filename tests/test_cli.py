@@ -24,6 +24,8 @@ def test_policies_json_lists_all_named_policies():
     (["place", "--request", "cpu=1,fpga=1"], "workload.requests.fpga: unknown resource"),
     (["place", "--request", "cpu=1", "--policy", "nope"], "unknown policy 'nope'"),
     (["experiment", "fgd", "--trace", "nosuch"], "unknown trace 'nosuch'"),
+    (["bench", "trace", "--seeds", "4x"], "--seeds: must be comma-separated integers, got '4x'"),
+    (["bench", "trace", "--policy", "nope"], "unknown policy 'nope'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     out = berth(*args)
@@ -53,6 +55,20 @@ def test_bench_engine_json_reports_rates_and_latencies():
     result = json.loads(out.stdout)
     assert result["decisions_per_s"] > 0 and result["p99_us"] >= result["p50_us"] > 0
     assert len(result["runs"]) == 2 and all(r["placed"] == 600 for r in result["runs"])
+
+
+def test_bench_trace_times_every_arrival_of_the_experiment(data_dir):
+    from berth.sim.trace import load_pods, pod_trace_path
+    from berth.sim.workload import prepare_arrivals
+
+    out = berth("bench", "trace", "--policy", "best-fit", "--seeds", "42", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    (run,) = result["runs"]
+    arrivals = prepare_arrivals(load_pods(pod_trace_path("default")), 42, 1.3, 6212 * 1000)
+    assert (run["seed"], run["nodes"], run["decisions"]) == (42, 1213, len(arrivals))
+    assert run["cpu_max_us"] >= run["cpu_p99_us"] >= run["cpu_p50_us"] > 0
+    assert result["cpu_p99_us"] == run["cpu_p99_us"]
 
 
 def test_experiment_writes_csv_and_plot(tmp_path, data_dir):

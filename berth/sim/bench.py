@@ -5,7 +5,10 @@ first (upstream places 1,000 before measuring), then `pods` are placed one at a 
 `kube-default` and each decision is timed.  Every decision considers every node: with the score
 cache on (the default) only rows changed since the last decision are re-filtered and re-scored,
 which gives exactly the answer of a full evaluation; `cache=False` re-evaluates all rows.
-Runs repeat and the median is reported, since shared machines are noisy.  Called by `berth bench`.
+Runs repeat and the median is reported, since shared machines are noisy.  `bench_trace` times
+the decisions of the FGD experiment instead (the 1,213 openb GPU nodes, one seed's arrivals, any
+policy), by wall clock and by this thread's CPU clock, so a busy machine's preemptions can be told
+apart from the engine's own cost.  Called by `berth bench`.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from berth.engine import Engine
+from berth.engine import Engine, PolicyContext
 from berth.model import Node, Resources, Workload
+from berth.sim.trace import load_nodes, load_pods, node_list_path, pod_trace_path
+from berth.sim.workload import demand_mix, prefix_node_names, prepare_arrivals
 
 UPSTREAM_PODS_PER_S = 680
 """scheduler_perf's threshold for SchedulingBasic/5000Nodes_10000Pods (Go, end to end)."""
@@ -106,3 +111,59 @@ def bench_engine(nodes: int, pods: int, init_pods: int = 1000, repeat: int = 3, 
     med = lambda attr: float(np.median([getattr(r, attr) for r in runs]))  # noqa: E731
     return BenchResult(nodes, pods, init_pods, policy, cache, runs, med("decisions_per_s"), med("p50_us"),
                        med("p99_us"), peak, cpu)
+
+
+@dataclass(frozen=True)
+class TraceRun:
+    seed: int
+    nodes: int
+    decisions: int
+    wall_p50_us: float
+    wall_p99_us: float
+    cpu_p50_us: float
+    cpu_p99_us: float
+    cpu_max_us: float
+
+
+@dataclass(frozen=True)
+class TraceBench:
+    trace: str
+    policy: str
+    runs: list[TraceRun]
+    wall_p50_us: float
+    wall_p99_us: float
+    cpu_p50_us: float
+    cpu_p99_us: float
+    cpu: int | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def trace_run(trace: str, policy: str, seed: int) -> TraceRun:
+    """Every decision of one FGD-experiment run (arrivals up to 130%), timed one by one."""
+    cluster = prefix_node_names(load_nodes(node_list_path()), seed)
+    pods = load_pods(pod_trace_path(trace))
+    arrivals = prepare_arrivals(pods, seed, 1.3, sum(n.gpus for n in cluster) * 1000)
+    engine = Engine(cluster, policy, seed=seed, context=PolicyContext(mix=demand_mix(pods)))
+    wall, cpu = np.empty(len(arrivals)), np.empty(len(arrivals))
+    for i, workload in enumerate(arrivals):
+        w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
+        engine.place(workload)
+        cpu[i], wall[i] = time.thread_time_ns() - c0, time.perf_counter_ns() - w0
+    pct = lambda a, q: float(np.percentile(a, q) / 1e3)  # noqa: E731
+    return TraceRun(seed, len(cluster), len(arrivals), pct(wall, 50), pct(wall, 99), pct(cpu, 50), pct(cpu, 99),
+                    float(cpu.max() / 1e3))
+
+
+def bench_trace(trace: str, policy: str, seeds: list[int], one_core: bool = True,
+                progress: Callable[[int], None] = lambda done: None) -> TraceBench:
+    """`trace_run` for each seed; medians over the runs."""
+    cpu = pin_to_one_core() if one_core else None
+    runs = []
+    for seed in seeds:
+        runs.append(trace_run(trace, policy, seed))
+        progress(len(runs))
+    med = lambda attr: float(np.median([getattr(r, attr) for r in runs]))  # noqa: E731
+    return TraceBench(trace, policy, runs, med("wall_p50_us"), med("wall_p99_us"), med("cpu_p50_us"),
+                      med("cpu_p99_us"), cpu)
