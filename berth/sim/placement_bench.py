@@ -6,7 +6,7 @@ shape of upstream's placement-perfload gate job.
 Providers are written into both SQLite files directly (`bulk_load`, the rows the REST calls
 would create); claims go through the REST API.  Measured:
 
-* GET /allocation_candidates latency (median of several runs, upstream's and berth's
+* GET /allocation_candidates latency (median of several warm runs, upstream's and berth's
   interleaved round by round) at each provider count, for the perfload query (member_of +
   required), the unfiltered query, and the unfiltered query with limit=50;
 * concurrent claims: many threads PUT /allocations/{consumer} (consumer_generation null)
@@ -190,6 +190,9 @@ def time_queries(urls: dict[str, str], query: str, repeat: int,
     Interleaved: each of `repeat` rounds times upstream once, then berth `berth_per_round`
     times, so both medians are taken across the same stretch of time (and the same bursts of
     load from whatever else runs on the machine), instead of berth's short run landing in one.
+    Within a round each server first gets one untimed request, so both are timed warm, as
+    back-to-back requests (a process woken after idling meanwhile pays cold caches and
+    wake-up latency, a fixed cost that would weigh on berth's milliseconds alone).
     """
     path = f"/allocation_candidates?{query}"
     clients = {name: httpx.Client(base_url=url, headers=HEADERS, timeout=300) for name, url in urls.items()}
@@ -200,6 +203,7 @@ def time_queries(urls: dict[str, str], query: str, repeat: int,
         counts: dict[str, int] = {}
         for _ in range(repeat):
             for name, http in clients.items():
+                http.get(path)
                 for _ in range(berth_per_round if name == "berth" else 1):
                     ms, counts[name] = _timed_get(http, path)
                     samples[name].append(ms)
