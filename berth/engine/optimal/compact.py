@@ -31,6 +31,7 @@ import numpy as np
 
 from berth.engine.optimal.aggregate import Aggregate
 from berth.engine.optimal.columns import ColumnGeneration
+from berth.engine.optimal.fullest import fullest_first
 from berth.engine.optimal.highs import INF, LinearProblem, solve
 from berth.engine.optimal.layouts import Assignment, Pricing, column_classes, is_empty, lay_out
 from berth.engine.optimal.shrink import fill, shrink
@@ -45,6 +46,9 @@ PHASE1_SHARE = 0.5
 weight) has most of the rest when the MIP has not met its own bound by then."""
 PHASE2_SHARE = 0.6
 """Share of the time left that phase 2 gets; the node-emptying search (`shrink`) has the rest."""
+FULLEST_SHARE = 0.3
+"""Share of the time left that the fullest-node construction (`fullest`) gets before phase 2,
+when the batch fits whole and the incumbent has not met the bound."""
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,10 @@ def _fewest_nodes(model: CompactModel, best: Assignment, value: int, nodes: int,
     else:                    # all fit: the compact relaxation is usually already tight
         relaxed = model.solve_phase(2, _share(deadline, 0.2), weight_at_least=value, relax=True)
         lower = float(math.ceil(relaxed.bound - 1e-6)) if math.isfinite(relaxed.bound) else 0.0
+    if lower < nodes and value >= total:
+        built = fullest_first(model, int(lower), time.perf_counter() + _share(deadline, FULLEST_SHARE))
+        if built is not None and built[1] < nodes:
+            best, nodes = built
     if lower < nodes:
         r2 = model.solve_phase(2, _share(deadline, PHASE2_SHARE), weight_at_least=value, known_bound=lower,
                                effort=PRIMAL_EFFORT)

@@ -110,14 +110,15 @@ def _lp(problem: LinearProblem) -> highspy.HighsLp:
 
 
 def solve(problem: LinearProblem, time_limit: float = 10.0, relax: bool = False,
-          abs_gap: float | None = None, heuristic_effort: float | None = None) -> Solution:
+          abs_gap: float | None = None, heuristic_effort: float | None = None,
+          rel_gap: float = 1e-6) -> Solution:
     """Solve `problem` (as an LP if `relax`); never raises for infeasible or timed-out models.
     `abs_gap`: a MIP stops once its incumbent is within this of its proven bound (just under 1
-    for an integer objective: the incumbent is then optimal)."""
+    for an integer objective: the incumbent is then optimal); `rel_gap`: the same, relative."""
     h = _highs()
     h.setOptionValue("time_limit", float(time_limit))
     h.setOptionValue("threads", 1)
-    h.setOptionValue("mip_rel_gap", 1e-6)
+    h.setOptionValue("mip_rel_gap", float(rel_gap))
     if abs_gap is not None:
         h.setOptionValue("mip_abs_gap", float(abs_gap))
     if heuristic_effort is not None:
