@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from berth.engine import Engine, Placement, Unschedulable
+from berth.engine import DemandClass, Engine, Placement, PolicyContext, Unschedulable
 from berth.model import AntiAffinity, Taint, Toleration, ValidationError, Workload
 from berth.model.constraints import TaintEffect
 from berth.model.workload import gpu_model_selector
@@ -152,3 +152,20 @@ def test_tie_set_follows_a_row_that_leaves_and_rejoins_the_top():
     engine.place(pod("p3", cpu=1000))
     ties, scan = ties_and_scan()
     assert ties == scan and len(ties) == 1
+
+
+GPU_MIX = PolicyContext((DemandClass(1000, 1, 300, (), 1), DemandClass(4000, 1, 500, (), 1),
+                         DemandClass(2000, 1, 1000, (), 2), DemandClass(16000, 1, 0, (), 1)))
+
+
+@pytest.mark.parametrize("policy", ["fgd", "fgd-ss", "fgd-strand", "fgd-lookahead"])
+def test_mix_policies_give_exactly_the_full_evaluation(policy):
+    rng = np.random.default_rng(4)
+    nodes = [node(f"n{i}", cpu=int(rng.choice([16000, 64000])), memory=10**6, gpus=4, model="T4")
+             for i in range(8)]
+    cached, full = (Engine(nodes, policy, context=GPU_MIX, cache=c) for c in (True, False))
+    for i in range(80):
+        w = pod(f"w{i}", cpu=int(rng.integers(1, 9)) * 1000, memory=1024,
+                gpu=int(rng.choice([0, 230, 300, 470, 500, 810, 1000, 2000])))
+        assert cached.place(w) == full.place(w)
+    assert cached.snapshot.gpu_allocated() > 0

@@ -44,16 +44,3 @@ def test_delta_is_fgd_strand_plus_the_waste_change_for_shares_only():
     assert np.allclose(got[~np.isnan(got)], expected[~np.isnan(got)])
     whole = pod("whole", cpu=1000, memory=1, gpu=1000)
     assert np.array_equal(look.delta(snap, whole, rows), strand.delta(snap, whole, rows))
-
-
-def test_cached_and_uncached_engines_place_identically():
-    rng = np.random.default_rng(4)
-    nodes = [node(f"n{i}", cpu=int(rng.choice([16000, 64000])), memory=10**6, gpus=4, model="T4")
-             for i in range(8)]
-    engines = [Engine(nodes, "fgd-lookahead", context=PolicyContext(MIX), cache=c) for c in (True, False)]
-    for i in range(60):
-        w = pod(f"w{i}", cpu=int(rng.integers(1, 9)) * 1000, memory=1024, gpu=int(rng.choice([0, 300, 500, 800, 1000])))
-        a, b = (e.place(w) for e in engines)
-        assert (a.ok, getattr(a, "node", None), getattr(a, "devices", None)) == \
-               (b.ok, getattr(b, "node", None), getattr(b, "devices", None))
-    assert engines[0].snapshot.gpu_allocated() > 0

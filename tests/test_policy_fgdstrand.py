@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from berth.engine import DemandClass, Engine, PolicyContext, get_policy
-from berth.engine.scorers.fgd import FragmentationModel, typical_mix
-from berth.engine.scorers.fgdstrand import FIT, STRANDING, StrandModel, cpu_per_gpu
+from berth.engine.scorers.fgd import FragmentationModel
+from berth.engine.scorers.fgdstrand import FIT, STRANDING, cpu_per_gpu
 from berth.model import Node, Resources, ValidationError, Workload
 from tests.conftest import node, pod
 
@@ -95,16 +95,3 @@ def test_best_fit_breaks_a_tie_between_devices():
     mix = PolicyContext((DemandClass(1000, 1, 1000, (), 3), DemandClass(1000, 1, 500, (), 1)))
     placed = Engine(nodes, "fgd-strand", context=mix).place(pod("s", cpu=1000, memory=1024, gpu=200))
     assert placed.ok and placed.devices == (1,)
-
-
-def test_cached_and_uncached_engines_place_identically():
-    rng = np.random.default_rng(3)
-    nodes = [node(f"n{i}", cpu=int(rng.choice([16000, 64000])), memory=10**6, gpus=4, model="T4")
-             for i in range(8)]
-    engines = [Engine(nodes, "fgd-strand", context=PolicyContext(MIX), cache=c) for c in (True, False)]
-    for i in range(60):
-        w = pod(f"w{i}", cpu=int(rng.integers(1, 9)) * 1000, memory=1024, gpu=int(rng.choice([0, 230, 470, 810, 1000])))
-        a, b = (e.place(w) for e in engines)
-        assert (a.ok, getattr(a, "node", None), getattr(a, "devices", None)) == \
-               (b.ok, getattr(b, "node", None), getattr(b, "devices", None))
-    assert engines[0].snapshot.gpu_allocated() > 0
