@@ -6,6 +6,8 @@
 - `layouts`: one node's possible contents as a small MIP over device layouts (no device symmetry).
 - `compact`: the two-phase compact MIP over all candidate nodes (weight, then fewest new nodes).
 - `columns`: column generation over node patterns: proven configuration-LP bounds.
+- `fullest`: the fullest-node construction (minimum bin slack) for the fewest new nodes.
+- `shrink`: neighbourhood searches that empty nodes (`shrink`) or place more weight (`fill`).
 - `cpsat`: the CP-SAT model of one batch (or chunk) over workload types and candidate nodes.
 - `batch`: the batch solver behind `Engine.place_batch`: best heuristic, bound, compact MIP, CP-SAT,
   decomposition by node classes and rolling horizon (explained in its docstring).

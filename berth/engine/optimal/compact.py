@@ -15,10 +15,12 @@ class) by what they hold.  HiGHS' branch and cut then proves what CP-SAT could n
   relaxation is the volume bound).
 
 `solve_phase` returns the placement, HiGHS' proven bound and whether it proved optimality.
-`prove` runs both phases within a deadline; when phase 2 has not met its bound, `shrink`
-(large-neighbourhood search over used nodes) tries to empty nodes with the time left.  A
-class keeps only as many rows as the batch could use (its rows are interchangeable), so the
-model is exact.  Called by `berth.engine.optimal.batch`.
+`prove` runs both phases within a deadline.  Before phase 2, when the batch fits whole and the
+incumbent has not met the bound, the fullest-node construction of `fullest` gets a share of
+the time (on tight packings it meets the bound in a fraction of HiGHS' time); when phase 2 has
+not met its bound either, `shrink` (large-neighbourhood search over used nodes) tries to
+empty nodes with the time left.  A class keeps only as many rows as the batch could use (its
+rows are interchangeable), so the model is exact.  Called by `berth.engine.optimal.batch`.
 """
 
 from __future__ import annotations
