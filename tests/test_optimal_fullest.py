@@ -78,3 +78,19 @@ def test_prove_meets_the_volume_bound_on_an_exact_partition_and_says_so():
     assert proof is not None and proof.optimal
     assert proof.nodes == proof.nodes_bound == 3                        # 30,000 milli-CPU on 10,000 nodes
     _check_valid(snap, pods, proof.assignment)
+
+
+def test_every_row_needed_is_proven_by_lp_when_the_batch_does_not_fit():
+    from berth.engine.optimal.compact import _every_row_needed
+
+    nodes = [node(f"n{i}", cpu=4000, memory=65536, gpus=1, model="T4") for i in range(3)]
+    pods = [pod(f"p{i}", cpu=2500, gpu=300) for i in range(5)]         # one per node: 3 of 5
+    weight, fewest = _brute_force(nodes, pods)
+    assert (weight, fewest) == (3, 3)
+    snap, model = _model(nodes, pods)
+    assert _every_row_needed(model, 3, time.perf_counter() + 20)
+    assert not _every_row_needed(model, 2, time.perf_counter() + 20)  # two pods fit on two nodes
+    proof = prove(snap, model.agg, [1], {}, 5.0, "nodes", time.perf_counter() + 20)
+    assert proof is not None and proof.optimal
+    assert (proof.weight, proof.nodes, proof.nodes_bound) == (3, 3, 3.0)
+    _check_valid(snap, pods, proof.assignment)

@@ -12,7 +12,10 @@ class) by what they hold.  HiGHS' branch and cut then proves what CP-SAT could n
   as a placement meets it).
 - Phase 2 (`nodes` secondary): min number of newly used empty nodes, subject to the weight of
   phase 1; u_n >= a[t, n] / most and per-dimension load <= capacity * u_n (the form whose
-  relaxation is the volume bound).
+  relaxation is the volume bound).  Its lower bound: the compact relaxation when the batch
+  fits whole; otherwise, when the placement uses every empty candidate row, phase 1's
+  relaxation without one row of each empty class in turn (all under the weight: every row is
+  needed), else the configuration LP of `columns`.
 
 `solve_phase` returns the placement, HiGHS' proven bound and whether it proved optimality.
 `prove` runs both phases within a deadline.  Before phase 2, when the batch fits whole and the
@@ -222,7 +225,9 @@ def prove(snap, agg: Aggregate, weights, incumbent: Assignment, bound: float, se
 def _fewest_nodes(model: CompactModel, best: Assignment, value: int, nodes: int, deadline: float):
     """Phase 2: (assignment, new nodes, proven lower bound, proven optimal)."""
     total = sum(model.weights[t] * wt.count for t, wt in enumerate(model.agg.types))
-    if value < total:        # not all fit: the configuration LP is the bound that tells (see `columns`)
+    if value < total and nodes == _empty_rows(model) and _every_row_needed(model, value, deadline):
+        lower = float(nodes)
+    elif value < total:      # not all fit: the configuration LP is the bound that tells (see `columns`)
         cg = ColumnGeneration(model.snap, model.agg, model.weights, time.perf_counter() + _share(deadline, 0.8))
         cg.seed(_per_row(model.agg, best))
         lower = max(0.0, cg.run(2, target=value, stop_at=nodes, integer=False).bound)
@@ -240,6 +245,29 @@ def _fewest_nodes(model: CompactModel, best: Assignment, value: int, nodes: int,
             best, nodes = r2.assignment, r2.value
         lower = max(lower, float(math.ceil(r2.bound - 1e-6)) if math.isfinite(r2.bound) else lower)
     return best, nodes, lower, lower >= nodes
+
+
+def _empty_rows(model: CompactModel) -> int:
+    return sum(len(rows) for cls, rows in zip(model.classes, model.rows) if cls.empty)
+
+
+def _every_row_needed(model: CompactModel, value: int, deadline: float) -> bool:
+    """Whether every placement of weight >= `value` uses every empty candidate row, proven by
+    LP: for each empty class, phase 1's relaxation with one row of it fewer stays under `value`.
+    (Rows of a class are interchangeable and a class keeps as many as the batch could use, so a
+    placement leaving any empty row unused is one on such a reduced model.)"""
+    full = model.rows
+    try:
+        for k, cls in enumerate(model.classes):
+            if not cls.empty or not full[k]:
+                continue
+            model.rows = [rows[:-1] if j == k else rows for j, rows in enumerate(full)]
+            relaxed = model.solve_phase(1, _share(deadline, 0.1), relax=True)
+            if relaxed.status != "Optimal" or math.floor(relaxed.bound + 1e-6) >= value:
+                return False
+        return True
+    finally:
+        model.rows = full
 
 
 def _share(deadline: float, fraction: float) -> float:
