@@ -91,8 +91,9 @@ class CompactModel:
         if node_budget is not None:
             p.add_row({u: 1.0 for *_, u in nodes if u is not None}, hi=float(node_budget))
         sol = solve(p, time_limit, relax=relax, abs_gap=0.999, heuristic_effort=effort)
-        if relax:
-            return PhaseOutcome(None, None, sol.value if sol.value is not None else -math.inf, False, sol.status)
+        if relax:           # the LP's value bounds only when HiGHS solved it to optimality
+            unknown = math.inf if phase == 1 else -math.inf
+            return PhaseOutcome(None, None, sol.bound if sol.bound is not None else unknown, False, sol.status)
         if sol.value is None:
             bound = math.inf if sol.bound is None else sol.bound
             return PhaseOutcome(None, None, bound, False, sol.status)
