@@ -26,7 +26,7 @@ def requested_after(snap: Snapshot, workload: Workload, rows: Rows) -> tuple[np.
     shape (len(rows), 2).
 
     cpu and memory are always the snapshot's first two columns (`snapshot.BASE_DIMS`).  The
-    scorers of one refresh share the pair through `Snapshot.derived` (same tick, same rows).
+    scorers of one refresh share the result through `Snapshot.derived` (same tick, same rows).
     """
     key = ("requested-after", workload.shape[0])
     return snap.derived(key, rows, lambda: _requested_after(snap, workload, rows))
