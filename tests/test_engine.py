@@ -169,3 +169,17 @@ def test_mix_policies_give_exactly_the_full_evaluation(policy):
                 gpu=int(rng.choice([0, 230, 300, 470, 500, 810, 1000, 2000])))
         assert cached.place(w) == full.place(w)
     assert cached.snapshot.gpu_allocated() > 0
+
+
+def test_kube_resource_scores_follow_upstreams_integer_arithmetic():
+    from berth.engine.scorers.kube import BalancedAllocation, LeastAllocated, MostAllocated
+
+    engine = Engine([node("a", cpu=4000, memory=8192), node("b", cpu=2000, memory=1000)], "kube-default")
+    assert engine.place(pod("load", cpu=1000, memory=6000)).node == "a"
+    snap, rows = engine.snapshot, np.array([0, 1])
+    w = pod("w", cpu=500, memory=0)  # no memory request: scored as upstream's non-zero 200 MiB
+    # a: requested cpu 1500/4000, memory 6200/8192; b: cpu 500/2000, memory 200/1000
+    assert LeastAllocated().score(snap, w, rows).tolist() == [(62 + 24) // 2, (75 + 80) // 2]
+    assert MostAllocated().score(snap, w, rows).tolist() == [(37 + 75) // 2, (25 + 20) // 2]
+    balanced = [int((1 - abs(1500 / 4000 - 6200 / 8192) / 2) * 100), int((1 - abs(500 / 2000 - 200 / 1000) / 2) * 100)]
+    assert BalancedAllocation().score(snap, w, rows).tolist() == balanced == [80, 97]
