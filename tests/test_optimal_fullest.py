@@ -11,7 +11,6 @@ from berth.engine.optimal.aggregate import aggregate
 from berth.engine.optimal.batch import priority_weight, run_heuristic
 from berth.engine.optimal.compact import CompactModel, prove
 from berth.engine.optimal.fullest import fullest_first
-from berth.engine.optimal.layouts import is_empty
 from tests.conftest import node, pod
 from tests.test_optimal_compact import _brute_force
 
@@ -62,7 +61,7 @@ def test_fullest_first_is_valid_and_never_beats_exhaustive_search(seed):
     assert found is not None
     assignment, new = found
     assert set(assignment) == set(range(len(pods)))
-    assert new == sum(1 for r in {row for row, _ in assignment.values()} if is_empty(snap, r))
+    assert new == sum(1 for r in {row for row, _ in assignment.values()} if snap.is_empty(r))
     assert new >= fewest
     _check_valid(snap, pods, assignment)
 

@@ -18,16 +18,6 @@ from berth.engine.snapshot import Snapshot
 from berth.model import GPU_WHOLE, Workload
 
 
-def _slots(snap: Snapshot, row: int) -> np.ndarray:
-    return snap.gpu_free[row, : snap.gpu_count[row]]
-
-
-def whole_devices(snap: Snapshot, workload: Workload, row: int) -> tuple[int, ...]:
-    """The lowest-numbered `gpu_count` wholly free devices on `row`."""
-    free = np.flatnonzero(_slots(snap, row) == GPU_WHOLE)
-    return tuple(int(i) for i in free[: workload.gpu_count])
-
-
 class BestFitDevices:
     """A share goes to the fullest device it fits on; whole GPUs to the first free ones."""
 
@@ -35,8 +25,8 @@ class BestFitDevices:
 
     def pick(self, snap: Snapshot, workload: Workload, row: int, rng: np.random.Generator) -> tuple[int, ...]:
         if workload.gpu_milli >= GPU_WHOLE:
-            return whole_devices(snap, workload, row)
-        free = _slots(snap, row)
+            return snap.whole_devices(row, workload.gpu_count)
+        free = snap.devices(row)
         fits = np.where(free >= workload.gpu_milli, free, GPU_WHOLE + 1)
         return (int(np.argmin(fits)),)
 
@@ -48,8 +38,8 @@ class FirstFitDevices:
 
     def pick(self, snap: Snapshot, workload: Workload, row: int, rng: np.random.Generator) -> tuple[int, ...]:
         if workload.gpu_milli >= GPU_WHOLE:
-            return whole_devices(snap, workload, row)
-        return (int(np.argmax(_slots(snap, row) >= workload.gpu_milli)),)
+            return snap.whole_devices(row, workload.gpu_count)
+        return (int(np.argmax(snap.devices(row) >= workload.gpu_milli)),)
 
 
 class RandomDevices:
@@ -59,8 +49,8 @@ class RandomDevices:
 
     def pick(self, snap: Snapshot, workload: Workload, row: int, rng: np.random.Generator) -> tuple[int, ...]:
         if workload.gpu_milli >= GPU_WHOLE:
-            return whole_devices(snap, workload, row)
-        fits = np.flatnonzero(_slots(snap, row) >= workload.gpu_milli)
+            return snap.whole_devices(row, workload.gpu_count)
+        fits = np.flatnonzero(snap.devices(row) >= workload.gpu_milli)
         return (int(fits[rng.integers(len(fits))]),)
 
 

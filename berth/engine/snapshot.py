@@ -135,6 +135,19 @@ class Snapshot:
         exists = np.arange(self.gpu_free.shape[1])[None, :] < self.gpu_count[:, None]
         return int((GPU_WHOLE - self.gpu_free)[exists].sum())
 
+    def devices(self, row: int) -> np.ndarray:
+        """Free milli-GPU of each device node `row` has (the padding slots left out)."""
+        return self.gpu_free[row, : self.gpu_count[row]]
+
+    def whole_devices(self, row: int, count: int) -> tuple[int, ...]:
+        """The lowest-numbered `count` wholly free devices on `row` (fewer if it lacks them)."""
+        free = np.flatnonzero(self.devices(row) == GPU_WHOLE)
+        return tuple(int(i) for i in free[:count])
+
+    def is_empty(self, row: int) -> bool:
+        """True when node `row` runs no workload: no pods and every device wholly free."""
+        return self.pods_used[row] == 0 and not (self.devices(row) < GPU_WHOLE).any()
+
     def request_vector(self, workload: Workload) -> np.ndarray:
         """The workload's scalar requests in this snapshot's column order (unknown dims ignored)."""
         key = workload.shape[0]

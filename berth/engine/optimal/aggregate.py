@@ -100,7 +100,7 @@ def aggregate(snap: Snapshot, workloads: list[Workload]) -> Aggregate:
     node_ok = np.array([feasible_rows(snap, t.example) for t in types], bool).reshape(len(types), len(snap))
     keys: dict[tuple, list[int]] = {}
     for row in range(len(snap)):
-        devices = tuple(sorted(int(d) for d in snap.gpu_free[row, : snap.gpu_count[row]]))
+        devices = tuple(sorted(int(d) for d in snap.devices(row)))
         key = (snap.free[row].tobytes(), int(snap.pods_free[row]), devices, node_ok[:, row].tobytes())
         keys.setdefault(key, []).append(row)
     classes = []

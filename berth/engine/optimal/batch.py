@@ -46,6 +46,7 @@ from berth.engine.optimal.aggregate import aggregate, feasible_rows
 from berth.engine.optimal.bounds import AllocationModel
 from berth.engine.optimal.compact import prove
 from berth.engine.optimal.cpsat import Assignment, ChunkModel
+from berth.engine.optimal.layouts import new_nodes
 from berth.engine.status import Placement, Unschedulable
 from berth.model import GPU_WHOLE, Workload
 
@@ -123,11 +124,6 @@ def run_heuristic(snap, workloads: Sequence[Workload], policy, context, seed: in
     return out
 
 
-def new_nodes(snap, workloads, assignment: Assignment) -> int:
-    """Nodes an assignment puts in use that held nothing before."""
-    return sum(1 for r in {row for row, _ in assignment.values()} if _is_empty(snap, r))
-
-
 class BatchSolver:
     """One batch on one engine; see the module doc for the steps."""
 
@@ -175,7 +171,7 @@ class BatchSolver:
         self._apply(batch, assignment, result)
         result.weight = sum(weights[i] for i, w in enumerate(batch) if w.name in result.placements)
         result.bound = max(result.bound, result.weight)
-        result.secondary = new_nodes(self._before, batch, assignment)
+        result.secondary = new_nodes(self._before, assignment)
         if self.secondary == "nodes":
             result.secondary_bound = result.secondary if proven else self.nodes_bound
         nothing_new = self.secondary == "none" or (self.secondary == "nodes" and result.secondary == 0)
@@ -209,7 +205,7 @@ class BatchSolver:
                 if type(err).__name__ != "ValidationError":
                     raise
                 continue
-            key = (sum(weights[i] for i in found), -new_nodes(self.snap, batch, found))
+            key = (sum(weights[i] for i in found), -new_nodes(self.snap, found))
             if key > best[2]:
                 best = (name, found, key)
         self.best_heuristic = best[0] or self.heuristics[0]
@@ -318,7 +314,7 @@ class BatchSolver:
             reps = np.array([agg.classes[c].rows[0] for c in np.flatnonzero(agg.compat[k])], np.int64)
             order = np.lexsort((agg_free_cpu(agg, k), agg_gpu_left(agg, k)))
             keep = set(used.get(k, ())) | set(reps[order][:TIGHTEST].tolist())
-            empty = [r for r in reps if _is_empty(snap, int(r))]
+            empty = [r for r in reps if snap.is_empty(int(r))]
             keep.update(empty[:1])
             out.append(np.array(sorted(keep), np.int64))
         return out
@@ -345,8 +341,6 @@ def place_batch(engine, workloads: Sequence[Workload], **options) -> BatchResult
     return BatchSolver(engine, workloads, **options).run()
 
 
-def _is_empty(snap, row: int) -> bool:
-    return snap.pods_used[row] == 0 and not (snap.gpu_free[row, : snap.gpu_count[row]] < GPU_WHOLE).any()
 
 
 def agg_free_cpu(agg, k: int) -> np.ndarray:
@@ -386,7 +380,7 @@ def _canonical_devices(snap, part, hint: Assignment) -> dict[int, dict[int, int]
             load[row][d] += part[i].gpu_milli
     out: dict[int, dict[int, int]] = {}
     for row, per in load.items():
-        free = snap.gpu_free[row, : snap.gpu_count[row]]
+        free = snap.devices(row)
         mapping = {}
         for amount in set(free.tolist()):
             devices = [d for d in range(len(free)) if free[d] == amount]
@@ -413,8 +407,8 @@ def _canonical_rows(agg, part, hint: Assignment, snap, weights) -> Assignment:
     for i, (row, devs) in hint.items():
         new = moved.get(row, row)
         if new != row:
-            src = np.argsort(snap.gpu_free[row, : snap.gpu_count[row]], kind="stable")
-            dst = np.argsort(snap.gpu_free[new, : snap.gpu_count[new]], kind="stable")
+            src = np.argsort(snap.devices(row), kind="stable")
+            dst = np.argsort(snap.devices(new), kind="stable")
             where = {int(a): int(b) for a, b in zip(src, dst)}
             devs = tuple(where[d] for d in devs)
         out[i] = (new, devs)

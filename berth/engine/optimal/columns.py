@@ -92,7 +92,7 @@ class ColumnGeneration:
             c = self.class_of_row.get(row)
             if c is None:
                 continue
-            order = np.argsort(self.snap.gpu_free[row, : self.snap.gpu_count[row]], kind="stable")
+            order = np.argsort(self.snap.devices(row), kind="stable")
             where = {int(d): j for j, d in enumerate(order)}
             counts = [0] * len(self.agg.types)
             devices: list[list[int]] = [[] for _ in self.classes[c].devices]

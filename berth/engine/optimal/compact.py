@@ -38,7 +38,7 @@ from berth.engine.optimal.aggregate import Aggregate
 from berth.engine.optimal.columns import ColumnGeneration
 from berth.engine.optimal.fullest import fullest_first
 from berth.engine.optimal.highs import INF, LinearProblem, solve
-from berth.engine.optimal.layouts import Assignment, Pricing, column_classes, is_empty, lay_out
+from berth.engine.optimal.layouts import Assignment, Pricing, column_classes, lay_out, new_nodes
 from berth.engine.optimal.shrink import fill, shrink
 
 MAX_ROWS = 400
@@ -210,7 +210,7 @@ def prove(snap, agg: Aggregate, weights, incumbent: Assignment, bound: float, se
             best = fill(snap, workloads, per_item, best, rows, weight_bound, until)
             value = int(round(sum(per_item[i] for i in best)))
         status = "OPTIMAL" if value >= weight_bound else "FEASIBLE"
-    nodes = _new_nodes(snap, best)
+    nodes = new_nodes(snap, best)
     if value < weight_bound or secondary == "fragmentation":
         return Proof(best, value, weight_bound, nodes, None, False, status if value >= weight_bound else "FEASIBLE")
     if secondary == "none" or nodes == 0:
@@ -218,7 +218,7 @@ def prove(snap, agg: Aggregate, weights, incumbent: Assignment, bound: float, se
     best, nodes, lower, done = _fewest_nodes(model, best, value, nodes, deadline)
     if not done:
         best = shrink(snap, workloads, per_item, best, int(lower), deadline)
-        nodes = _new_nodes(snap, best)
+        nodes = new_nodes(snap, best)
         done = nodes <= lower
     return Proof(best, value, weight_bound, nodes, lower, done, "OPTIMAL" if done else "FEASIBLE")
 
@@ -273,10 +273,6 @@ def _every_row_needed(model: CompactModel, value: int, deadline: float) -> bool:
 
 def _share(deadline: float, fraction: float) -> float:
     return max(0.1, fraction * (deadline - time.perf_counter()))
-
-
-def _new_nodes(snap, assignment: Assignment) -> int:
-    return sum(1 for r in {row for row, _ in assignment.values()} if is_empty(snap, r))
 
 
 def _per_row(agg: Aggregate, assignment: Assignment) -> dict:

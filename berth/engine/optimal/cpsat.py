@@ -83,7 +83,7 @@ class ChunkModel:
             most = min(most, int(snap.free[n, d] // need[d]))
         most = min(most, int(snap.pods_free[n]))
         if wt.gpu_count:
-            free = snap.gpu_free[n, : snap.gpu_count[n]]
+            free = snap.devices(n)
             most = min(most, int((free // wt.gpu_milli).sum()) // wt.gpu_count)
         if wt.example.anti_affinity:
             most = min(most, 1)
@@ -101,7 +101,7 @@ class ChunkModel:
 
     def _devices(self, n: int, members: list[int]) -> None:
         snap, m = self.snap, self.m
-        free = snap.gpu_free[n, : snap.gpu_count[n]]
+        free = snap.devices(n)
         shares = [t for t in members if 0 < self.types[t].gpu_milli < GPU_WHOLE]
         whole = [t for t in members if self.types[t].gpu_milli >= GPU_WHOLE]
         load = {d: [] for d in range(len(free))}
@@ -174,7 +174,7 @@ class ChunkModel:
         snap, out = self.snap, []
         if kind == "nodes":
             for n, members in self.by_row.items():
-                if snap.pods_used[n] == 0 and not (snap.gpu_free[n, : snap.gpu_count[n]] < GPU_WHOLE).any():
+                if snap.is_empty(n):
                     used = self.m.NewBoolVar(f"u{n}")
                     self.used[n] = used
                     for t in members:
@@ -204,7 +204,7 @@ class ChunkModel:
                 self.m.Add(sum(c * v for c, v in terms) <= int(snap.free[n, d]) * used)
         gpu = [(self.types[t].gpu_milli * self.types[t].gpu_count, self.x[t, n]) for t in members if self.types[t].gpu_count]
         if gpu:
-            self.m.Add(sum(c * v for c, v in gpu) <= int(snap.gpu_free[n, : snap.gpu_count[n]].sum()) * used)
+            self.m.Add(sum(c * v for c, v in gpu) <= int(snap.devices(n).sum()) * used)
 
     def _order_used(self) -> None:
         for rows in self.identical:

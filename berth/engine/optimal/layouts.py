@@ -58,15 +58,16 @@ def column_classes(snap, agg: Aggregate) -> list[ColumnClass]:
     for c, cls in enumerate(agg.classes):
         groups: dict[bool, list[int]] = {}
         for row in cls.rows:
-            groups.setdefault(is_empty(snap, row), []).append(row)
+            groups.setdefault(snap.is_empty(row), []).append(row)
         types = tuple(int(t) for t in np.flatnonzero(agg.compat[:, c]))
         for empty, rows in groups.items():
             out.append(ColumnClass(tuple(sorted(rows)), cls.free, cls.pods_free, cls.devices, empty, types))
     return out
 
 
-def is_empty(snap, row: int) -> bool:
-    return snap.pods_used[row] == 0 and not (snap.gpu_free[row, : snap.gpu_count[row]] < GPU_WHOLE).any()
+def new_nodes(snap, assignment: Assignment) -> int:
+    """Nodes an assignment puts in use that held nothing before."""
+    return sum(1 for r in {row for row, _ in assignment.values()} if snap.is_empty(r))
 
 
 def layouts(free: int, sizes: tuple[int, ...], cap: int) -> list[tuple[int, ...]] | None:
@@ -216,7 +217,7 @@ def lay_out(snap, agg: Aggregate, placed: list[tuple[int, Pattern]]) -> Assignme
     queue = {t: list(wt.members) for t, wt in enumerate(agg.types)}
     out: Assignment = {}
     for row, pattern in placed:
-        order = np.argsort(snap.gpu_free[row, : snap.gpu_count[row]], kind="stable")
+        order = np.argsort(snap.devices(row), kind="stable")
         devs: dict[int, list[int]] = {}
         for j, ts in enumerate(pattern.devices):
             for t in ts:

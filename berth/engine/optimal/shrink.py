@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from berth.engine.optimal.aggregate import aggregate
-from berth.engine.optimal.layouts import Assignment, is_empty
+from berth.engine.optimal.layouts import Assignment, new_nodes
 from berth.model import GPU
 
 NEIGHBOURS = (4, 6, 8)
@@ -32,7 +32,7 @@ def shrink(snap, workloads, weights, assignment: Assignment, target: int, deadli
     """`assignment` (workload index -> row, devices) with as few new nodes as this search finds,
     stopping at `target` (a proven lower bound) or `deadline` (perf_counter time)."""
     tried: set[tuple[int, tuple[int, ...]]] = set()
-    while _used(snap, assignment) > target and time.perf_counter() < deadline - 0.1:
+    while new_nodes(snap, assignment) > target and time.perf_counter() < deadline - 0.1:
         step = _step(snap, workloads, weights, assignment, tried, deadline)
         if step is None:
             break
@@ -40,16 +40,12 @@ def shrink(snap, workloads, weights, assignment: Assignment, target: int, deadli
     return assignment
 
 
-def _used(snap, assignment: Assignment) -> int:
-    return sum(1 for r in {row for row, _ in assignment.values()} if is_empty(snap, r))
-
-
 def _step(snap, workloads, weights, assignment: Assignment, tried: set, deadline: float) -> Assignment | None:
     """One improving move, or None when every neighbourhood in turn fails."""
     per_row: dict[int, list[int]] = {}
     for i, (row, _) in assignment.items():
         per_row.setdefault(row, []).append(i)
-    rows = [r for r in per_row if is_empty(snap, r)]
+    rows = [r for r in per_row if snap.is_empty(r)]
     load = {r: sum(int(workloads[i].requests[GPU]) + 1 for i in per_row[r]) for r in rows}
     rows.sort(key=lambda r: load[r])
     for victim in rows:

@@ -160,8 +160,7 @@ class FgdDevices:
 
     def pick(self, snap: Snapshot, workload: Workload, row: int, rng: np.random.Generator) -> tuple[int, ...]:
         if workload.gpu_milli >= GPU_WHOLE:
-            free = np.flatnonzero(snap.gpu_free[row, : snap.gpu_count[row]] == GPU_WHOLE)
-            return tuple(int(i) for i in free[: workload.gpu_count])
+            return snap.whole_devices(row, workload.gpu_count)
         scores = fgd_scores(self.model, snap, workload, np.array([row]))[0]
         return (int(np.nanargmax(scores)),)
 

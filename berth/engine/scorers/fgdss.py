@@ -86,8 +86,7 @@ class FgdSsDevices:
 
     def pick(self, snap: Snapshot, workload: Workload, row: int, rng: np.random.Generator) -> tuple[int, ...]:
         if workload.gpu_milli >= GPU_WHOLE:
-            free = np.flatnonzero(snap.gpu_free[row, : snap.gpu_count[row]] == GPU_WHOLE)
-            return tuple(int(i) for i in free[: workload.gpu_count])
+            return snap.whole_devices(row, workload.gpu_count)
         scores = device_scores(self.model, snap, workload, np.array([row]), self.weight)[0]
         return (int(np.nanargmax(scores)),)
 

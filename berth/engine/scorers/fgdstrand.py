@@ -116,8 +116,7 @@ class StrandDevices:
 
     def pick(self, snap: Snapshot, workload: Workload, row: int, rng: np.random.Generator) -> tuple[int, ...]:
         if workload.gpu_milli >= GPU_WHOLE:
-            free = np.flatnonzero(snap.gpu_free[row, : snap.gpu_count[row]] == GPU_WHOLE)
-            return tuple(int(i) for i in free[: workload.gpu_count])
+            return snap.whole_devices(row, workload.gpu_count)
         return (int(np.nanargmax(self.model.scores(snap, workload, np.array([row]))[0])),)
 
 
