@@ -68,13 +68,18 @@ def _instance(seed: int):
     return nodes, pods
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_compact_model_matches_exhaustive_search(seed):
+def _solved_instance(seed):
+    """A random small instance, its exhaustive optimum (weight, fewest new nodes) and its aggregate."""
     nodes, pods = _instance(seed)
     weight, fewest = _brute_force(nodes, pods)
     snap = Engine(nodes, "best-fit").snapshot
     agg = aggregate(snap, pods)
-    weights = [priority_weight(t.example) for t in agg.types]
+    return pods, weight, fewest, snap, agg, [priority_weight(t.example) for t in agg.types]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_compact_model_matches_exhaustive_search(seed):
+    pods, weight, fewest, snap, agg, weights = _solved_instance(seed)
     proof = prove(snap, agg, weights, {}, float(sum(map(priority_weight, pods))), "nodes", time.perf_counter() + 20)
     assert proof is not None and proof.optimal
     assert (proof.weight, proof.nodes) == (weight, fewest)
@@ -86,11 +91,8 @@ def test_compact_model_matches_exhaustive_search(seed):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_configuration_lp_bounds_hold(seed):
-    nodes, pods = _instance(seed)
-    weight, fewest = _brute_force(nodes, pods)
-    snap = Engine(nodes, "best-fit").snapshot
-    agg = aggregate(snap, pods)
-    weights = np.array([priority_weight(t.example) for t in agg.types], float)
+    pods, weight, fewest, snap, agg, weights = _solved_instance(seed)
+    weights = np.array(weights, float)
     cg = ColumnGeneration(snap, agg, weights, time.perf_counter() + 20)
     first = cg.run(1)
     assert first.converged and first.bound >= weight
