@@ -165,11 +165,16 @@ class FgdDevices:
         return (int(np.nanargmax(scores)),)
 
 
+def one_per_policy(shared: dict, key: str, build):
+    """`build()` once per built policy: its scorer and device picker share the result under `key`."""
+    if key not in shared:
+        shared[key] = build()
+    return shared[key]
+
+
 def shared_model(ctx, shared: dict) -> FragmentationModel:
     """The fragmentation model of one built policy, shared by its FGD scorer and device picker."""
-    if "fragmentation" not in shared:
-        shared["fragmentation"] = FragmentationModel(typical_mix(ctx.mix))
-    return shared["fragmentation"]
+    return one_per_policy(shared, "fragmentation", lambda: FragmentationModel(typical_mix(ctx.mix)))
 
 
 FGD_SCORERS = {"fgd": lambda ctx, shared: FgdScore(shared_model(ctx, shared))}

@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from berth.engine.plugins import Rows
+from berth.engine.scorers.fgd import one_per_policy
 from berth.engine.scorers.fgdstrand import StrandDevices, StrandModel, StrandScore
 from berth.engine.snapshot import Snapshot
 from berth.model import GPU_WHOLE, Workload
@@ -95,9 +96,7 @@ class LookDevices(StrandDevices):
 
 def look_model(ctx, shared: dict) -> LookModel:
     """The model of one built policy, shared by its scorer and device picker."""
-    if "fgd-lookahead" not in shared:
-        shared["fgd-lookahead"] = LookModel(ctx.mix)
-    return shared["fgd-lookahead"]
+    return one_per_policy(shared, "fgd-lookahead", lambda: LookModel(ctx.mix))
 
 
 FGD_LOOK_SCORERS = {"fgd-lookahead": lambda ctx, shared: LookScore(look_model(ctx, shared))}

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from berth.engine.plugins import Rows, RowwiseScore
-from berth.engine.scorers.fgd import FragmentationModel, typical_mix
+from berth.engine.scorers.fgd import FragmentationModel, one_per_policy, typical_mix
 from berth.engine.snapshot import Snapshot
 from berth.model import GPU, GPU_WHOLE, ValidationError, Workload
 
@@ -126,9 +126,7 @@ WEIGHTS = StrandWeights()
 
 def strand_model(ctx, shared: dict) -> StrandModel:
     """The model of one built policy, shared by its scorer and device picker."""
-    if "fgd-strand" not in shared:
-        shared["fgd-strand"] = StrandModel(ctx.mix)
-    return shared["fgd-strand"]
+    return one_per_policy(shared, "fgd-strand", lambda: StrandModel(ctx.mix))
 
 
 FGD_STRAND_SCORERS = {"fgd-strand": lambda ctx, shared: StrandScore(strand_model(ctx, shared))}
