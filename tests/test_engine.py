@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from berth.engine import DemandClass, Engine, Placement, PolicyContext, Unschedulable
-from berth.model import AntiAffinity, Taint, Toleration, ValidationError, Workload
+from berth.model import AntiAffinity, Node, Resources, Taint, Toleration, ValidationError, Workload
 from berth.model.constraints import TaintEffect
 from berth.model.workload import gpu_model_selector
 from tests.conftest import node, pod
@@ -183,3 +183,44 @@ def test_kube_resource_scores_follow_upstreams_integer_arithmetic():
     assert MostAllocated().score(snap, w, rows).tolist() == [(37 + 75) // 2, (25 + 20) // 2]
     balanced = [int((1 - abs(1500 / 4000 - 6200 / 8192) / 2) * 100), int((1 - abs(500 / 2000 - 200 / 1000) / 2) * 100)]
     assert BalancedAllocation().score(snap, w, rows).tolist() == balanced == [80, 97]
+
+
+def test_one_row_forms_equal_the_vector_forms_on_every_row():
+    # Random nodes (some overcommitted, tainted, labelled, in anti-affinity groups) and random
+    # workloads: each plugin's `fits` / `score_row` must give exactly its vector answer per row.
+    from berth.engine.filters import FILTERS
+    from berth.engine.scorers.kube import KUBE_SCORERS
+    from berth.engine.scorers.nova import NOVA_SCORERS
+
+    rng = np.random.default_rng(13)
+    taints = [(), (Taint("k", "v", TaintEffect.NO_SCHEDULE),), (Taint("s", "", TaintEffect.PREFER_NO_SCHEDULE),)]
+    nodes = [Node(f"n{i}", Resources.of(cpu=int(rng.integers(0, 9)) * 500, memory=int(rng.integers(0, 17)) * 512,
+                                        pods=int(rng.choice([0, 2, 110]))),
+                  gpus=int(rng.integers(0, 3)), gpu_model=str(rng.choice(["T4", "V100"])), zone=f"z{i % 3}",
+                  taints=taints[i % 3]) for i in range(60)]
+    engine = Engine(nodes, "kube-default", seed=1)
+    group = (AntiAffinity("g", "node"),)
+    for i in range(120):
+        row = int(rng.integers(len(nodes)))
+        share = int(rng.choice([0, 300, 750])) if nodes[row].gpus else 0
+        w = pod(f"load{i}", cpu=int(rng.integers(0, 1500)), memory=int(rng.integers(0, 3000)), gpu=share,
+                anti_affinity=group if i % 7 == 0 else ())
+        engine.snapshot.assign(row, w, (0,) if share else ())   # unchecked: rows may go over capacity
+    snap, rows = engine.snapshot, np.arange(len(nodes))
+    filters = [make() for make in FILTERS.values()]
+    scorers = [make(None, {}) for make in {**KUBE_SCORERS, **NOVA_SCORERS}.values()]
+    verdicts = {f.name: set() for f in filters}
+    for i in range(40):
+        w = pod(f"w{i}", cpu=int(rng.integers(0, 2000)), memory=int(rng.integers(0, 4000)),
+                gpu=int(rng.choice([0, 250, 1000, 2000])), anti_affinity=group if i % 2 else (),
+                node_selector=gpu_model_selector(["T4"]) if i % 3 == 0 else (),
+                tolerations=(Toleration("k", "Equal", "v", TaintEffect.NO_SCHEDULE),) if i % 4 == 0 else ())
+        for f in filters:
+            by_row = [f.fits(snap, w, r) for r in rows]
+            assert by_row == f.filter(snap, w, rows).tolist(), f.name
+            verdicts[f.name] |= set(by_row)
+        for s in scorers:
+            by_row = [s.score_row(snap, w, r) for r in rows]
+            assert by_row == s.score(snap, w, rows).tolist(), s.name
+            assert all(type(v) in (int, float) for v in by_row), s.name
+    assert all(seen == {True, False} for seen in verdicts.values()), verdicts

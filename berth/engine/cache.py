@@ -37,6 +37,8 @@ class _Entry:
     rowwise: np.ndarray
     top: np.ndarray | None = None
     """Rows whose `rowwise` equals the highest finite value, ascending; None until scanned."""
+    by_row: bool = False
+    """Every active plugin has its one-row form (`RowFilter.fits`, `RowScore.score_row`)."""
 
 
 class ScoreCache:
@@ -100,14 +102,15 @@ class ScoreCache:
         raw = np.zeros((len(self.policy.scorers), n))
         filters = [f for f in self.policy.filters if not f.skip(self.snap, workload)]
         scorers = [(i, s, w) for i, (s, w) in enumerate(self.policy.scorers) if not s.skip(self.snap, workload)]
+        by_row = all(hasattr(f, "fits") for f in filters) and all(hasattr(s, "score_row") for _, s, _ in scorers)
         return _Entry(self.snap.epoch, self.snap.tick, filters, scorers, np.zeros(n, bool), raw,
-                      np.full(n, -np.inf))
+                      np.full(n, -np.inf), by_row=by_row)
 
     def _refresh(self, entry: _Entry, workload: Workload, rows: np.ndarray) -> None:
-        ok = self._feasible(entry, workload, rows)
         if len(rows) == 1:
-            self._refresh_one(entry, workload, rows, bool(ok[0]))
+            self._refresh_one(entry, workload, rows)
             return
+        ok = self._feasible(entry, workload, rows)
         entry.ok[rows] = ok
         feasible = rows[ok]
         entry.rowwise[rows] = -np.inf
@@ -115,12 +118,36 @@ class ScoreCache:
             entry.rowwise[feasible] = self._rowwise(entry, workload, feasible)
         entry.top = None
 
-    def _refresh_one(self, entry: _Entry, workload: Workload, rows: np.ndarray, fits: bool) -> None:
-        """The common case (one placement moved one row), written with scalar and slice stores."""
+    def _refresh_one(self, entry: _Entry, workload: Workload, rows: np.ndarray) -> None:
+        """The common case (one placement moved one row), in plain Python numbers where every
+        plugin has a one-row form, else through the vector calls with scalar and slice stores."""
         row = int(rows[0])
-        entry.ok[row] = fits
-        entry.rowwise[row:row + 1] = self._rowwise(entry, workload, rows) if fits else -np.inf
+        if entry.by_row:
+            fits = self._fits_row(entry, workload, row)
+            entry.ok[row] = fits
+            entry.rowwise[row] = self._rowwise_row(entry, workload, row) if fits else -np.inf
+        else:
+            fits = bool(self._feasible(entry, workload, rows)[0])
+            entry.ok[row] = fits
+            entry.rowwise[row:row + 1] = self._rowwise(entry, workload, rows) if fits else -np.inf
         entry.top = _moved_top(entry.top, entry.rowwise, row)
+
+    def _fits_row(self, entry: _Entry, workload: Workload, row: int) -> bool:
+        for plugin in entry.filters:
+            if not plugin.fits(self.snap, workload, row):
+                return False
+        return True
+
+    def _rowwise_row(self, entry: _Entry, workload: Workload, row: int) -> float:
+        """`_rowwise` for one row, in the same order of operations (so bit for bit the same)."""
+        total = 0.0
+        for i, scorer, weight in entry.scorers:
+            raw = scorer.score_row(self.snap, workload, row)
+            if scorer.normalizes:
+                entry.raw[i, row] = raw
+            else:
+                total = total + (raw if weight == 1 else weight * raw)
+        return total
 
     def _feasible(self, entry: _Entry, workload: Workload, rows: np.ndarray) -> np.ndarray:
         ok = None

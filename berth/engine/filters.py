@@ -37,6 +37,17 @@ class ResourceFit:
             ok[:] = False
         return ok
 
+    def fits(self, snap: Snapshot, workload: Workload, row: int) -> bool:
+        if snap.pods_free.item(row) <= 0 or snap.unknown_dims(workload):
+            return False
+        if not all(map(int.__ge__, snap.free[row].tolist(), snap.request_values(workload))):
+            return False
+        if not workload.gpu_count:
+            return True
+        if workload.gpu_milli < 1000:
+            return snap.gpu_best.item(row) >= workload.gpu_milli
+        return snap.gpu_full.item(row) >= workload.gpu_count
+
     def explain(self, snap: Snapshot, workload: Workload, rows: Rows) -> list[tuple[str, np.ndarray]]:
         scalar = self._scalar_fit(snap, workload, rows)
         out = [(status.INSUFFICIENT.format(dim), ~scalar[:, i]) for i, dim in enumerate(snap.dims)]
@@ -76,6 +87,9 @@ class NodeSelector:
             ok &= snap.label_mask(req)[rows]
         return ok
 
+    def fits(self, snap: Snapshot, workload: Workload, row: int) -> bool:
+        return all(snap.label_mask(req).item(row) for req in workload.node_selector)
+
     def explain(self, snap: Snapshot, workload: Workload, rows: Rows) -> list[tuple[str, np.ndarray]]:
         return [(status.SELECTOR_MISMATCH, ~self.filter(snap, workload, rows))]
 
@@ -90,6 +104,9 @@ class TaintToleration:
 
     def filter(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
         return snap.untolerated(workload.tolerations, HARD_EFFECTS)[rows] == 0
+
+    def fits(self, snap: Snapshot, workload: Workload, row: int) -> bool:
+        return snap.untolerated(workload.tolerations, HARD_EFFECTS).item(row) == 0
 
     def explain(self, snap: Snapshot, workload: Workload, rows: Rows) -> list[tuple[str, np.ndarray]]:
         first = [self._first_untolerated(snap.nodes[row], workload) for row in np.asarray(rows)]
@@ -119,6 +136,13 @@ class AntiAffinity:
             if counts is not None:
                 ok &= counts[rows] == 0
         return ok
+
+    def fits(self, snap: Snapshot, workload: Workload, row: int) -> bool:
+        for aa in workload.anti_affinity:
+            counts = snap.group_count(aa.group, aa.topology)
+            if counts is not None and counts.item(row):
+                return False
+        return True
 
     def explain(self, snap: Snapshot, workload: Workload, rows: Rows) -> list[tuple[str, np.ndarray]]:
         return [(status.ANTI_AFFINITY, ~self.filter(snap, workload, rows))]

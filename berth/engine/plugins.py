@@ -71,6 +71,29 @@ class ScorePlugin(Protocol):
 
 
 @runtime_checkable
+class RowFilter(Protocol):
+    """The optional one-row form of a `FilterPlugin`, for the cache's commonest refresh.
+
+    After a placement exactly one row has usually changed; asking numpy about a one-element array
+    costs more than the arithmetic.  A filter that also has `fits` is called with that row as a
+    plain int instead, and must return exactly `bool(filter(snap, workload, [row])[0])`, after
+    the same `skip`.  The cache uses the one-row path only when every active filter and scorer
+    of the decision offers it; otherwise it calls `filter` on a one-row array.
+    """
+
+    def fits(self, snap: Snapshot, workload: Workload, row: int) -> bool: ...
+
+
+@runtime_checkable
+class RowScore(Protocol):
+    """The optional one-row form of a `ScorePlugin`: `score_row` returns, as a Python number,
+    exactly what `score(snap, workload, [row])[0]` would (bit for bit for floats); called on
+    feasible rows only, under the same conditions as `RowFilter.fits`."""
+
+    def score_row(self, snap: Snapshot, workload: Workload, row: int) -> float: ...
+
+
+@runtime_checkable
 class DevicePicker(Protocol):
     """Chooses the GPU slots a workload takes on the node the engine picked.
 

@@ -161,6 +161,14 @@ class Snapshot:
             self._vectors[key] = vec
         return vec
 
+    def request_values(self, workload: Workload) -> tuple[int, ...]:
+        """`request_vector` as a tuple of Python ints, for one-row arithmetic."""
+        key = ("values", workload.shape[0])
+        values = self._vectors.get(key)
+        if values is None:
+            values = self._vectors[key] = tuple(self.request_vector(workload).tolist())
+        return values
+
     def unknown_dims(self, workload: Workload) -> list[str]:
         """Requested dimensions no node in the snapshot has at all."""
         key = workload.shape[0]

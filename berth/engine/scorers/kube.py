@@ -8,6 +8,8 @@ count as 100m and 200 MiB for scoring, as upstream's non-zero defaults do.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from berth.engine.plugins import Rows, RowwiseScore
@@ -40,6 +42,14 @@ def _requested_after(snap: Snapshot, workload: Workload, rows: Rows) -> tuple[np
     return snap.used[rows, :2] + need, cap, np.maximum(cap, 1)
 
 
+def requested_row(snap: Snapshot, workload: Workload, row: int) -> tuple[int, int, int, int]:
+    """`requested_after` for one row as Python ints: (cpu, memory requested, cpu, memory capacity)."""
+    need = _non_zero(workload.shape[0], snap.request_vector(workload))
+    used, cap = snap.used, snap.capacity
+    return (used.item(row, 0) + need.item(0), used.item(row, 1) + need.item(1),
+            cap.item(row, 0), cap.item(row, 1))
+
+
 def _non_zero(key: object, vector: np.ndarray, memo: dict = {}) -> np.ndarray:
     need = memo.get(key)
     if need is None:
@@ -59,6 +69,11 @@ class LeastAllocated(RowwiseScore):
         per = np.maximum(cap - req, 0) * MAX_NODE_SCORE // divisor
         return per.sum(axis=1) // len(SCORED_DIMS)
 
+    def score_row(self, snap: Snapshot, workload: Workload, row: int) -> int:
+        cpu, memory, cpu_cap, memory_cap = requested_row(snap, workload, row)
+        return (max(cpu_cap - cpu, 0) * MAX_NODE_SCORE // max(cpu_cap, 1)
+                + max(memory_cap - memory, 0) * MAX_NODE_SCORE // max(memory_cap, 1)) // len(SCORED_DIMS)
+
 
 class MostAllocated(RowwiseScore):
     """Prefers the fullest node: mean over cpu/memory of requested * 100 / capacity."""
@@ -69,6 +84,12 @@ class MostAllocated(RowwiseScore):
         req, cap, divisor = requested_after(snap, workload, rows)
         per = np.where(req <= cap, req * MAX_NODE_SCORE // divisor, 0)
         return per.sum(axis=1) // len(SCORED_DIMS)
+
+    def score_row(self, snap: Snapshot, workload: Workload, row: int) -> int:
+        cpu, memory, cpu_cap, memory_cap = requested_row(snap, workload, row)
+        per_cpu = cpu * MAX_NODE_SCORE // max(cpu_cap, 1) if cpu <= cpu_cap else 0
+        per_memory = memory * MAX_NODE_SCORE // max(memory_cap, 1) if memory <= memory_cap else 0
+        return (per_cpu + per_memory) // len(SCORED_DIMS)
 
 
 class BalancedAllocation(RowwiseScore):
@@ -81,6 +102,11 @@ class BalancedAllocation(RowwiseScore):
         frac = np.minimum(req / divisor, 1.0)
         std = np.abs(frac @ _HALF_DIFFERENCE)
         return np.floor((1 - std) * MAX_NODE_SCORE)
+
+    def score_row(self, snap: Snapshot, workload: Workload, row: int) -> float:
+        cpu, memory, cpu_cap, memory_cap = requested_row(snap, workload, row)
+        std = abs(min(cpu / max(cpu_cap, 1), 1.0) * 0.5 - min(memory / max(memory_cap, 1), 1.0) * 0.5)
+        return float(math.floor((1 - std) * MAX_NODE_SCORE))
 
 
 class TaintTolerationScore:
@@ -95,6 +121,9 @@ class TaintTolerationScore:
     def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
         counts = snap.untolerated(workload.tolerations, (TaintEffect.PREFER_NO_SCHEDULE,))
         return counts[rows].astype(np.float64)
+
+    def score_row(self, snap: Snapshot, workload: Workload, row: int) -> float:
+        return float(snap.untolerated(workload.tolerations, (TaintEffect.PREFER_NO_SCHEDULE,)).item(row))
 
     def normalize(self, raw: np.ndarray, ok: np.ndarray) -> np.ndarray | None:
         worst = raw.max(initial=0.0, where=ok)

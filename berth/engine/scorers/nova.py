@@ -30,6 +30,9 @@ class FreeResourceWeigher:
         col = snap.dim_index[self.dim]
         return snap.free[rows, col] * 1.0
 
+    def score_row(self, snap: Snapshot, workload: Workload, row: int) -> float:
+        return snap.free.item(row, snap.dim_index[self.dim]) * 1.0
+
     def normalize(self, raw: np.ndarray, ok: np.ndarray) -> np.ndarray | None:
         low = raw.min(initial=np.inf, where=ok)
         high = raw.max(initial=-np.inf, where=ok)
