@@ -8,7 +8,10 @@ A pod's `nodeSelector` and the single term of required node affinity become labe
 required pod anti-affinity on the hostname or zone topology becomes an engine anti-affinity
 group keyed by its label selector (exact when, as with replicas, the pods carrying the
 anti-affinity are the ones it selects).  What the engine cannot express raises
-`ConversionError`, which the scheduler reports as a FailedScheduling event.
+`ConversionError`, which the scheduler reports as a FailedScheduling event.  Pods made from one
+template share their requests, tolerations and selector, so `workload_from_pod` converts each
+distinct value of those once (`_memo`, keyed by the raw field values) and shares the immutable
+results.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ GPU_RESOURCE = "nvidia.com/gpu"
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
 TOPOLOGIES = {"kubernetes.io/hostname": "node", ZONE_LABEL: "zone"}
 IGNORED = ("ephemeral-storage", "hugepages-", "storage")
+MEMO_SIZE = 4096
+_MEMO: dict[tuple, object] = {}
 
 
 class ConversionError(ValueError):
@@ -96,14 +101,63 @@ def pod_requests(spec: dict) -> dict[str, int]:
 def workload_from_pod(obj: dict) -> Workload:
     """The engine's view of a Pod: requests, node selector, tolerations, anti-affinity, priority."""
     meta, spec = obj["metadata"], obj.get("spec") or {}
+    namespace = meta.get("namespace", "default")
     try:
-        return Workload(workload_name(meta.get("namespace", "default"), meta["name"]),
-                        Resources(pod_requests(spec)), node_selector=tuple(_selector(spec)),
-                        tolerations=tuple(_toleration(t) for t in spec.get("tolerations") or []),
-                        anti_affinity=tuple(_anti_affinity(spec, meta.get("namespace", "default"))),
+        return Workload(workload_name(namespace, meta["name"]),
+                        _memo("requests", _requests_key(spec), lambda: Resources(pod_requests(spec))),
+                        node_selector=_memo("selector", _selector_key(spec), lambda: tuple(_selector(spec))),
+                        tolerations=_memo("tolerations", _tolerations_key(spec),
+                                          lambda: tuple(_toleration(t) for t in spec.get("tolerations") or [])),
+                        anti_affinity=tuple(_anti_affinity(spec, namespace)),
                         priority=int(spec.get("priority") or 0))
     except ValidationError as err:
         raise ConversionError(f"pod {meta['name']}: {err}") from None
+
+
+def _memo(part: str, key, build):
+    """The converted value of one part of a pod spec, built once per distinct raw value (None: not memoised)."""
+    if key is None:
+        return build()
+    try:
+        hit = _MEMO.get((part, key))
+    except TypeError:  # a value that is not hashable: the build reports what is wrong with it
+        return build()
+    if hit is None:
+        if len(_MEMO) >= MEMO_SIZE:
+            _MEMO.clear()
+        hit = _MEMO[(part, key)] = build()  # raises, caching nothing, for a value that does not convert
+    return hit
+
+
+def _requests_key(spec: dict) -> tuple | None:
+    """The raw resources of every container and init container, or None when one is not a plain mapping."""
+    try:
+        return tuple(_resources_key(c) for c in spec.get("containers") or ()), \
+            tuple(_resources_key(c) for c in spec.get("initContainers") or ())
+    except (AttributeError, TypeError):
+        return None
+
+
+def _resources_key(container: dict) -> tuple:
+    res = container.get("resources") or {}
+    return (tuple((res.get("limits") or {}).items()), tuple((res.get("requests") or {}).items()))
+
+
+def _selector_key(spec: dict) -> tuple | None:
+    if spec.get("affinity"):
+        return None  # affinity terms are nested lists: converted each time
+    try:
+        return tuple((spec.get("nodeSelector") or {}).items())
+    except AttributeError:
+        return None
+
+
+def _tolerations_key(spec: dict) -> tuple | None:
+    try:
+        return tuple((t.get("key"), t.get("operator"), t.get("value"), t.get("effect"))
+                     for t in spec.get("tolerations") or ())
+    except AttributeError:
+        return None
 
 
 def _selector(spec: dict) -> Iterable[LabelRequirement]:
