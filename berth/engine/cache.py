@@ -48,8 +48,8 @@ class ScoreCache:
         self.snap = snap
         self.policy = policy
         self.enabled = enabled
-        self.entries: OrderedDict[tuple, _Entry] = OrderedDict()
-        self.last: tuple | None = None
+        self.entries: OrderedDict[int, _Entry] = OrderedDict()
+        self.last: int | None = None
         """The shape of the latest decision: the most recently used entry, no reordering needed."""
 
     def evaluate(self, workload: Workload) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +77,7 @@ class ScoreCache:
         return entry.ok, total
 
     def _entry(self, workload: Workload) -> _Entry:
-        key = workload.shape
+        key = workload.shape_id
         entry = self.entries.get(key) if self.enabled else None
         if entry is None or entry.epoch != self.snap.epoch:
             entry = self._fresh(workload)
@@ -88,7 +88,7 @@ class ScoreCache:
                 self.entries.move_to_end(key)
                 self._trim()
         else:
-            if key is not self.last:
+            if key != self.last:
                 self.entries.move_to_end(key)
             rows = self.snap.changed_since(entry.tick)
             if len(rows):

@@ -55,8 +55,9 @@ class Snapshot:
         self.gpu_tags: dict[str, np.ndarray] = {}
         self.tag_kinds = np.zeros(0, np.int64)
         self._static: dict[object, np.ndarray] = {}
-        self._vectors: dict[object, np.ndarray] = {}
-        self._unknown: dict[object, list[str]] = {}
+        self._vectors: dict[int, np.ndarray] = {}
+        self._values: dict[int, tuple[int, ...]] = {}
+        self._unknown: dict[int, list[str]] = {}
         self._derived: dict[object, tuple[np.ndarray, object]] = {}
         self._derived_at = (-1, -1)
         self.add_nodes(list(nodes))
@@ -100,6 +101,7 @@ class Snapshot:
         self.epoch += 1
         self._static.clear()
         self._vectors.clear()
+        self._values.clear()
         self._unknown.clear()
         self._refresh_gpu(slice(None))
 
@@ -150,7 +152,7 @@ class Snapshot:
 
     def request_vector(self, workload: Workload) -> np.ndarray:
         """The workload's scalar requests in this snapshot's column order (unknown dims ignored)."""
-        key = workload.shape[0]
+        key = workload.requests_id
         vec = self._vectors.get(key)
         if vec is None:
             vec = np.zeros(len(self.dims), np.int64)
@@ -163,15 +165,14 @@ class Snapshot:
 
     def request_values(self, workload: Workload) -> tuple[int, ...]:
         """`request_vector` as a tuple of Python ints, for one-row arithmetic."""
-        key = ("values", workload.shape[0])
-        values = self._vectors.get(key)
+        values = self._values.get(workload.requests_id)
         if values is None:
-            values = self._vectors[key] = tuple(self.request_vector(workload).tolist())
+            values = self._values[workload.requests_id] = tuple(self.request_vector(workload).tolist())
         return values
 
     def unknown_dims(self, workload: Workload) -> list[str]:
         """Requested dimensions no node in the snapshot has at all."""
-        key = workload.shape[0]
+        key = workload.requests_id
         dims = self._unknown.get(key)
         if dims is None:
             dims = self._unknown[key] = [d for d in workload.requests

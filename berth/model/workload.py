@@ -8,6 +8,7 @@ The engine's filters and scorers read these fields; both control planes translat
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from berth.model.constraints import AntiAffinity, LabelRequirement, Toleration
@@ -16,8 +17,10 @@ from berth.model.node import GPU_MODEL_LABEL, check_name
 from berth.model.resources import GPU, GPU_WHOLE, Resources
 
 
-_SHAPES: dict[tuple, tuple] = {}
+_SHAPES: dict[object, tuple[object, int]] = {}
+"""Interned shapes and request vectors: key -> (the one shared key object, its integer id)."""
 _MAX_SHAPES = 100_000
+_IDS = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,11 @@ class Workload:
     """A hashable key: workloads with equal shapes are interchangeable to the engine.  Equal shapes
     are interned to one object, so caches keyed by shape (or by `shape[0]`, the requests) hit on
     identity rather than comparing field by field."""
+    shape_id: int = field(init=False, repr=False, compare=False)
+    """An integer naming `shape` within this process: equal ids mean equal shapes (ids are never
+    reused), so per-decision caches key on it without hashing the requests."""
+    requests_id: int = field(init=False, repr=False, compare=False)
+    """The same for `requests` alone."""
 
     def __post_init__(self) -> None:
         check_name(self.name, "workload.name")
@@ -60,10 +68,17 @@ class Workload:
         """Set the derived fields once: the engine reads them on every decision."""
         object.__setattr__(self, "gpu_count", 0 if gpu == 0 else max(1, gpu // GPU_WHOLE))
         object.__setattr__(self, "gpu_milli", min(gpu, GPU_WHOLE))
-        key = (self.requests, self.node_selector, self.tolerations, self.anti_affinity)
         if len(_SHAPES) > _MAX_SHAPES:
             _SHAPES.clear()
-        object.__setattr__(self, "shape", _SHAPES.setdefault(key, key))
+        requests, requests_id = _intern(self.requests)
+        shape, shape_id = _intern((requests, self.node_selector, self.tolerations, self.anti_affinity))
+        for name, value in (("shape", shape), ("shape_id", shape_id), ("requests_id", requests_id)):
+            object.__setattr__(self, name, value)
+
+    def __reduce__(self):
+        """Pickle by the constructor's arguments, so the derived fields (and ids) are this process's."""
+        return (Workload, (self.name, self.requests, self.node_selector, self.tolerations,
+                           self.anti_affinity, self.priority))
 
     @property
     def gpu_affinity(self) -> str:
@@ -71,6 +86,14 @@ class Workload:
         if not self.gpu_count:
             return "no-gpu"
         return "share-gpu" if self.gpu_milli < GPU_WHOLE else f"{self.gpu_count}-gpu"
+
+
+def _intern(key):
+    """The shared copy of `key` and its id, registering it on first sight."""
+    hit = _SHAPES.get(key)
+    if hit is None:
+        hit = _SHAPES[key] = (key, next(_IDS))
+    return hit
 
 
 def gpu_model_selector(models: tuple[str, ...] | list[str]) -> tuple[LabelRequirement, ...]:
