@@ -125,7 +125,7 @@ class ScoreCache:
         if entry.by_row:
             fits = self._fits_row(entry, workload, row)
             entry.ok[row] = fits
-            entry.rowwise[row] = self._rowwise_row(entry, workload, row) if fits else -np.inf
+            entry.rowwise[row] = self._rowwise(entry, workload, row) if fits else -np.inf
         else:
             fits = bool(self._feasible(entry, workload, rows)[0])
             entry.ok[row] = fits
@@ -138,17 +138,6 @@ class ScoreCache:
                 return False
         return True
 
-    def _rowwise_row(self, entry: _Entry, workload: Workload, row: int) -> float:
-        """`_rowwise` for one row, in the same order of operations (so bit for bit the same)."""
-        total = 0.0
-        for i, scorer, weight in entry.scorers:
-            raw = scorer.score_row(self.snap, workload, row)
-            if scorer.normalizes:
-                entry.raw[i, row] = raw
-            else:
-                total = total + (raw if weight == 1 else weight * raw)
-        return total
-
     def _feasible(self, entry: _Entry, workload: Workload, rows: np.ndarray) -> np.ndarray:
         ok = None
         for plugin in entry.filters:
@@ -156,10 +145,13 @@ class ScoreCache:
             ok = passed if ok is None else ok & passed
         return np.ones(len(rows), bool) if ok is None else ok
 
-    def _rowwise(self, entry: _Entry, workload: Workload, feasible: np.ndarray):
+    def _rowwise(self, entry: _Entry, workload: Workload, feasible: np.ndarray | int):
+        """The weighted row-wise total over `feasible` rows, or over one row given as an int (by
+        the plugins' one-row forms, in the same order of operations: bit for bit the same)."""
+        one = isinstance(feasible, int)
         total = 0.0
         for i, scorer, weight in entry.scorers:
-            raw = scorer.score(self.snap, workload, feasible)
+            raw = scorer.score_row(self.snap, workload, feasible) if one else scorer.score(self.snap, workload, feasible)
             if scorer.normalizes:
                 entry.raw[i, feasible] = raw
             else:
