@@ -16,6 +16,7 @@ thousands of fake-runtime agents in one host.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +47,9 @@ class AgentHost:
         self.relist_interval = relist_interval
         self.status_interval = status_interval
         self.client = KubeClient(base_url, pool=writers + 2)
-        self.writers = ThreadPoolExecutor(writers, thread_name_prefix="agent-writer")
+        self.writes_queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._writers = [threading.Thread(target=self._writer, name=f"agent-writer-{i}", daemon=True)
+                         for i in range(writers)]
         self.lock = threading.RLock()
         self.dirty: set[str] = set()
         self._stop = threading.Event()
@@ -63,6 +66,8 @@ class AgentHost:
     def start(self, wait: float = 60.0) -> "AgentHost":
         if self.log_server is not None:
             self._spawn("agent-logs", self.log_server.serve_forever)
+        for thread in self._writers:
+            thread.start()
         self.register()
         self.pods.start()
         self.pods.synced.wait(wait)
@@ -77,7 +82,11 @@ class AgentHost:
             if thread.name != "agent-logs":
                 thread.join(timeout=5)
         self.pods.stop()
-        self.writers.shutdown(wait=True)
+        for _ in self._writers:
+            self.writes_queue.put(None)  # after every queued write: those are made first
+        for thread in self._writers:
+            if thread.is_alive():
+                thread.join()
         with self.lock:
             for agent in self.agents.values():
                 agent.runtime.close()
@@ -171,7 +180,12 @@ class AgentHost:
                         if agent.stopping():
                             self.dirty.add(name)  # terminating pods: look again at the next tick
             for write in writes:
-                self.writers.submit(self._write, *write)
+                self.writes_queue.put(write)
+
+    def _writer(self) -> None:
+        """A write worker: makes queued writes in order until it takes the stop marker."""
+        while (write := self.writes_queue.get()) is not None:
+            self._write(*write)
 
     def _write(self, kind: str, pod: dict, status: dict | None) -> None:
         meta = pod["metadata"]

@@ -52,6 +52,8 @@ class NodeAgent:
         self.log_port = log_port
         self.pods: dict[str, PodRecord] = {}
         self.dirty: set[str] = set()
+        self.terminating: set[str] = set()
+        """Keys of pods being deleted whose final DELETE has not been returned yet."""
 
     # ---- objects ---------------------------------------------------------------------------------
     def node_object(self) -> dict:
@@ -86,6 +88,7 @@ class NodeAgent:
             if record is not None:
                 self._stop_units(record, 0)
             self.pods[key] = PodRecord(pod, now)
+            self.terminating.discard(key)
         else:
             before, record.pod = record.pod, pod
             if record.sent is not None and pod.get("status") == record.sent and _deletion(pod) == _deletion(before):
@@ -94,14 +97,16 @@ class NodeAgent:
 
     def forget(self, pod: dict) -> None:
         """The pod object is gone: stop and remove its units at once."""
-        record = self.pods.pop(_key(pod), None)
+        key = _key(pod)
+        record = self.pods.pop(key, None)
+        self.terminating.discard(key)
         if record is not None:
             for unit in record.units:
                 self.runtime.remove(unit)
 
     def stopping(self) -> bool:
         """True while a pod being deleted still waits for its units to stop."""
-        return any(r.stopping and not r.finished for r in self.pods.values())
+        return bool(self.terminating)
 
     def sync(self, now: float) -> list[tuple[str, dict, dict | None]]:
         """Drive units and return writes: ("status", pod, status) or ("delete", pod, None).
@@ -125,11 +130,13 @@ class NodeAgent:
         if meta.get("deletionTimestamp"):
             if not record.stopping:
                 record.stopping = True
+                self.terminating.add(_key(pod))
                 self._stop_units(record, float(meta.get("deletionGracePeriodSeconds") or 0))
             if all((s := self.runtime.status(u)) is None or s.state.terminal for u in record.units):
                 if record.finished:
                     return []
                 record.finished = True
+                self.terminating.discard(_key(pod))
                 return [("delete", pod, None)]
             return []
         if not record.units and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):

@@ -200,7 +200,7 @@ def apply_patch(spec, current: dict, kind: str, body):
 
 
 async def patch(api, call: Call):
-    kind = call.request.headers.get("content-type", "").split(";", 1)[0].strip()
+    kind = call.header("content-type").split(";", 1)[0].strip()
     got = await _body_and_validation(call)
     if isinstance(got, Problem):
         return problem_response(got)
@@ -243,7 +243,7 @@ def patch_object(api, call: Call, kind: str, body, mode: str):
 # -- delete ------------------------------------------------------------------------------------------------
 async def delete_options(call: Call) -> dict | Problem:
     options: dict = {}
-    if call.request.headers.get("content-length", "0") not in ("", "0"):
+    if call.header("content-length", "0") not in ("", "0"):
         body = await call.body()
         if isinstance(body, Problem):
             return body

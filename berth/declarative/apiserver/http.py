@@ -1,5 +1,10 @@
 """HTTP plumbing shared by the handlers: the parsed request (`Call`), body reading with a size cap, and
 JSON/Status responses. Nothing here knows about kinds; handlers.py and subresources.py build on it.
+
+JSON answers are `Reply` objects: an ASGI response that sends its prebuilt status, two headers and body as
+the two ASGI messages directly (Starlette's `Response` builds and checks a header mapping per response, on
+the path of every create and bind). Request headers are read through `Call.header`, one dictionary per
+request instead of a scan of the header list per lookup.
 """
 
 from __future__ import annotations
@@ -9,7 +14,6 @@ from urllib.parse import parse_qsl
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response
 
 from berth.declarative.apiserver.codec import MAX_BODY, decode_body, too_large
 from berth.declarative.apiserver.kinds import ResourceSpec
@@ -28,6 +32,17 @@ class Call:
     sub: str
     request: Request
     _params: dict | None = None
+    _headers: dict | None = None
+
+    def header(self, name: str, default: str = "") -> str:
+        """A request header by its lower-case name (the first one when repeated)."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = {}
+            for key, value in self.request.scope["headers"]:
+                headers.setdefault(key, value)
+        value = headers.get(name.encode("latin-1"))
+        return default if value is None else value.decode("latin-1")
 
     @property
     def query(self) -> dict[str, str]:
@@ -55,11 +70,11 @@ class Call:
         return FIELD_VALIDATION[mode]
 
     def wants_table(self) -> bool:
-        return "as=Table" in self.request.headers.get("accept", "")
+        return "as=Table" in self.header("accept")
 
     async def body(self):
         """The decoded body, or a Problem (400 malformed, 413 too large, 415 unknown media type)."""
-        length = self.request.headers.get("content-length")
+        length = self.header("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY:
             return too_large()
         chunks, size, more = [], 0, True
@@ -75,19 +90,35 @@ class Call:
                 return too_large()
             chunks.append(chunk)
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        return decode_body(raw, self.request.headers.get("content-type", "application/json"))
+        return decode_body(raw, self.header("content-type", "application/json"))
 
 
-def json_response(body, status: int = 200, warnings: list[str] | tuple = ()) -> Response:
-    headers = {"Warning": ", ".join(f'299 - "{w}"'.replace("\n", " ") for w in warnings[:20])} if warnings else None
-    return Response(orjson.dumps(body), status, headers=headers, media_type="application/json")
+class Reply:
+    """A complete `application/json` response (an ASGI app, like Starlette's responses)."""
+
+    __slots__ = ("status_code", "body", "raw_headers")
+
+    def __init__(self, body: bytes, status: int = 200, warning: str = "") -> None:
+        self.status_code, self.body = status, body
+        self.raw_headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        if warning:
+            self.raw_headers.append((b"warning", warning.encode("latin-1", "replace")))
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body})
 
 
-def problem_response(problem: Problem) -> Response:
-    return Response(orjson.dumps(problem.body()), problem.code, media_type="application/json")
+def json_response(body, status: int = 200, warnings: list[str] | tuple = ()) -> Reply:
+    warning = ", ".join(f'299 - "{w}"'.replace("\n", " ") for w in warnings[:20]) if warnings else ""
+    return Reply(orjson.dumps(body), status, warning)
 
 
-def respond(result, status: int = 200, warnings=()) -> Response:
+def problem_response(problem: Problem) -> Reply:
+    return Reply(orjson.dumps(problem.body()), problem.code)
+
+
+def respond(result, status: int = 200, warnings=()) -> Reply:
     if isinstance(result, Problem):
         return problem_response(result)
     return json_response(result, status, warnings)

@@ -110,7 +110,7 @@ async def put_scale(api, call: Call):
 
 
 async def patch_scale(api, call: Call):
-    kind = call.request.headers.get("content-type", "").split(";", 1)[0].strip()
+    kind = call.header("content-type").split(";", 1)[0].strip()
     body = await call.body()
     if isinstance(body, Problem):
         return problem_response(body)
