@@ -68,7 +68,9 @@ def test_bench_trace_times_every_arrival_of_the_experiment(data_dir):
     arrivals = prepare_arrivals(load_pods(pod_trace_path("default")), 42, 1.3, 6212 * 1000)
     assert (run["seed"], run["nodes"], run["decisions"]) == (42, 1213, len(arrivals))
     assert run["cpu_max_us"] >= run["cpu_p99_us"] >= run["cpu_p50_us"] > 0
+    assert run["wall_max_us"] >= run["wall_p99_us"] >= run["wall_p50_us"] > 0
     assert result["cpu_p99_us"] == run["cpu_p99_us"]
+    assert (result["wall_max_us"], result["cpu_max_us"]) == (run["wall_max_us"], run["cpu_max_us"])
 
 
 def test_experiment_writes_csv_and_plot(tmp_path, data_dir):

@@ -78,11 +78,11 @@ def trace(
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
-    table = Table("seed", "nodes", "decisions", "wall p50 µs", "wall p99 µs", "CPU p50 µs", "CPU p99 µs",
-                  "CPU max µs", title=f"decision latency, trace {trace_name}, policy {policy}, one core")
+    table = Table("seed", "nodes", "decisions", "wall p50 µs", "wall p99 µs", "wall max µs", "CPU p50 µs",
+                  "CPU p99 µs", "CPU max µs", title=f"decision latency, trace {trace_name}, policy {policy}, one core")
     for r in result.runs:
         table.add_row(str(r.seed), str(r.nodes), str(r.decisions), f"{r.wall_p50_us:.0f}", f"{r.wall_p99_us:.0f}",
-                      f"{r.cpu_p50_us:.0f}", f"{r.cpu_p99_us:.0f}", f"{r.cpu_max_us:.0f}")
+                      f"{r.wall_max_us:.0f}", f"{r.cpu_p50_us:.0f}", f"{r.cpu_p99_us:.0f}", f"{r.cpu_max_us:.0f}")
     Console().print(table)
 
 
