@@ -5,12 +5,15 @@ key, with its create revision and its value. Every write inserts its row and com
 state changes and before the caller is answered, so an acknowledged write survives `kill -9` of the process
 (WAL with synchronous=NORMAL survives process death; `sync="full"` also fsyncs each commit for power loss).
 On open, the log is replayed into memory; rows above the compacted revision also rebuild the watch window.
-Compaction deletes superseded rows and tombstones at or below the compacted revision.
+Compaction deletes superseded rows and tombstones at or below the compacted revision. The rows it keeps
+(each key's value as of that revision) are known from memory -- the current records and the first later
+event of each key -- so the log needs no index beyond its revision key: every write updates one B-tree,
+not two (about half of SQLite's cost per write).
 
-With `group_commit=True` a write only inserts its row inside an open transaction and marks the store
-`dirty`; the caller must call `flush()` (one COMMIT for every write since the last one) before it
-acknowledges any of those writes or shows them to anyone. The API server does this once per event-loop
-turn, so concurrent requests share one commit.
+With `group_commit=True` a write only queues its row and marks the store `dirty`; the caller must call
+`flush()` (one transaction inserting every queued row, then COMMIT) before it acknowledges any of those
+writes or shows them to anyone. The API server does this once per event-loop turn, so concurrent requests
+share one commit.
 
 WAL checkpoints (copying the log back into the database file, with an fsync) run in a background thread on
 their own connection every `checkpoint_seconds`, so writers never stall behind one.
@@ -27,9 +30,10 @@ from berth.store.memory import MemoryStore
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS log (rev INTEGER PRIMARY KEY, key TEXT NOT NULL, deleted INTEGER NOT NULL,"
     " create_rev INTEGER NOT NULL, value BLOB NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS log_key ON log (key, rev)",
+    "DROP INDEX IF EXISTS log_key",  # earlier versions kept one; compaction no longer needs it
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
 )
+INSERT = "INSERT INTO log (rev, key, deleted, create_rev, value) VALUES (?, ?, ?, ?, ?)"
 
 SYNC_MODES = {"normal": "NORMAL", "full": "FULL"}
 
@@ -43,6 +47,7 @@ class SqliteStore(MemoryStore):
         self.path = path
         self.group_commit = group_commit
         self.dirty = False
+        self._rows: list[tuple] = []
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={SYNC_MODES[sync]}")
@@ -85,36 +90,67 @@ class SqliteStore(MemoryStore):
 
     def _persist(self, event: Event) -> None:
         rec = event.record
-        if self.group_commit and not self.dirty:
-            self._db.execute("BEGIN IMMEDIATE")
+        row = (rec.mod_revision, rec.key, int(event.kind == DELETE), rec.create_revision, rec.value)
+        if self.group_commit:
+            self._rows.append(row)
             self.dirty = True
-        self._db.execute(
-            "INSERT INTO log (rev, key, deleted, create_rev, value) VALUES (?, ?, ?, ?, ?)",
-            (rec.mod_revision, rec.key, int(event.kind == DELETE), rec.create_revision, rec.value),
-        )
+        else:
+            self._db.execute(INSERT, row)
 
     def flush(self) -> None:
-        """Commit every write since the last flush (group commit); a no-op when nothing is pending."""
+        """Insert and commit every write since the last flush in one transaction; a no-op when none is pending.
+
+        If that fails (an I/O error), nothing of it is committed and the error propagates: the caller
+        acknowledges none of those writes."""
         with self._lock:
-            if self.dirty:
-                self._db.execute("COMMIT")
-                self.dirty = False
+            if not self.dirty:
+                return
+            rows, self._rows, self.dirty = self._rows, [], False
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(INSERT, rows)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
 
     def _persist_compaction(self, revision: int) -> None:
         self.flush()
         db = self._db
+        keep = self._rows_as_of(revision)
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute(
-                "DELETE FROM log WHERE rev <= ?1 AND (deleted = 1 OR EXISTS (SELECT 1 FROM log AS later"
-                " WHERE later.key = log.key AND later.rev > log.rev AND later.rev <= ?1))",
-                (revision,),
-            )
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS keep (rev INTEGER PRIMARY KEY)")
+            db.execute("DELETE FROM temp.keep")
+            db.executemany("INSERT INTO temp.keep (rev) VALUES (?)", ((rev,) for rev in keep))
+            db.execute("DELETE FROM log WHERE rev <= ? AND rev NOT IN (SELECT rev FROM temp.keep)", (revision,))
+            db.execute("DELETE FROM temp.keep")
             db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('compacted', ?)", (revision,))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def _rows_as_of(self, revision: int) -> list[int]:
+        """The revision of each key's row that holds its value as of `revision` (keys deleted by then: none).
+
+        A key unchanged since `revision` holds its current record; a key changed later held the `prev` of
+        its first change after `revision` (the retained history starts just above `revision`)."""
+        keep: list[int] = []
+        changed: set[str] = set()
+        for event in self._history:
+            key = event.record.key
+            if key not in changed:
+                changed.add(key)
+                if event.prev is not None and event.prev.mod_revision <= revision:
+                    keep.append(event.prev.mod_revision)
+        for records in self._buckets.values():
+            for key, rec in records.items():
+                if rec.mod_revision <= revision and key not in changed:
+                    keep.append(rec.mod_revision)
+        return keep
 
     def close(self) -> None:
         self.flush()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import sqlite3
+
 import pytest
 
 from berth.store import CONFLICT, DELETE, EXISTS, NOT_FOUND, PUT, MemoryStore, SqliteStore, TooOld, open_store
@@ -121,3 +124,40 @@ def test_group_commit_makes_writes_durable_at_flush(tmp_path):
     assert after.revision == 2 and after.get("/pods/ns/b").value == b"2"
     after.close()
     writer.close()
+
+
+@pytest.mark.parametrize("group_commit", [False, True])
+def test_sqlite_compaction_keeps_each_keys_value_as_of_the_revision(tmp_path, group_commit):
+    """After compaction and a reopen, the state and the events after the compacted revision (with their
+    previous values) are those the store had before: the rows kept are each key's value as of it."""
+    rng = random.Random(7)
+    path = str(tmp_path / "c.db")
+    s = SqliteStore(path, group_commit=group_commit, checkpoint_seconds=0)
+    keys = [f"/pods/ns/{i}" for i in range(8)]
+    for i in range(300):
+        key = rng.choice(keys)
+        if s.get(key) is None:
+            s.create(key, b"c%d" % i)
+        elif rng.random() < 0.6:
+            s.update(key, b"u%d" % i)
+        else:
+            s.delete(key)
+        if rng.random() < 0.1:
+            s.flush()
+    s.flush()
+    revision = s.revision - 40
+
+    def events(store):
+        seen = []
+        store.watch("/pods/", revision, seen.append)
+        return [(e.kind, e.record, e.prev) for e in seen]
+
+    before, state = events(s), [r for r in s.list("/pods/").records]
+    s.compact(revision)
+    s.close()
+    again = SqliteStore(path, checkpoint_seconds=0)
+    assert again.compacted == revision and again.revision == revision + 40
+    assert events(again) == before and again.list("/pods/").records == state
+    rows = sqlite3.connect(path).execute("SELECT COUNT(*) FROM log WHERE rev <= ?", (revision,)).fetchone()[0]
+    assert rows == len({r.key for r in state if r.mod_revision <= revision} | {p.key for _, _, p in before if p and p.mod_revision <= revision})
+    again.close()

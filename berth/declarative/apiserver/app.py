@@ -64,25 +64,33 @@ class Api:
         self.hub = Hub(store)
         self.logs = log_source or AgentLogProxy()
         store.flush()
-        self._flushing: asyncio.Future | None = None
+        self._waiting: list[asyncio.Future] = []
 
     async def durable(self) -> None:
-        """Wait until every write so far is committed: one commit per event-loop turn for all waiters."""
+        """Wait until every write so far is committed: one commit per event-loop turn for all waiters.
+
+        Each waiter has a future of its own, so one that is cancelled (its client went away) affects no other."""
         if not self.store.dirty:
             return
-        if self._flushing is None:
-            self._flushing = asyncio.get_running_loop().create_future()
-            asyncio.get_running_loop().call_soon(self._flush)
-        await asyncio.shield(self._flushing)
+        loop = asyncio.get_running_loop()
+        if not self._waiting:
+            loop.call_soon(self._flush)
+        future = loop.create_future()
+        self._waiting.append(future)
+        await future
 
     def _flush(self) -> None:
-        future, self._flushing = self._flushing, None
+        waiting, self._waiting = self._waiting, []
         try:
             self.store.flush()
         except Exception as err:  # I/O failure: every waiter answers 500 rather than acknowledging
-            future.set_exception(err)
+            for future in waiting:
+                if not future.done():
+                    future.set_exception(err)
         else:
-            future.set_result(None)
+            for future in waiting:
+                if not future.done():
+                    future.set_result(None)
 
 
 def parse(group: str, version: str, segments: list[str], request: Request) -> Call | st.Problem:
