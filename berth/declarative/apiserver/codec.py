@@ -3,7 +3,9 @@
 `decode_body` turns a request body into a dict (or a 400/413/415 `Problem`); `conform` walks it against the
 kind's structural schema, dropping unknown fields (reported back for strict or warn field validation) and
 rejecting wrong JSON types. `to_stored`/`from_record` convert between objects and the store's bytes; the
-resourceVersion is never stored, it is the record's mod_revision. Callers: handlers, registry, watch.
+resourceVersion is never stored, it is the record's mod_revision. `to_stored` remembers the object it
+last encoded, so the watch fan-out, which runs inside that very write, takes the object instead of decoding
+the bytes again (`fresh_object`). Callers: handlers, registry, watch.
 """
 
 from __future__ import annotations
@@ -116,15 +118,35 @@ def _wrong(value, path: str, expected: str, errors: list[str]):
     return value
 
 
+_LAST: list = [b"", None]
+"""The bytes `to_stored` returned last and the object they encode."""
+
+
 def to_stored(obj: dict) -> bytes:
     """The bytes kept in the store: the object without its resourceVersion."""
     meta = obj["metadata"]
     rv = meta.pop("resourceVersion", None)
     try:
-        return orjson.dumps(obj)
+        value = orjson.dumps(obj)
     finally:
         if rv is not None:
             meta["resourceVersion"] = rv
+    _LAST[0], _LAST[1] = value, obj
+    return value
+
+
+def fresh_object(rec) -> dict:
+    """`from_record(rec)`, without decoding when `rec` holds the very bytes `to_stored` just produced: then
+    the object they came from, its resourceVersion set to the record's (as the writer sets it next).
+
+    The object is the writer's: callers read it during the write (the watch fan-out) and keep nothing.
+    Either way the remembered object is dropped, so it serves at most the one write that produced it."""
+    value, obj = _LAST
+    _LAST[0], _LAST[1] = b"", None
+    if rec.value is value and obj is not None:
+        obj["metadata"]["resourceVersion"] = str(rec.mod_revision)
+        return obj
+    return from_record(rec)
 
 
 def from_record(rec) -> dict:

@@ -4,7 +4,9 @@ A `Hub` subscribes once per resource prefix and hands each store event to the wa
 passes, converting it to the watcher's view (ADDED when an object starts matching, DELETED when it stops).
 Watchers that require one value of an indexed field (pods by `spec.nodeName`, as every node agent does) are
 kept in a dictionary by that value, so a pod event reaches its node's watchers without scanning all of them.
-Each event is decoded once and each (event, type) line is encoded once, whatever the number of watchers.
+Each event's object is decoded at most once (not at all for a write this server just encoded: the fan-out
+runs inside the write and takes the writer's object) and encoded once; each (event, type) line is that
+encoding inside its envelope, whatever the number of watchers.
 The hub runs in the server's event loop thread: the store must only be written from that thread.
 """
 
@@ -14,7 +16,7 @@ import asyncio
 
 import orjson
 
-from berth.declarative.apiserver.codec import from_record
+from berth.declarative.apiserver.codec import fresh_object, from_record
 from berth.declarative.apiserver.kinds import ResourceSpec
 from berth.declarative.apiserver.selectors import Filter, field_value
 from berth.store import DELETE, Event, Store, TooOld
@@ -32,10 +34,18 @@ def event_object(event: Event, which: str = "new") -> dict:
     return obj
 
 
+TYPES = {kind: b'{"type":"%s","object":' % kind.encode() for kind in ("ADDED", "MODIFIED", "DELETED")}
+
+
 def event_line(event: Event, kind: str) -> bytes:
-    line = event.cache.get(kind)
+    """`{"type": kind, "object": ...}` and a newline, as orjson writes it; the object is encoded once per event."""
+    cache = event.cache
+    line = cache.get(kind)
     if line is None:
-        line = event.cache[kind] = orjson.dumps({"type": kind, "object": event_object(event)}) + b"\n"
+        encoded = cache.get("json")
+        if encoded is None:
+            encoded = cache["json"] = orjson.dumps(event_object(event))
+        line = cache[kind] = TYPES[kind] + encoded + b"}\n"
     return line
 
 
@@ -79,6 +89,9 @@ class Channel:
         store.watch(spec.prefix(), store.revision, self.dispatch)
 
     def dispatch(self, event: Event) -> None:
+        if not self.others and not self.indexed:
+            return
+        event.cache["obj"] = fresh_object(event.record)  # in the write only: replays decode the stored bytes
         for w in list(self.others):
             w.offer(event)
         if self.indexed:
@@ -89,6 +102,7 @@ class Channel:
         # collector) but not the decoded dictionaries, which would make every collection slower.
         event.cache.pop("obj", None)
         event.cache.pop("prev", None)
+        event.cache.pop("json", None)
 
     def _index_values(self, event: Event) -> set[str]:
         values = {field_value(event_object(event), self.index_path)}
