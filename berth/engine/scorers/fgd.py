@@ -78,7 +78,10 @@ class FragmentationModel:
     times `scale`), and every sum below is of integers under 2**53, so F has the same bits
     whichever rows are scored together and however BLAS orders a sum.  Per (shape, row) the
     cache holds `small` (free milli on devices below the shape's need), `gap` (free milli the
-    shape can use) and masks for "has the devices it needs" (`enough`) and "has more" (`spare`).
+    shape can use) and masks for "has the devices it needs" (`enough`) and "has more" (`spare`);
+    per row, `sums` holds the prefix sums a share's change reads when the node's cpu feeds every
+    shape, so scoring such a row reads a few numbers per device; a row short of cpu for some
+    shape (`cpu_top`) is summed afresh over its fed shapes.
     """
 
     def __init__(self, mix: TypicalMix) -> None:
@@ -88,15 +91,16 @@ class FragmentationModel:
         self.cpu, self.need = mix.cpu[order][:, None], mix.count[order][:, None]
         self.models = tuple(mix.models[i] for i in order)
         self.weights, self.scale = integer_weights(mix.weight[order])
+        self.cpu_top = int(self.cpu[self.milli > 0].max(initial=0))
+        """The most cpu any GPU shape asks: a node with this much left feeds every shape."""
         self.total_weight = float(self.weights.sum())
         bounds = np.unique(self.milli)
         self.rank = np.searchsorted(bounds, np.arange(GPU_WHOLE + 1), "right")
         """rank[f]: how many of the shapes' distinct per-device milli values are at most f."""
-        starts = np.searchsorted(self.milli, bounds)
         self.group = np.searchsorted(bounds, self.milli)
-        ends = [*starts[1:], len(self.milli)]
-        self.groups = [(self.weights[a:b].astype(float), a, b) for a, b in zip(starts, ends)]
-        """Per distinct milli value, ascending: its shapes' weights and their slice of the sorted shapes."""
+        """Each shape's index among the distinct milli values."""
+        self.prefix = np.where(self.group < np.arange(len(bounds) + 1)[:, None], self.weights, 0).astype(float)
+        """prefix[u] @ x: the weighted sum of x over the shapes of the u smallest milli values."""
         self._epoch = -1
 
     def refresh(self, snap: Snapshot, rows: Rows) -> None:
@@ -111,6 +115,7 @@ class FragmentationModel:
             self.gap[:, stale] = snap.gpu_left[stale] - small
             gpu = self.gpu_shape if self.everywhere else self.gpu_shape & self.access[:, stale]
             self.enough[:, stale], self.spare[:, stale] = gpu & (count >= self.need), gpu & (count > self.need)
+            self.sums[:, :, stale] = self._shape_sums(self.enough[:, stale], self.spare[:, stale], self.gap[:, stale])
             usable = self.enough[:, stale] & (snap.free[stale, 0] >= self.cpu)
             weighted = self.weigh(usable, self.gap[:, stale], snap.gpu_left[stale])
             self.weighted[stale], self.frag[stale] = weighted, weighted / self.scale
@@ -127,6 +132,8 @@ class FragmentationModel:
         self.gpu_shape = (self.milli > 0)[:, None]
         self.count, self.small, self.gap = (np.zeros((t, n), np.int64) for _ in range(3))
         self.enough, self.spare = np.zeros((t, n), bool), np.zeros((t, n), bool)
+        self.sums = np.zeros((5, len(self.prefix), n))
+        """`_shape_sums` of each row as if its cpu fed every shape."""
         self.weighted, self.frag, self.stamp = np.zeros(n), np.zeros(n), np.full(n, -1, np.int64)
 
     def _device_stats(self, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -134,13 +141,24 @@ class FragmentationModel:
         others.  Counted per distinct milli value: a device with free f is enough for the rank[f]
         smallest values, so histograms of rank per row, summed from either end, give both."""
         rows, width = free.shape
-        values = len(self.groups) + 1
+        values = len(self.prefix)
         at = (np.arange(rows)[:, None] * values + self.rank[free]).ravel()
         hist = np.bincount(at, minlength=rows * values).reshape(rows, values)
         milli = np.bincount(at, free.ravel(), minlength=rows * values).reshape(rows, values)
         count = width - np.cumsum(hist, axis=1)[:, :-1]
         small = np.cumsum(milli, axis=1)[:, :-1].astype(np.int64)
         return count.T[self.group], small.T[self.group]
+
+    def _shape_sums(self, enough: np.ndarray, spare: np.ndarray, gap: np.ndarray) -> np.ndarray:
+        """What a share's change reads, summed over the shapes of the u smallest milli values, as
+        (channel, u, row) for the channels exactly-enough * gap, exactly-enough, spare, enough
+        and enough * gap, given per (shape, row) masks and gaps (one product with `prefix`)."""
+        exact = enough & ~spare
+        parts = np.empty((5, *gap.shape))
+        np.multiply(exact, gap, out=parts[0])
+        np.multiply(enough, gap, out=parts[4])
+        parts[1], parts[2], parts[3] = exact, spare, enough
+        return self.prefix @ parts
 
     def weigh(self, usable: np.ndarray, gap: np.ndarray, total: np.ndarray) -> np.ndarray:
         """scale * F for node states: free GPU per row, usability and `gap` per (shape, row).
@@ -152,9 +170,9 @@ class FragmentationModel:
         GPU share (NaN where it does not fit), a single column otherwise."""
         cpu, gpu = snap.free[rows, 0] - workload.requests["cpu"], workload.requests["gpu"]
         whole = workload.gpu_count if workload.gpu_milli >= GPU_WHOLE else 0
-        gap = self._rows(self.gap, rows) - (gpu if workload.gpu_count else 0)
         if workload.gpu_count and not whole:
-            return self._share_after(snap, workload.gpu_milli, rows, cpu, gap)
+            return self._share_after(snap, workload.gpu_milli, rows, cpu)
+        gap = self._rows(self.gap, rows) - gpu
         if whole:
             enough = (self._rows(self.count, rows) >= self.need + whole) & self.gpu_shape
             enough = enough if self.everywhere else enough & self.access[:, rows]
@@ -167,38 +185,38 @@ class FragmentationModel:
         every = len(rows) == table.shape[1] and (len(rows) < 2 or bool((rows[1:] > rows[:-1]).all()))
         return table if every else table[:, rows]
 
-    def _share_after(self, snap, need, rows, cpu, gap) -> np.ndarray:
+    def _share_after(self, snap, need, rows, cpu) -> np.ndarray:
         """F after a share of `need` on each device, from prefix sums over the sorted shapes.
 
         A device with free f leaves the shapes of milli <= f - need alone.  For those in
         (f - need, f] it stops being enough: one with spare devices gains f - need of small, one
         with exactly enough can no longer be placed (its gap becomes fragment).  For those above f
         its small part shrinks by `need` where the shape is usable."""
-        fed = cpu >= self.cpu
-        usable, spare = self._rows(self.enough, rows) & fed, self._rows(self.spare, rows) & fed
-        n = len(rows)
-        parts = np.empty((len(self.milli), n, 3))
-        np.multiply(usable ^ spare, gap, out=parts[:, :, 0])
-        parts[:, :, 1], parts[:, :, 2] = spare, usable
-        sums = self._prefix_sums(parts).reshape(-1, 3)
         free = snap.gpu_free[rows]
-        col = np.arange(n)[:, None]
-        hi = sums.take(self.rank[free] * n + col, axis=0)
-        lo = sums.take(self.rank[np.maximum(free - need, 0)] * n + col, axis=0)
-        weighted = (self.weigh(usable, gap, snap.gpu_left[rows] - need)[:, None] + hi[..., 0] - lo[..., 0]
-                    + (free - need) * (hi[..., 1] - lo[..., 1]) - need * (sums[-n:, 2][:, None] - hi[..., 2]))
+        hi, lo = self.rank[free], self.rank[np.maximum(free - need, 0)]
+        at = rows[:, None]
+        high = self._read(self.sums, hi * self.sums.shape[2] + at, 4)
+        low = self._read(self.sums, lo * self.sums.shape[2] + at, 3)
+        last = self.sums[3:, -1, rows]
+        hungry = np.flatnonzero(cpu < self.cpu_top)
+        if len(hungry):
+            sub, fed = rows[hungry], cpu[hungry] >= self.cpu
+            sums = self._shape_sums(self.enough[:, sub] & fed, self.spare[:, sub] & fed, self.gap[:, sub])
+            at = np.arange(len(sub))[:, None]
+            high[:, hungry] = self._read(sums, hi[hungry] * len(sub) + at, 4)
+            low[:, hungry] = self._read(sums, lo[hungry] * len(sub) + at, 3)
+            last[:, hungry] = sums[3:, -1]
+        span = high[:3] - low
+        base = self.total_weight * (snap.gpu_left[rows] - need) - (last[1] - need * last[0])
+        weighted = (base[:, None] + span[0] - need * span[1] + (free - need) * span[2]
+                    - need * (last[0][:, None] - high[3]))
         fits = (np.arange(free.shape[1]) < snap.gpu_count[rows][:, None]) & (free >= need)
         return np.where(fits, weighted / self.scale, np.nan)
 
-    def _prefix_sums(self, parts: np.ndarray) -> np.ndarray:
-        """sums[u] = the weighted sum of `parts` (shape, ...) over the shapes of the u smallest milli
-        values (one small product per value: exact, and quicker than one threaded matrix product)."""
-        sums = np.empty((len(self.groups) + 1, *parts.shape[1:]))
-        sums[0] = 0
-        flat = parts.reshape(len(parts), -1)
-        for u, (weights, a, b) in enumerate(self.groups):
-            np.add(sums[u], (weights @ flat[a:b]).reshape(parts.shape[1:]), out=sums[u + 1])
-        return sums
+    @staticmethod
+    def _read(sums: np.ndarray, at: np.ndarray, channels: int) -> np.ndarray:
+        """sums[c].flat[at] for the first `channels` channels, stacked."""
+        return np.stack([sums[c].reshape(-1).take(at) for c in range(channels)])
 
 
 def integer_weights(weights: np.ndarray) -> tuple[np.ndarray, float]:
