@@ -109,32 +109,37 @@ class FragmentationModel:
             self._reset(snap)
             rows = np.arange(len(snap))
         stale = rows[self.stamp[rows] != snap.node_tick[rows]]
-        if len(stale):
-            count, small = self._device_stats(snap.gpu_free[stale])
-            self.count[:, stale], self.small[:, stale] = count, small
-            self.gap[:, stale] = snap.gpu_left[stale] - small
-            gpu = self.gpu_shape if self.everywhere else self.gpu_shape & self.access[:, stale]
-            self.enough[:, stale], self.spare[:, stale] = gpu & (count >= self.need), gpu & (count > self.need)
-            self.sums[:, :, stale] = self._shape_sums(self.enough[:, stale], self.spare[:, stale], self.gap[:, stale])
-            usable = self.enough[:, stale] & (snap.free[stale, 0] >= self.cpu)
-            weighted = self.weigh(usable, self.gap[:, stale], snap.gpu_left[stale])
-            self.weighted[stale], self.frag[stale] = weighted, weighted / self.scale
-            self.stamp[stale] = snap.node_tick[stale]
+        if not len(stale):
+            return
+        every = len(stale) == len(snap)
+        at = slice(None) if every else stale
+        count, small = self._device_stats(snap.gpu_free[at])
+        gpu = self.gpu_shape if self.everywhere else self.gpu_shape & self.access[:, at]
+        enough, spare, gap = gpu & (count >= self.need), gpu & (count > self.need), snap.gpu_left[at] - small
+        for name, value in (("count", count), ("enough", enough), ("spare", spare), ("gap", gap)):
+            if every:
+                setattr(self, name, value)
+            else:
+                getattr(self, name)[:, stale] = value
+        weighted = self.weigh(enough & (snap.free[at, 0] >= self.cpu), gap, snap.gpu_left[at])
+        self.weighted[at], self.frag[at] = weighted, weighted / self.scale
+        self.stamp[at] = snap.node_tick[at]
 
     def _reset(self, snap: Snapshot) -> None:
         n, t = len(snap), len(self.milli)
         self._epoch = snap.epoch
-        names = sorted({node.gpu_model for node in snap.nodes})
+        names: dict[str, int] = {}
+        kinds = np.array([names.setdefault(node.gpu_model, len(names)) for node in snap.nodes], np.int64)
         allowed = np.array([[not models or name in models for name in names] for models in self.models], bool)
-        kinds = np.searchsorted(names, [node.gpu_model for node in snap.nodes]).astype(np.int64)
         self.access = allowed.reshape(t, len(names))[:, kinds]
         self.everywhere = bool(self.access.all())
         self.gpu_shape = (self.milli > 0)[:, None]
-        self.count, self.small, self.gap = (np.zeros((t, n), np.int64) for _ in range(3))
+        self.count, self.gap = np.zeros((t, n), np.int64), np.zeros((t, n), np.int64)
         self.enough, self.spare = np.zeros((t, n), bool), np.zeros((t, n), bool)
-        self.sums = np.zeros((5, len(self.prefix), n))
-        """`_shape_sums` of each row as if its cpu fed every shape."""
+        self.sums = np.zeros((4, len(self.prefix), n))
+        """`_shape_sums` of each row as if its cpu fed every shape, as of `summed` (filled on demand)."""
         self.weighted, self.frag, self.stamp = np.zeros(n), np.zeros(n), np.full(n, -1, np.int64)
+        self.summed, self.enough_gap = np.full(n, -1, np.int64), np.zeros(n)
 
     def _device_stats(self, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per (typical shape, row): devices with at least its milli free, and free milli on the
@@ -149,16 +154,24 @@ class FragmentationModel:
         small = np.cumsum(milli, axis=1)[:, :-1].astype(np.int64)
         return count.T[self.group], small.T[self.group]
 
-    def _shape_sums(self, enough: np.ndarray, spare: np.ndarray, gap: np.ndarray) -> np.ndarray:
-        """What a share's change reads, summed over the shapes of the u smallest milli values, as
-        (channel, u, row) for the channels exactly-enough * gap, exactly-enough, spare, enough
-        and enough * gap, given per (shape, row) masks and gaps (one product with `prefix`)."""
+    def _shape_sums(self, enough: np.ndarray, spare: np.ndarray, gap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What a share's change reads, given per (shape, row) masks and gaps: summed over the
+        shapes of the u smallest milli values as (channel, u, row) for the channels
+        exactly-enough * gap, exactly-enough, spare and enough (one product with `prefix`), and
+        the weighted sum of enough * gap per row."""
         exact = enough & ~spare
-        parts = np.empty((5, *gap.shape))
+        parts = np.empty((4, *gap.shape))
         np.multiply(exact, gap, out=parts[0])
-        np.multiply(enough, gap, out=parts[4])
         parts[1], parts[2], parts[3] = exact, spare, enough
-        return self.prefix @ parts
+        return self.prefix @ parts, self.weights @ (enough * gap)
+
+    def _fed_sums(self, rows: Rows) -> None:
+        """Fill `sums` for the rows among `rows` whose statistics moved since they were summed."""
+        stale = rows[self.summed[rows] != self.stamp[rows]]
+        if len(stale):
+            self.sums[:, :, stale], self.enough_gap[stale] = self._shape_sums(
+                self.enough[:, stale], self.spare[:, stale], self.gap[:, stale])
+            self.summed[stale] = self.stamp[stale]
 
     def weigh(self, usable: np.ndarray, gap: np.ndarray, total: np.ndarray) -> np.ndarray:
         """scale * F for node states: free GPU per row, usability and `gap` per (shape, row).
@@ -194,22 +207,25 @@ class FragmentationModel:
         its small part shrinks by `need` where the shape is usable."""
         free = snap.gpu_free[rows]
         hi, lo = self.rank[free], self.rank[np.maximum(free - need, 0)]
+        hungry = cpu < self.cpu_top
+        self._fed_sums(rows[~hungry])
         at = rows[:, None]
         high = self._read(self.sums, hi * self.sums.shape[2] + at, 4)
         low = self._read(self.sums, lo * self.sums.shape[2] + at, 3)
-        last = self.sums[3:, -1, rows]
-        hungry = np.flatnonzero(cpu < self.cpu_top)
+        last, full = self.sums[3, -1, rows], self.enough_gap[rows]
+        hungry = np.flatnonzero(hungry)
         if len(hungry):
             sub, fed = rows[hungry], cpu[hungry] >= self.cpu
-            sums = self._shape_sums(self.enough[:, sub] & fed, self.spare[:, sub] & fed, self.gap[:, sub])
+            sums, full[hungry] = self._shape_sums(self.enough[:, sub] & fed, self.spare[:, sub] & fed,
+                                                  self.gap[:, sub])
             at = np.arange(len(sub))[:, None]
             high[:, hungry] = self._read(sums, hi[hungry] * len(sub) + at, 4)
             low[:, hungry] = self._read(sums, lo[hungry] * len(sub) + at, 3)
-            last[:, hungry] = sums[3:, -1]
+            last[hungry] = sums[3, -1]
         span = high[:3] - low
-        base = self.total_weight * (snap.gpu_left[rows] - need) - (last[1] - need * last[0])
+        base = self.total_weight * (snap.gpu_left[rows] - need) - (full - need * last)
         weighted = (base[:, None] + span[0] - need * span[1] + (free - need) * span[2]
-                    - need * (last[0][:, None] - high[3]))
+                    - need * (last[:, None] - high[3]))
         fits = (np.arange(free.shape[1]) < snap.gpu_count[rows][:, None]) & (free >= need)
         return np.where(fits, weighted / self.scale, np.nan)
 
