@@ -13,7 +13,7 @@ from __future__ import annotations
 import orjson
 import yaml
 
-from berth.declarative.apiserver.schema import Node
+from berth.declarative.apiserver.schema import SCALAR_TYPES, Node
 from berth.declarative.apiserver.status import Problem, bad_request
 
 MAX_BODY = 3 * 1024 * 1024  # upstream's default request size limit (3 MiB)
@@ -51,8 +51,7 @@ def decode_body(raw: bytes, content_type: str):
 
 _JSON_NAMES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
 # Scalar schema types -> the Python types JSON decoding gives for them (type(v) is checked, so a bool is no int).
-_OK = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "datetime": (str,), "date": (str,),
-       "bytearray": (str,)}
+_OK = SCALAR_TYPES
 SCALARS_JSON = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "datetime": "string",
                 "date": "string", "bytearray": "string"}
 
@@ -60,7 +59,8 @@ SCALARS_JSON = {"str": "string", "int": "integer", "float": "number", "bool": "b
 def conform(value, node: Node, path: str, unknown: list[str], errors: list[str]):
     """Check `value` against `node`; drop unknown fields (appending their paths); returns the cleaned value.
 
-    Scalars are checked inline by their parent (this walk is on every create and update)."""
+    Objects and lists are cleaned in place; scalars are checked inline by their parent, and a member's path
+    is only built when it is needed (this walk is on every create and update)."""
     kind = node.type
     if value is None or kind == "any":
         return value
@@ -69,29 +69,58 @@ def conform(value, node: Node, path: str, unknown: list[str], errors: list[str])
             return _wrong(value, path, "object", errors)
         fields = node.fields
         if fields:
-            for key in list(value):
+            drop = None
+            for key, v in value.items():
                 child = fields.get(key)
                 if child is None:
                     unknown.append(f"{path}.{key}" if path else key)
-                    del value[key]
-                else:
-                    value[key] = _member(value[key], child, path, key, unknown, errors)
+                    drop = [key] if drop is None else drop + [key]
+                elif v is not None:
+                    ok = child.ok
+                    if ok is None:
+                        new = conform(v, child, f"{path}.{key}" if path else key, unknown, errors)
+                        if new is not v:
+                            value[key] = new
+                    elif type(v) not in ok:
+                        value[key] = _scalar(v, child, f"{path}.{key}" if path else key, errors)
+            for key in drop or ():
+                del value[key]
         return value
     if kind == "list":
         if type(value) is not list:
             return _wrong(value, path, "array", errors)
         item = node.item
-        return [_member(v, item, path, i, unknown, errors) for i, v in enumerate(value)]
+        ok = item.ok
+        for i, v in enumerate(value):
+            if v is not None:
+                if ok is None:
+                    new = conform(v, item, f"{path}[{i}]", unknown, errors)
+                    if new is not v:
+                        value[i] = new
+                elif type(v) not in ok:
+                    value[i] = _scalar(v, item, f"{path}[{i}]", errors)
+        return value
     if kind == "map":
         if type(value) is not dict:
             return _wrong(value, path, "object", errors)
         item = node.item
-        return {str(k): _member(v, item, path, k, unknown, errors) for k, v in value.items()}
+        if not all(type(k) is str for k in value):
+            return {str(k): _member(v, item, path, k, unknown, errors) for k, v in value.items()}
+        ok = item.ok
+        for k, v in value.items():
+            if v is not None:
+                if ok is None:
+                    new = conform(v, item, f"{path}.{k}" if path else k, unknown, errors)
+                    if new is not v:
+                        value[k] = new
+                elif type(v) not in ok:
+                    value[k] = _scalar(v, item, f"{path}.{k}" if path else k, errors)
+        return value
     return _scalar(value, node, path, errors)
 
 
 def _member(value, node: Node, path: str, key, unknown: list[str], errors: list[str]):
-    ok = _OK.get(node.type)
+    ok = node.ok
     if ok is not None and (value is None or type(value) in ok):
         return value
     if type(key) is int:

@@ -45,8 +45,9 @@ def pod(obj: dict) -> None:
     spec.setdefault("priority", 0)
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
     tolerations = spec.setdefault("tolerations", [])
+    keys = {x.get("key") for x in tolerations if isinstance(x, dict)} if tolerations else ()
     for t in NODE_TOLERATIONS:
-        if not any(isinstance(x, dict) and x.get("key") == t["key"] for x in tolerations):
+        if t["key"] not in keys:
             tolerations.append(dict(t))
     status = obj.setdefault("status", {})
     status.setdefault("phase", "Pending")
@@ -54,15 +55,20 @@ def pod(obj: dict) -> None:
 
 
 def qos_class(spec: dict) -> str:
-    containers = spec.get("containers") or []
-    resources = [(c.get("resources") or {}) for c in containers if isinstance(c, dict)]
-    if not any(r.get("requests") or r.get("limits") for r in resources):
+    """BestEffort without any requests or limits; Guaranteed when every container limits cpu and memory and
+    requests exactly its limits (or nothing); Burstable otherwise."""
+    asked, guaranteed = False, True
+    for c in spec.get("containers") or ():
+        if not isinstance(c, dict):
+            continue
+        r = c.get("resources") or {}
+        limits, requests = r.get("limits"), r.get("requests")
+        asked = asked or bool(requests or limits)
+        if guaranteed and not (limits and "cpu" in limits and "memory" in limits
+                               and all((requests or limits).get(k) == v for k, v in limits.items())):
+            guaranteed = False
+    if not asked:
         return "BestEffort"
-    guaranteed = all(
-        r.get("limits") and set(r["limits"]) >= {"cpu", "memory"}
-        and all((r.get("requests") or r["limits"]).get(k) == v for k, v in r["limits"].items())
-        for r in resources
-    )
     return "Guaranteed" if guaranteed else "Burstable"
 
 

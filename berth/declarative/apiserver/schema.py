@@ -20,6 +20,10 @@ SCALARS = {"str": "string", "int": "integer", "float": "number", "bool": "boolea
 QUANTITY_MAPS = {("V1ResourceRequirements", "limits"), ("V1ResourceRequirements", "requests"),
                  ("V1NodeStatus", "capacity"), ("V1NodeStatus", "allocatable")}
 
+SCALAR_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "datetime": (str,),
+                "date": (str,), "bytearray": (str,)}
+"""Scalar schema types -> the Python types JSON decoding gives for them (type(v) is checked: a bool is no int)."""
+
 _LIST = re.compile(r"^(?:List|list)\[(.+)\]$")
 _MAP = re.compile(r"^(?:Dict|dict)\[str, ?(.+)\]$|^dict\(str, ?(.+)\)$")
 
@@ -34,6 +38,11 @@ class Node:
     fields: dict[str, "Node"] = field(default_factory=dict)
     required: tuple[str, ...] = ()
     quantity: bool = False
+    ok: tuple | None = field(init=False, default=None)
+    """For a scalar type, the Python types a valid JSON value has (None for objects, lists, maps, any)."""
+
+    def __post_init__(self) -> None:
+        self.ok = SCALAR_TYPES.get(self.type)
 
 
 _CACHE: dict[str, Node] = {}
