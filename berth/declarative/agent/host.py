@@ -185,7 +185,10 @@ class AgentHost:
     def _writer(self) -> None:
         """A write worker: makes queued writes in order until it takes the stop marker."""
         while (write := self.writes_queue.get()) is not None:
-            self._write(*write)
+            try:
+                self._write(*write)
+            except Exception:  # a bug with one write must not stop the worker
+                log.exception("agent write %s of %s failed", write[0], write[1]["metadata"].get("name"))
 
     def _write(self, kind: str, pod: dict, status: dict | None) -> None:
         meta = pod["metadata"]
