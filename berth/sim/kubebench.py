@@ -5,7 +5,8 @@ of 100m / 500 MiB).  A `LocalCluster` runs the API server (SQLite in a temporary
 default) and the scheduler as two child processes, and this process hosts `nodes` fake-runtime
 node agents (registered Nodes, Leases, pod status) in one `AgentHost`.  `init_pods` are created
 and bound first; then `pods` are created through the API by `creators` threads (each with its own
-keep-alive connection, one request in flight), the scheduler binds with `binders` concurrent
+keep-alive connection, one request in flight) in a third child process, the load generator, so
+that they do not share an interpreter lock with the 5,000 agents; the scheduler binds with `binders` concurrent
 `pods/binding` requests, and each pod's create-to-bound latency runs from just before its POST to
 when the agents' watch delivers it bound.  Throughput is measured pods over the span from the
 first POST to the last bind seen.  The agents post every pod's Running status through `writers`
@@ -23,6 +24,8 @@ from __future__ import annotations
 import gc
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -31,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import orjson
 
 from berth.declarative.client import KubeClient
 from berth.sim.kubecluster import LocalCluster
@@ -56,7 +60,8 @@ class DeclarativeBench:
     agent_writes: int
     """Pod status writes the agents completed while the measured pods were created and bound."""
     cpu_ms_per_pod: dict
-    """CPU milliseconds per measured pod, by process: apiserver, scheduler, bench (creators + agents)."""
+    """CPU milliseconds per measured pod, by process: apiserver, scheduler, bench (this process: the agents)
+    and creators (the load generator, while it creates)."""
     backlog_pods_per_s: float | None = None
     """Scheduling alone: `pods` created with no scheduler running, then bound by a fresh scheduler
     process; bound pods over the span from the first to the last bind seen (None if not measured)."""
@@ -106,6 +111,59 @@ def create_all(url: str, names: list[str], creators: int, sent: dict[str, float]
         list(pool.map(work, chunks))
 
 
+class Creators:
+    """`create_all` in a child process of its own (`python -c`, so callers need no main-module guard), driven
+    over its stdin and stdout: one JSON line of pod names in, one JSON line of send times and CPU out."""
+
+    def __init__(self, url: str, creators: int) -> None:
+        code = f"from berth.sim.kubebench import serve_creators; serve_creators({url!r}, {creators:d})"
+        self._proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._reply()  # ready: imports done
+
+    def create(self, names: list[str]) -> tuple[dict[str, float], float]:
+        """POST every pod; returns when each was sent (perf_counter, the system-wide monotonic clock) and the
+        CPU seconds the process used meanwhile."""
+        self._proc.stdin.write(orjson.dumps(names) + b"\n")
+        self._proc.stdin.flush()
+        reply = self._reply()
+        return reply["sent"], reply["cpu"]
+
+    def _reply(self) -> dict:
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the creator process exited with code {self._proc.wait()}")
+        reply = orjson.loads(line)
+        if "error" in reply:
+            raise RuntimeError(f"creating pods failed: {reply['error']}")
+        return reply
+
+    def close(self) -> None:
+        self._proc.stdin.close()
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc.stdout.close()
+
+
+def serve_creators(url: str, creators: int) -> None:
+    """The creator process: answers each line of pod names on stdin once all are created (see `Creators`)."""
+    out = sys.stdout.buffer
+    out.write(b"{}\n")
+    out.flush()
+    for line in sys.stdin.buffer:
+        try:
+            sent: dict[str, float] = {}
+            before = time.process_time()
+            create_all(url, orjson.loads(line), creators, sent)
+            reply = {"sent": sent, "cpu": time.process_time() - before}
+        except Exception as err:  # reported to the parent, which raises it
+            reply = {"error": f"{type(err).__name__}: {err}"}
+        out.write(orjson.dumps(reply) + b"\n")
+        out.flush()
+
+
 def bench_declarative(nodes: int = 5000, pods: int = 10000, init_pods: int = 1000, *, creators: int = 16,
                       binders: int = 32, writers: int = 4, store: str = "sqlite", timeout: float = 300.0,
                       progress: Callable[[str], None] = lambda step: None) -> DeclarativeBench:
@@ -118,22 +176,27 @@ def bench_declarative(nodes: int = 5000, pods: int = 10000, init_pods: int = 100
                                normal_events=False, binders=binders, agent_writers=writers)
         progress(f"starting the API server, the scheduler and {nodes} fake node agents")
         cluster.start()
+        load = None
         try:
+            load = Creators(cluster.url, creators)
             watch = BindWatch()
             original = cluster.host.pods.on_add
             cluster.host.pods.on_add = lambda pod: (watch.seen(pod), original(pod))
             if init_pods:
                 progress(f"creating {init_pods} initial pods")
-                _phase(cluster.url, [f"init-{i}" for i in range(init_pods)], creators, watch, timeout)
+                _phase(load, [f"init-{i}" for i in range(init_pods)], watch, timeout)
             setup = time.perf_counter() - t0
             progress(f"creating {pods} measured pods")
             names = [f"pod-{i}" for i in range(pods)]
             with _collect_less():
                 before, writes_before = _cpu(cluster), cluster.host.writes
-                sent, create_s = _phase(cluster.url, names, creators, watch, timeout)
+                sent, create_s, creators_cpu = _phase(load, names, watch, timeout)
                 cpu = {k: 1000 * (v - before[k]) / pods for k, v in _cpu(cluster).items()}
+                cpu["creators"] = 1000 * creators_cpu / pods
                 writes = cluster.host.writes - writes_before
         finally:
+            if load is not None:
+                load.close()
             cluster.stop()
     latencies = np.array([watch.bound[n] - sent[n] for n in names if n in watch.bound]) * 1000
     first, last = min(sent.values()), max(watch.bound[n] for n in names if n in watch.bound)
@@ -194,14 +257,14 @@ def _cpu(cluster: LocalCluster) -> dict[str, float]:
             "bench": own.ru_utime + own.ru_stime}
 
 
-def _phase(url: str, names: list[str], creators: int, watch: BindWatch, timeout: float) -> tuple[dict, float]:
+def _phase(load: Creators, names: list[str], watch: BindWatch, timeout: float) -> tuple[dict, float, float]:
+    """Create `names` and wait until all are bound: (send times, seconds creating, creators' CPU seconds)."""
     watch.target = len(watch.bound) + len(names)
     watch.event.clear()
-    sent: dict[str, float] = {}
     start = time.perf_counter()
-    create_all(url, names, creators, sent)
+    sent, cpu = load.create(names)
     created = time.perf_counter() - start
     if not watch.event.wait(timeout):
         missing = sum(1 for n in names if n not in watch.bound)
         raise TimeoutError(f"{missing} of {len(names)} pods were not bound within {timeout:.0f}s")
-    return sent, created
+    return sent, created, cpu

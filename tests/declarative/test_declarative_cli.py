@@ -54,5 +54,5 @@ def test_small_declarative_benchmark_reports_json():
     result = json.loads(out.stdout)
     run = result["runs"][0]
     assert run["bound"] == 200 and result["pods_per_s"] > 0 and 0 < result["p50_ms"] <= result["p99_ms"]
-    assert set(run["cpu_ms_per_pod"]) == {"apiserver", "scheduler", "bench"}
+    assert set(run["cpu_ms_per_pod"]) == {"apiserver", "scheduler", "bench", "creators"}
     assert result["backlog_pods_per_s"] > 0
