@@ -101,9 +101,9 @@ def declarative(
 ) -> None:
     """Pods/s from creation to bound through the real HTTP path of the declarative plane.
 
-    The API server and the scheduler run as two child processes; this process creates pods over
-    HTTP and hosts the fake node agents.  Latency runs from just before each pod's POST until the
-    agents' watch sees it bound.  The backlog figure is scheduling alone: PODS pods created with no
+    The API server, the scheduler and the load generator (CREATORS threads creating pods over
+    HTTP) run as child processes; this process hosts the fake node agents.  Latency runs from just
+    before each pod's POST until the agents' watch sees it bound.  The backlog figure is scheduling alone: PODS pods created with no
     scheduler running, then bound by a freshly started scheduler process.  Upstream's kube-scheduler threshold for 5000 nodes / 10000 pods
     is 680 pods/s (Go, no agents).
     """
