@@ -78,7 +78,7 @@ class LookModel(StrandModel):
         if not workload.gpu_count or workload.gpu_milli >= GPU_WHOLE:
             return delta
         free = snap.gpu_free[rows]
-        left = np.clip(free - workload.gpu_milli, 0, None)
+        left = np.maximum(free - workload.gpu_milli, 0)
         return delta + self.look * (self.waste[left] - self.waste[free])
 
 
