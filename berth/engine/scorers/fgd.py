@@ -209,18 +209,16 @@ class FragmentationModel:
         hi, lo = self.rank[free], self.rank[np.maximum(free - need, 0)]
         hungry = cpu < self.cpu_top
         self._fed_sums(rows[~hungry])
-        at = rows[:, None]
-        high = self._read(self.sums, hi * self.sums.shape[2] + at, 4)
-        low = self._read(self.sums, lo * self.sums.shape[2] + at, 3)
+        at, flat = rows[:, None], self.sums.reshape(4, -1)
+        high, low = flat[:, hi * self.sums.shape[2] + at], flat[:3, lo * self.sums.shape[2] + at]
         last, full = self.sums[3, -1, rows], self.enough_gap[rows]
         hungry = np.flatnonzero(hungry)
         if len(hungry):
             sub, fed = rows[hungry], cpu[hungry] >= self.cpu
             sums, full[hungry] = self._shape_sums(self.enough[:, sub] & fed, self.spare[:, sub] & fed,
                                                   self.gap[:, sub])
-            at = np.arange(len(sub))[:, None]
-            high[:, hungry] = self._read(sums, hi[hungry] * len(sub) + at, 4)
-            low[:, hungry] = self._read(sums, lo[hungry] * len(sub) + at, 3)
+            at, flat = np.arange(len(sub))[:, None], sums.reshape(4, -1)
+            high[:, hungry], low[:, hungry] = flat[:, hi[hungry] * len(sub) + at], flat[:3, lo[hungry] * len(sub) + at]
             last[hungry] = sums[3, -1]
         span = high[:3] - low
         base = self.total_weight * (snap.gpu_left[rows] - need) - (full - need * last)
@@ -228,12 +226,6 @@ class FragmentationModel:
                     - need * (last[:, None] - high[3]))
         fits = (np.arange(free.shape[1]) < snap.gpu_count[rows][:, None]) & (free >= need)
         return np.where(fits, weighted / self.scale, np.nan)
-
-    @staticmethod
-    def _read(sums: np.ndarray, at: np.ndarray, channels: int) -> np.ndarray:
-        """sums[c].flat[at] for the first `channels` channels, stacked."""
-        return np.stack([sums[c].reshape(-1).take(at) for c in range(channels)])
-
 
 def integer_weights(weights: np.ndarray) -> tuple[np.ndarray, float]:
     """(integer weights, divisor) standing for `weights` / their sum: the weights themselves when
