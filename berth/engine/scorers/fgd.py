@@ -12,9 +12,11 @@ fits and keeps the best (the first on ties), which is also the device `FgdDevice
 Per-node "before" statistics depend only on the node, so they are cached per row and refreshed
 when the row's tick moves; the "after" terms are derived from them by the change one placement
 makes.  F is computed as an exact integer sum (integer weights, one division), so a row scores
-the same bits alone or among all rows; a share's change on every (row, device) comes from prefix
-sums over the shapes sorted by milli, without a (row, device, shape) array, which keeps a full
-scoring pass of 1,213 rows under a millisecond (`berth bench trace`).
+the same bits alone or among all rows (a floating-point dot product did not: its order depended
+on how many rows were scored together, and a zero change could come out one ulp below zero,
+scoring 49 instead of 50).  A share's change on every (row, device) comes from prefix sums over
+the shapes sorted by milli, cached per row, without a (row, device, shape) array: a first scoring
+pass of a share over the 1,213 openb nodes takes about 1 ms of CPU instead of 8-10 ms.
 """
 
 from __future__ import annotations
