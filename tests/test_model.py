@@ -56,3 +56,19 @@ def test_gpu_model_selector_is_one_of_form():
     assert req == LabelRequirement(GPU_MODEL_LABEL, "In", ("V100M16", "V100M32"))
     assert req.matches({GPU_MODEL_LABEL: "V100M32"}) and not req.matches({GPU_MODEL_LABEL: "T4"})
     assert gpu_model_selector(()) == ()
+
+
+def test_equal_shapes_share_an_id_and_pickling_rederives_it():
+    import pickle
+
+    from berth.model import Resources, Workload
+
+    a, b = Workload("a", Resources.of(cpu=7, memory=9)), Workload("b", Resources.of(cpu=7, memory=9))
+    c = Workload("c", Resources.of(cpu=7, memory=9), priority=3)      # priority is not part of the shape
+    d = Workload("d", Resources.of(cpu=8, memory=9))
+    assert a.shape_id == b.shape_id == c.shape_id != d.shape_id
+    assert a.requests_id == b.requests_id != d.requests_id
+    payload = pickle.dumps(d)
+    assert b"shape_id" not in payload          # rebuilt by the constructor, not copied from this process
+    copy = pickle.loads(payload)
+    assert copy == d and copy.shape_id == d.shape_id and copy.shape is d.shape

@@ -7,8 +7,10 @@ which normalisers mask out) and the weighted row-wise total, plus the
 snapshot tick it reflects.  `evaluate` refreshes only rows whose `node_tick` moved past that
 tick, then adds the per-decision normalised terms.  `best` also names the rows sharing the
 highest total; when no normalised term applies, that tie set is kept up to date row by row
-instead of rescanning every node per decision.  Results are identical to a full evaluation (a
-test checks this); `enabled=False` forces full evaluation.  Called by `Engine` and the
+instead of rescanning every node per decision.  A refresh of one row (the commonest: the last
+placement moved it) calls the plugins' one-row forms (`RowFilter.fits`, `RowScore.score_row`) in
+plain Python numbers when every active plugin has one.  Results are identical to a full
+evaluation (a test checks this); `enabled=False` forces full evaluation.  Called by `Engine` and the
 centralised scheduler's host selection.
 """
 
