@@ -75,14 +75,10 @@ def conform(value, node: Node, path: str, unknown: list[str], errors: list[str])
                 if child is None:
                     unknown.append(f"{path}.{key}" if path else key)
                     drop = [key] if drop is None else drop + [key]
-                elif v is not None:
-                    ok = child.ok
-                    if ok is None:
-                        new = conform(v, child, f"{path}.{key}" if path else key, unknown, errors)
-                        if new is not v:
-                            value[key] = new
-                    elif type(v) not in ok:
-                        value[key] = _scalar(v, child, f"{path}.{key}" if path else key, errors)
+                elif v is not None and (child.ok is None or type(v) not in child.ok):
+                    new = _member(v, child, path, key, unknown, errors)
+                    if new is not v:
+                        value[key] = new
             for key in drop or ():
                 del value[key]
         return value
@@ -92,13 +88,10 @@ def conform(value, node: Node, path: str, unknown: list[str], errors: list[str])
         item = node.item
         ok = item.ok
         for i, v in enumerate(value):
-            if v is not None:
-                if ok is None:
-                    new = conform(v, item, f"{path}[{i}]", unknown, errors)
-                    if new is not v:
-                        value[i] = new
-                elif type(v) not in ok:
-                    value[i] = _scalar(v, item, f"{path}[{i}]", errors)
+            if v is not None and (ok is None or type(v) not in ok):
+                new = _member(v, item, path, i, unknown, errors)
+                if new is not v:
+                    value[i] = new
         return value
     if kind == "map":
         if type(value) is not dict:
@@ -108,13 +101,10 @@ def conform(value, node: Node, path: str, unknown: list[str], errors: list[str])
             return {str(k): _member(v, item, path, k, unknown, errors) for k, v in value.items()}
         ok = item.ok
         for k, v in value.items():
-            if v is not None:
-                if ok is None:
-                    new = conform(v, item, f"{path}.{k}" if path else k, unknown, errors)
-                    if new is not v:
-                        value[k] = new
-                elif type(v) not in ok:
-                    value[k] = _scalar(v, item, f"{path}.{k}" if path else k, errors)
+            if v is not None and (ok is None or type(v) not in ok):
+                new = _member(v, item, path, k, unknown, errors)
+                if new is not v:
+                    value[k] = new
         return value
     return _scalar(value, node, path, errors)
 
