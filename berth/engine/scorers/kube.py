@@ -21,8 +21,6 @@ MAX_NODE_SCORE = 100
 NON_ZERO_DEFAULTS = {"cpu": 100, "memory": 200}
 SCORED_DIMS = ("cpu", "memory")
 _NON_ZERO = np.array([NON_ZERO_DEFAULTS[d] for d in SCORED_DIMS], np.int64)
-_NON_ZERO_VALUES: dict[int, tuple[int, int]] = {}
-"""Scored cpu and memory request of each `Workload.requests_id`, as Python ints."""
 _HALF_DIFFERENCE = np.array([0.5, -0.5])
 """`frac @ _HALF_DIFFERENCE` is (cpu - memory) / 2 bit for bit: halving is exact in binary."""
 
@@ -46,14 +44,10 @@ def _requested_after(snap: Snapshot, workload: Workload, rows: Rows) -> tuple[np
 
 def requested_row(snap: Snapshot, workload: Workload, row: int) -> tuple[int, int, int, int]:
     """`requested_after` for one row as Python ints: (cpu, memory requested, cpu, memory capacity)."""
-    need = _NON_ZERO_VALUES.get(workload.requests_id)
-    if need is None:
-        need = _NON_ZERO_VALUES[workload.requests_id] = tuple(
-            _non_zero(workload.requests_id, snap.request_vector(workload)).tolist())
-        if len(_NON_ZERO_VALUES) > 4096:
-            _NON_ZERO_VALUES.clear()
+    need = _non_zero(workload.requests_id, snap.request_vector(workload))
     used, cap = snap.used, snap.capacity
-    return (used.item(row, 0) + need[0], used.item(row, 1) + need[1], cap.item(row, 0), cap.item(row, 1))
+    return (used.item(row, 0) + need.item(0), used.item(row, 1) + need.item(1),
+            cap.item(row, 0), cap.item(row, 1))
 
 
 def _non_zero(key: object, vector: np.ndarray, memo: dict = {}) -> np.ndarray:
