@@ -3,6 +3,7 @@
 `Engine(cluster, policy).place(workload)` runs the policy's filters over the columnar snapshot,
 scores the feasible nodes, picks one (ties broken as the policy says), picks GPU devices, and
 charges the snapshot; it returns a `Placement`, or an `Unschedulable` with reasons as data.
+Plugins that keep per-row state are warmed when the engine is built (`Prepares`).
 `release(name)` gives the resources back.  Per-row filter and score results are cached per
 workload shape and refreshed only for rows that changed since (see `ScoreCache`), so each
 decision still evaluates every node, at the cost of the rows that moved.
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from berth.engine.cache import ScoreCache
+from berth.engine.plugins import Prepares
 from berth.engine.policy import BuiltPolicy, Policy, PolicyContext, get_policy
 from berth.engine.snapshot import Snapshot
 from berth.engine.status import Placement, Unschedulable
@@ -33,6 +35,9 @@ class Engine:
         self.rng = np.random.default_rng(seed)
         self.cache = ScoreCache(self.snapshot, self.policy, enabled=cache)
         self.placed: dict[str, tuple[int, Workload, tuple[int, ...]]] = {}
+        for plugin in (*self.policy.filters, *(scorer for scorer, _ in self.policy.scorers)):
+            if isinstance(plugin, Prepares):
+                plugin.prepare(self.snapshot)
 
     def place(self, workload: Workload) -> Placement | Unschedulable:
         """Choose a node for `workload` and charge it, or say why no node can take it."""

@@ -94,6 +94,19 @@ class RowScore(Protocol):
 
 
 @runtime_checkable
+class Prepares(Protocol):
+    """The optional warm-up of a plugin that keeps per-row state (a score model's statistics).
+
+    `Engine` calls `prepare(snap)` once, when it is built, on every filter and scorer of its
+    policy that has it, before the first decision; it may fill whatever its later calls would
+    otherwise compute on first use, and must not change what they return.  A structural change
+    of the snapshot later (`add_nodes`) is still met lazily, by the first decision after it.
+    """
+
+    def prepare(self, snap: Snapshot) -> None: ...
+
+
+@runtime_checkable
 class DevicePicker(Protocol):
     """Chooses the GPU slots a workload takes on the node the engine picked.
 

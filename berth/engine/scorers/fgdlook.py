@@ -91,9 +91,9 @@ class LookModel(StrandModel):
         delta = super().delta(snap, workload, rows)
         if not workload.gpu_count or workload.gpu_milli >= GPU_WHOLE:
             return delta
-        free = snap.gpu_free[rows]
+        free = np.take(snap.gpu_free, rows, axis=0)
         left = np.maximum(free - workload.gpu_milli, 0)
-        return delta + self.look * (self.waste[left] - self.waste[free])
+        return delta + self.look * (np.take(self.waste, left) - np.take(self.waste, free))
 
 
 class LookScore(StrandScore):

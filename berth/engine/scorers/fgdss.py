@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from berth.engine.plugins import Rows, RowwiseScore
-from berth.engine.scorers.fgd import FragmentationModel, fgd_scores, shared_model
+from berth.engine.plugins import Rows
+from berth.engine.scorers.fgd import FragmentationModel, ModelScore, fgd_scores, shared_model
 from berth.engine.snapshot import Snapshot
 from berth.model import GPU_WHOLE, Workload
 
@@ -64,16 +64,17 @@ def device_scores(model: FragmentationModel, snap: Snapshot, workload: Workload,
     return scores
 
 
-class FgdSsScore(RowwiseScore):
+class FgdSsScore(ModelScore):
     """Score plugin: the best (FGD - weight * sum-of-squares change) over fitting devices."""
 
     name = "FGDSumOfSquares"
 
     def __init__(self, model: FragmentationModel, weight: float = WEIGHT) -> None:
-        self.model, self.weight = model, weight
+        super().__init__(model)
+        self.weight = weight
 
     def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
-        return np.nanmax(device_scores(self.model, snap, workload, rows, self.weight), axis=1)
+        return np.fmax.reduce(device_scores(self.model, snap, workload, rows, self.weight), axis=1)
 
 
 class FgdSsDevices:

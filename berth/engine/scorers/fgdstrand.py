@@ -36,8 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from berth.engine.plugins import Rows, RowwiseScore
-from berth.engine.scorers.fgd import FragmentationModel, one_per_policy, typical_mix
+from berth.engine.plugins import Rows
+from berth.engine.scorers.fgd import FragmentationModel, ModelScore, one_per_policy, typical_mix
 from berth.engine.snapshot import Snapshot
 from berth.model import GPU, GPU_WHOLE, ValidationError, Workload
 
@@ -76,6 +76,9 @@ class StrandModel:
         """Milli-GPU a node's free CPU could not feed at the mix's cpu per milli-GPU."""
         return np.maximum(0.0, gpu - np.maximum(cpu, 0) / self.ratio)
 
+    def prepare(self, snap: Snapshot) -> None:
+        self.frag.prepare(snap)
+
     def delta(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
         """dF + STRANDING * dS per (row, device); NaN where a share does not fit the device."""
         self.frag.refresh(snap, rows)
@@ -89,21 +92,18 @@ class StrandModel:
         with np.errstate(over="ignore"):
             score = np.trunc(100 / (1 + np.exp(self.delta(snap, workload, rows) / 1000)))
         if workload.gpu_count and workload.gpu_milli < GPU_WHOLE:
-            left = snap.gpu_free[rows] - workload.gpu_milli
+            left = np.take(snap.gpu_free, rows, axis=0) - workload.gpu_milli
             score = score + self.weights.fit * (1 - left / GPU_WHOLE)
         return score
 
 
-class StrandScore(RowwiseScore):
+class StrandScore(ModelScore):
     """Score plugin: the best score over the devices the workload could take."""
 
     name = "FGDStranding"
 
-    def __init__(self, model: StrandModel) -> None:
-        self.model = model
-
     def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
-        return np.nanmax(self.model.scores(snap, workload, rows), axis=1)
+        return np.fmax.reduce(self.model.scores(snap, workload, rows), axis=1)
 
 
 class StrandDevices:
