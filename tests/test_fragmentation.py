@@ -81,7 +81,7 @@ def test_a_full_pass_is_bit_for_bit_the_exact_fragment_and_the_one_row_answer(we
     rows = np.arange(len(snap))
     for gpu in (0, 150, 300, 520, 700, 1000, 2000):
         probe = Workload("probe", Resources.of(cpu=3000, memory=1, gpu=gpu))
-        model.refresh(snap, rows)
+        model.refresh(snap)
         full = model.after(snap, probe, rows)
         one = np.vstack([model.after(snap, probe, np.array([row])) for row in rows])
         assert np.array_equal(full, one, equal_nan=True)

@@ -60,7 +60,7 @@ def test_scores_match_the_direct_definition_on_random_states(probe):
     model, snap = engine.policy.scorers[0][0].model, engine.snapshot
     workload = Workload("probe", Resources.of(cpu=probe[0], memory=1, gpu=probe[1]))
     rows = np.arange(len(snap))
-    model.frag.refresh(snap, rows)
+    model.frag.refresh(snap)
     scores = model.scores(snap, workload, rows)
     for row in rows:
         free = [int(f) for f in snap.gpu_free[row, : snap.gpu_count[row]]]

@@ -81,9 +81,10 @@ class FragmentationModel:
     whichever rows are scored together and however BLAS orders a sum.  Per (shape, row) the
     cache holds `small` (free milli on devices below the shape's need), `gap` (free milli the
     shape can use) and masks for "has the devices it needs" (`enough`) and "has more" (`spare`);
-    per (cpu level, row), `sums` holds the prefix sums a share's change reads over the shapes the
-    node's cpu would still feed, so scoring a row reads a few numbers per device; they are summed
-    when first read after the row moved.
+    per (row, cpu level, u), `sums` holds the prefix sums a share's change reads over the shapes
+    of the u smallest milli values that the node's cpu would still feed, so scoring a row reads a
+    few numbers per device.  Every row that changed is brought up to date at the next call, all
+    its cpu levels at once (one small product per placement), so no decision sums many rows.
     """
 
     def __init__(self, mix: TypicalMix) -> None:
@@ -93,34 +94,35 @@ class FragmentationModel:
         self.cpu, self.need = mix.cpu[order][:, None], mix.count[order][:, None]
         self.models = tuple(mix.models[i] for i in order)
         self.weights, self.scale = integer_weights(mix.weight[order])
-        self.levels = np.unique(self.cpu[self.milli > 0])
-        """The GPU shapes' distinct cpu requests: cpu c feeds those of the first
-        searchsorted(levels, c, "right") of them, the node's cpu level."""
-        self.fed = self.cpu <= np.concatenate(([-np.inf], self.levels))[None, :]
-        """fed[m, level]: shape m's cpu request is met at that cpu level."""
         self.total_weight = float(self.weights.sum())
+        self.levels = np.unique(self.cpu[self.milli > 0])
+        """The GPU shapes' distinct cpu requests: cpu c feeds the shapes asking the first
+        searchsorted(levels, c, "right") of them, the node's cpu level."""
         bounds = np.unique(self.milli)
         self.rank = np.searchsorted(bounds, np.arange(GPU_WHOLE + 1), "right")
         """rank[f]: how many of the shapes' distinct per-device milli values are at most f."""
         self.group = np.searchsorted(bounds, self.milli)
         """Each shape's index among the distinct milli values."""
-        self.prefix = np.where(self.group < np.arange(len(bounds) + 1)[:, None], self.weights, 0).astype(float)
-        """prefix[u] @ x: the weighted sum of x over the shapes of the u smallest milli values."""
-        self._epoch = -1
+        self.values = len(bounds) + 1
+        """How many counts u of smallest milli values there are (0 to all)."""
+        fed = np.searchsorted(self.levels, self.cpu[:, 0]) < np.arange(len(self.levels) + 1)[:, None]
+        below = self.group < np.arange(len(bounds) + 1)[:, None]
+        self.fed_weights = np.where(fed, self.weights, 0).astype(float)
+        """fed_weights[l] @ x: the weighted sum of x over the shapes fed at cpu level l."""
+        self.prefix = (below[None] * self.fed_weights[:, None]).reshape(-1, len(self.milli))
+        """prefix[l * values + u] @ x: that sum over the shapes of the u smallest milli values."""
+        self._epoch, self.tick = -1, -1
 
     def prepare(self, snap: Snapshot) -> None:
-        """Every row's statistics, and its sums at the cpu level of its free cpu, as the first
-        decisions would otherwise compute them (`Prepares`)."""
-        rows = np.arange(len(snap))
-        self.refresh(snap, rows)
-        self._fed_sums(rows, snap.free[:, 0])
+        """Every row's statistics and sums, which the first decision would otherwise compute (`Prepares`)."""
+        self.refresh(snap)
 
-    def refresh(self, snap: Snapshot, rows: Rows) -> None:
-        """Bring the cached statistics of `rows` up to date with the snapshot."""
+    def refresh(self, snap: Snapshot) -> None:
+        """Bring the cached statistics of every row that changed since the last call up to date."""
         if self._epoch != snap.epoch:
             self._reset(snap)
-            rows = np.arange(len(snap))
-        stale = rows[self.stamp[rows] != snap.node_tick[rows]]
+        stale = snap.changed_since(self.tick) if self.tick >= 0 else np.arange(len(snap))
+        self.tick = snap.tick
         if not len(stale):
             return
         every = len(stale) == len(snap)
@@ -135,11 +137,11 @@ class FragmentationModel:
                 getattr(self, name)[:, stale] = value
         weighted = self.weigh(enough & (snap.free[at, 0] >= self.cpu), gap, snap.gpu_left[at])
         self.weighted[at], self.frag[at] = weighted, weighted / self.scale
-        self.stamp[at] = snap.node_tick[at]
+        self.sums[:, at], self.enough_gap[at] = self._shape_sums(enough, spare, gap)
 
     def _reset(self, snap: Snapshot) -> None:
         n, t = len(snap), len(self.milli)
-        self._epoch = snap.epoch
+        self._epoch, self.tick = snap.epoch, -1
         names: dict[str, int] = {}
         kinds = np.array([names.setdefault(node.gpu_model, len(names)) for node in snap.nodes], np.int64)
         allowed = np.array([[not models or name in models for name in names] for models in self.models], bool)
@@ -148,26 +150,18 @@ class FragmentationModel:
         self.gpu_shape = (self.milli > 0)[:, None]
         self.count, self.gap = np.zeros((t, n), np.int64), np.zeros((t, n), np.int64)
         self.enough, self.spare = np.zeros((t, n), bool), np.zeros((t, n), bool)
-        levels = len(self.levels) + 1
-        self.sums = np.full((levels, n, len(self.prefix), 4), 0.0)
-        """`_shape_sums` per (cpu level, row) over the shapes fed at that level, as of `summed`
-        (filled when first read; written through now, so that a first read finds its pages mapped:
-        448 bytes per row and level, about 10 MB for the 1,213 openb nodes)."""
-        self.weighted, self.frag, self.stamp = np.zeros(n), np.zeros(n), np.full(n, -1, np.int64)
-        self.summed, self.enough_gap = np.full((levels, n), -1, np.int64), np.zeros((levels, n))
-        u = len(self.prefix)
-        self._work = {"parts": np.full(4 * t * n, 0.0), "sums": np.full(4 * u * n, 0.0),
-                      "gap": np.full(t * n, 0, np.int64), "enough_gap": np.full(t * n, 0, np.int64),
-                      "enough": np.full(t * n, False), "spare": np.full(t * n, False)}
-        """Work arrays of `_fed_sums` for up to every row, written through once so that summing many
-        rows does not fault fresh pages in (a first pass over 535 rows faulted 220, 0.5 ms)."""
+        self.sums = np.zeros((4, n, len(self.levels) + 1, self.values))
+        """`_shape_sums` per (channel, row, cpu level, u): 480 bytes per row and level, about 11 MB
+        for the 1,213 openb nodes."""
+        self.enough_gap = np.zeros((n, len(self.levels) + 1))
+        self.weighted, self.frag = np.zeros(n), np.zeros(n)
 
     def _device_stats(self, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per (typical shape, row): devices with at least its milli free, and free milli on the
         others.  Counted per distinct milli value: a device with free f is enough for the rank[f]
         smallest values, so histograms of rank per row, summed from either end, give both."""
         rows, width = free.shape
-        values = len(self.prefix)
+        values = self.values
         at = (np.arange(rows)[:, None] * values + self.rank[free]).ravel()
         hist = np.bincount(at, minlength=rows * values).reshape(rows, values)
         milli = np.bincount(at, free.ravel(), minlength=rows * values).reshape(rows, values)
@@ -176,38 +170,16 @@ class FragmentationModel:
         return count.T[self.group], small.T[self.group]
 
     def _shape_sums(self, enough: np.ndarray, spare: np.ndarray, gap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """What a share's change reads, given per (shape, row) masks and gaps: summed over the
-        shapes of the u smallest milli values as (row, u, channel) for the channels
+        """What a share's change reads, given per (shape, row) masks and gaps: per (row, cpu level,
+        u) the sums over the fed shapes of the u smallest milli values of the channels
         exactly-enough * gap, exactly-enough, spare and enough (one product with `prefix`), and
-        the weighted sum of enough * gap per row.  The first is a view of a work array, valid
-        until the next call."""
+        per (row, cpu level) the weighted sum of enough * gap over the fed shapes."""
         exact = enough & ~spare
-        parts = self._buffer("parts", 4, *gap.shape)
+        parts = np.empty((4, *gap.shape))
         np.multiply(exact, gap, out=parts[0])
         parts[1], parts[2], parts[3] = exact, spare, enough
-        sums = np.matmul(self.prefix, parts, out=self._buffer("sums", 4, len(self.prefix), gap.shape[1]))
-        return sums.transpose(2, 1, 0), self.weights @ np.multiply(enough, gap, out=self._buffer("enough_gap", *gap.shape))
-
-    def _buffer(self, name: str, *shape: int) -> np.ndarray:
-        """A contiguous array of `shape` over work array `name`."""
-        return self._work[name][:int(np.prod(shape))].reshape(shape)
-
-    def _fed_sums(self, rows: Rows, cpu: np.ndarray) -> np.ndarray:
-        """Where `rows` with `cpu` left read their sums (flat (level, row) spots), filling those
-        whose statistics moved since they were summed."""
-        level = np.searchsorted(self.levels, cpu, "right")
-        spots = level * len(self.stamp) + rows
-        stale = np.take(self.summed, spots) != np.take(self.stamp, rows)
-        if stale.any():
-            moved, at, fed = rows[stale], spots[stale], self.fed[:, level[stale]]
-            shape = (len(self.milli), len(moved))
-            enough, spare, gap = (np.take(getattr(self, name), moved, 1, out=self._buffer(name, *shape))
-                                  for name in ("enough", "spare", "gap"))
-            sums, gaps = self._shape_sums(np.logical_and(enough, fed, out=enough),
-                                          np.logical_and(spare, fed, out=spare), gap)
-            self.sums.reshape(-1, *self.sums.shape[2:])[at] = sums
-            self.enough_gap.ravel()[at], self.summed.ravel()[at] = gaps, self.stamp[moved]
-        return spots
+        sums = (self.prefix @ parts).transpose(0, 2, 1).reshape(4, gap.shape[1], *self.sums.shape[2:])
+        return sums, (self.fed_weights @ (enough * gap)).T
 
     def weigh(self, usable: np.ndarray, gap: np.ndarray, total: np.ndarray) -> np.ndarray:
         """scale * F for node states: free GPU per row, usability and `gap` per (shape, row).
@@ -240,26 +212,30 @@ class FragmentationModel:
         A device with free f leaves the shapes of milli <= f - need alone.  For those in
         (f - need, f] it stops being enough: one with spare devices gains f - need of small, one
         with exactly enough can no longer be placed (its gap becomes fragment).  For those above f
-        its small part shrinks by `need` where the shape is usable.  Each bound reads a row's four
-        channels with one index (`sums` is row-major), and the integer channel sums combine
-        exactly in any order, so a product with the channel weights is the same number."""
-        free = np.take(snap.gpu_free, rows, axis=0)
-        hi, lo = np.take(self.rank, free), np.take(self.rank, np.maximum(free - need, 0))
-        spots = self._fed_sums(rows, cpu)
-        high, low = _bounds(self.sums, spots, hi, lo)
-        full = np.take(self.enough_gap, spots)
-        weighted = (high @ np.array([1.0, -need, 0.0, need]) - low @ np.array([1.0, -need, 0.0, 0.0])
-                    + (free - need) * (high[..., 2] - low[..., 2]))
-        weighted += (self.total_weight * (snap.gpu_left[rows] - need) - full)[:, None]
+        its small part shrinks by `need` where the shape is usable.  The channel sums are integers,
+        so they combine exactly in any order."""
+        free = device_free(snap, rows)
+        spots = rows * self.sums.shape[2] + np.searchsorted(self.levels, cpu, "right")
+        at = spots[:, None] * self.sums.shape[3]
+        high, low = at + np.take(self.rank, free), at + np.take(self.rank, device_left(snap, rows, need))
+        sums = self.sums.reshape(4, -1)
+        weighted = np.take(sums[0], high) - np.take(sums[0], low)
+        weighted -= need * (np.take(sums[1], high) - np.take(sums[1], low))
+        weighted += (free - need) * (np.take(sums[2], high) - np.take(sums[2], low))
+        weighted += need * np.take(sums[3], high)
+        weighted += (self.total_weight * (snap.gpu_left[rows] - need) - np.take(self.enough_gap, spots))[:, None]
         fits = (np.arange(free.shape[1]) < snap.gpu_count[rows][:, None]) & (free >= need)
         return np.where(fits, weighted / self.scale, np.nan)
 
 
-def _bounds(sums: np.ndarray, spots: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The (row, device, channel) sums at each device's upper and lower rank, from the
-    (level, row, u, channel) table at each row's spot."""
-    flat, at = sums.reshape(-1, 4), spots[:, None] * sums.shape[2]
-    return np.take(flat, at + hi, axis=0), np.take(flat, at + lo, axis=0)
+def device_free(snap: Snapshot, rows: Rows) -> np.ndarray:
+    """Free milli-GPU per (row, device slot) of `rows`, taken once per snapshot state and shared."""
+    return snap.derived("device_free", rows, lambda: np.take(snap.gpu_free, rows, axis=0))
+
+
+def device_left(snap: Snapshot, rows: Rows, need: int) -> np.ndarray:
+    """What a share of `need` would leave on each device slot of `rows` (0 where it does not fit)."""
+    return snap.derived(("device_left", need), rows, lambda: np.maximum(device_free(snap, rows) - need, 0))
 
 
 def integer_weights(weights: np.ndarray) -> tuple[np.ndarray, float]:
@@ -273,7 +249,7 @@ def integer_weights(weights: np.ndarray) -> tuple[np.ndarray, float]:
 
 def fgd_scores(model: FragmentationModel, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
     """Integer FGD score per (row, candidate device); NaN for devices that do not fit."""
-    model.refresh(snap, rows)
+    model.refresh(snap)
     gain = (model.frag[rows][:, None] - model.after(snap, workload, rows)) / 1000
     with np.errstate(over="ignore"):
         return np.trunc(100 / (1 + np.exp(-gain)))

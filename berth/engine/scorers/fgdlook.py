@@ -48,7 +48,7 @@ from __future__ import annotations
 import numpy as np
 
 from berth.engine.plugins import Rows
-from berth.engine.scorers.fgd import one_per_policy
+from berth.engine.scorers.fgd import device_free, device_left, one_per_policy
 from berth.engine.scorers.fgdstrand import StrandDevices, StrandModel, StrandScore
 from berth.engine.snapshot import Snapshot
 from berth.model import GPU_WHOLE, Workload
@@ -91,8 +91,7 @@ class LookModel(StrandModel):
         delta = super().delta(snap, workload, rows)
         if not workload.gpu_count or workload.gpu_milli >= GPU_WHOLE:
             return delta
-        free = np.take(snap.gpu_free, rows, axis=0)
-        left = np.maximum(free - workload.gpu_milli, 0)
+        free, left = device_free(snap, rows), device_left(snap, rows, workload.gpu_milli)
         return delta + self.look * (np.take(self.waste, left) - np.take(self.waste, free))
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from berth.engine.plugins import Rows
-from berth.engine.scorers.fgd import FragmentationModel, ModelScore, one_per_policy, typical_mix
+from berth.engine.scorers.fgd import FragmentationModel, ModelScore, device_left, one_per_policy, typical_mix
 from berth.engine.snapshot import Snapshot
 from berth.model import GPU, GPU_WHOLE, ValidationError, Workload
 
@@ -81,7 +81,7 @@ class StrandModel:
 
     def delta(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
         """dF + STRANDING * dS per (row, device); NaN where a share does not fit the device."""
-        self.frag.refresh(snap, rows)
+        self.frag.refresh(snap)
         delta = self.frag.after(snap, workload, rows) - self.frag.frag[rows][:, None]
         cpu, gpu = snap.free[rows, 0], snap.gpu_left[rows]
         after = self.stranded(cpu - workload.requests["cpu"], gpu - workload.requests[GPU])
@@ -92,7 +92,7 @@ class StrandModel:
         with np.errstate(over="ignore"):
             score = np.trunc(100 / (1 + np.exp(self.delta(snap, workload, rows) / 1000)))
         if workload.gpu_count and workload.gpu_milli < GPU_WHOLE:
-            left = np.take(snap.gpu_free, rows, axis=0) - workload.gpu_milli
+            left = device_left(snap, rows, workload.gpu_milli)
             score = score + self.weights.fit * (1 - left / GPU_WHOLE)
         return score
 
