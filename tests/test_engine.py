@@ -5,7 +5,7 @@ import pytest
 
 from berth.engine import DemandClass, Engine, Placement, PolicyContext, Unschedulable
 from berth.model import AntiAffinity, Node, Resources, Taint, Toleration, ValidationError, Workload
-from berth.model.constraints import TaintEffect
+from berth.model.constraints import LabelRequirement, TaintEffect
 from berth.model.workload import gpu_model_selector
 from tests.conftest import node, pod
 
@@ -152,6 +152,31 @@ def test_tie_set_follows_a_row_that_leaves_and_rejoins_the_top():
     engine.place(pod("p3", cpu=1000))
     ties, scan = ties_and_scan()
     assert ties == scan and len(ties) == 1
+
+
+@pytest.mark.parametrize("policy", ["kube-default", "most-allocated", "nova-default", "best-fit", "fgd-lookahead"])
+def test_untouched_nodes_alike_score_through_one_stand_in_exactly_as_evaluated_one_by_one(policy):
+    # 160 nodes of four specs: a first pass scores one untouched node per spec for the rest, and
+    # must give what scoring every node gives; a hostname selector still finds its one node.
+    specs = [dict(cpu=8000, memory=16384, gpus=4, model="T4", zone="a"), dict(cpu=8000, memory=16384, gpus=4,
+             model="T4", zone="b"), dict(cpu=32000, memory=65536, gpus=8, model="A10", zone="a"),
+             dict(cpu=4000, memory=8192, taints=(Taint("dedicated", "x", TaintEffect.NO_SCHEDULE),))]
+    nodes = [node(f"n{i:03d}", **specs[i % 4]) for i in range(160)]
+    rng = np.random.default_rng(9)
+    cached, full = (Engine(nodes, policy, seed=2, context=GPU_MIX, cache=c) for c in (True, False))
+    stand_ins, spread = cached.snapshot.alike(np.arange(160))
+    assert len(stand_ins) == 4 and np.array_equal(cached.snapshot.node_class[stand_ins[spread]],
+                                                  cached.snapshot.node_class)
+    for i in range(240):
+        kind = int(rng.integers(5))
+        selector = (LabelRequirement("kubernetes.io/hostname", "In", (f"n{i % 160:03d}",)),) if kind == 4 else ()
+        w = pod(f"w{i}", cpu=int(rng.integers(1, 5)) * 500, memory=512, gpu=int(rng.choice([0, 250, 470, 1000])),
+                node_selector=selector, anti_affinity=(AntiAffinity("g", "zone"),) if kind == 3 else ())
+        a, b = cached.place(w), full.place(w)
+        assert a == b
+        if selector and a.ok:
+            assert a.node == f"n{i % 160:03d}"
+    assert cached.snapshot.used.tolist() == full.snapshot.used.tolist()
 
 
 GPU_MIX = PolicyContext((DemandClass(1000, 1, 300, (), 1), DemandClass(4000, 1, 500, (), 1),

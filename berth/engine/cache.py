@@ -9,7 +9,8 @@ tick, then adds the per-decision normalised terms.  `best` also names the rows s
 highest total; when no normalised term applies, that tie set is kept up to date row by row
 instead of rescanning every node per decision.  A refresh of one row (the commonest: the last
 placement moved it) calls the plugins' one-row forms (`RowFilter.fits`, `RowScore.score_row`) in
-plain Python numbers when every active plugin has one.  Results are identical to a full
+plain Python numbers when every active plugin has one; a refresh of many rows scores one
+untouched node per node spec for all of them (`Snapshot.alike`).  Results are identical to a full
 evaluation (a test checks this); `enabled=False` forces full evaluation.  Called by `Engine` and the
 centralised scheduler's host selection.
 """
@@ -116,7 +117,10 @@ class ScoreCache:
         entry.ok[rows] = ok
         feasible = rows[ok]
         entry.rowwise[rows] = -np.inf
-        if len(feasible):
+        alike = self.snap.alike(feasible) if self.enabled and len(feasible) > 1 else None
+        if alike is not None:
+            entry.rowwise[feasible] = self._rowwise(entry, workload, alike[0], feasible, alike[1])
+        elif len(feasible):
             entry.rowwise[feasible] = self._rowwise(entry, workload, feasible)
         entry.top = None
 
@@ -147,15 +151,20 @@ class ScoreCache:
             ok = passed if ok is None else ok & passed
         return np.ones(len(rows), bool) if ok is None else ok
 
-    def _rowwise(self, entry: _Entry, workload: Workload, feasible: np.ndarray | int):
+    def _rowwise(self, entry: _Entry, workload: Workload, feasible: np.ndarray | int,
+                 rows: np.ndarray | None = None, spread: np.ndarray | None = None):
         """The weighted row-wise total over `feasible` rows, or over one row given as an int (by
-        the plugins' one-row forms, in the same order of operations: bit for bit the same)."""
+        the plugins' one-row forms, in the same order of operations: bit for bit the same).
+        Given `rows` and `spread`, `feasible` are stand-ins (`Snapshot.alike`) and the answer is
+        for `rows`, each taking its stand-in's scores."""
         one = isinstance(feasible, int)
         total = 0.0
         for i, scorer, weight in entry.scorers:
             raw = scorer.score_row(self.snap, workload, feasible) if one else scorer.score(self.snap, workload, feasible)
+            if spread is not None and np.ndim(raw):
+                raw = raw[spread]
             if scorer.normalizes:
-                entry.raw[i, feasible] = raw
+                entry.raw[i, feasible if rows is None else rows] = raw
             else:
                 total = total + (raw if weight == 1 else weight * raw)
         return total

@@ -58,6 +58,11 @@ class ScorePlugin(Protocol):
     weigher normalisation); `normalize` may return None when the result is the same for every
     node, which cannot change the choice.  `skip` (kube's PreScore "Skip") returns True when the
     plugin would give every node the same score for this workload on this snapshot.
+
+    A row's score (raw, for normalising plugins) may depend on the row's node and what is placed
+    on it, and on snapshot-wide state, but not on the node's name or hostname label, nor on which
+    other rows are scored in the same call: the cache scores one untouched node for all nodes of
+    its spec (`Snapshot.alike`) and expects the same bits as scoring each.
     """
 
     name: str

@@ -21,12 +21,16 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from berth.model import GPU, GPU_WHOLE, PODS, Node, Workload
+from berth.model.node import HOSTNAME_LABEL
 from berth.model.constraints import LabelRequirement, Taint, TaintEffect, Toleration
 
 BASE_DIMS = ("cpu", "memory")
 CHANGE_LOG = 4096
 SHORT_LOG = 64
 _NO_ROWS = np.zeros(0, np.int64)
+ALIKE_MIN, ALIKE_SHARE = 32, 0.75
+"""`alike` answers only when at least this many rows are untouched and the stand-ins are at
+most this share of the rows."""
 UNLIMITED_PODS = 2**62
 """`pods_free` of a node that declares no pod limit."""
 
@@ -60,6 +64,9 @@ class Snapshot:
         self._unknown: dict[int, list[str]] = {}
         self._derived: dict[object, tuple[np.ndarray, object]] = {}
         self._derived_at = (-1, -1)
+        self.node_class = np.zeros(0, np.int64)
+        """Rows whose nodes are alike but for their names share a class (see `alike`)."""
+        self._classes: dict[tuple, int] = {}
         self.add_nodes(list(nodes))
 
     # ---- structure -------------------------------------------------------------------------
@@ -87,7 +94,7 @@ class Snapshot:
         self.used = _grow(self.used, (n, d))
         width = max([self.gpu_free.shape[1]] + [node.gpus for node in self.nodes])
         self.gpu_free = _grow(self.gpu_free, (n, width))
-        for col in ("pods_cap", "pods_used", "gpu_count", "node_tick"):
+        for col in ("pods_cap", "pods_used", "gpu_count", "node_tick", "node_class"):
             setattr(self, col, _grow(getattr(self, col), (n,)))
         for row in range(old, n):
             self._fill_row(row, self.nodes[row])
@@ -114,6 +121,10 @@ class Snapshot:
         self.gpu_count[row] = node.gpus
         for i, used in enumerate(node.gpu_used):
             self.gpu_free[row, i] = GPU_WHOLE - used
+        labels = tuple(sorted((k, v) for k, v in node.labels.items() if k != HOSTNAME_LABEL))
+        spec = (tuple(sorted(node.capacity.items())), node.gpus, node.gpu_model, node.zone, labels, node.taints,
+                node.gpu_used)
+        self.node_class[row] = self._classes.setdefault(spec, len(self._classes))
 
     def _refresh_gpu(self, rows: slice | int) -> None:
         """Recompute the derived GPU columns for all rows (a slice) or one row."""
@@ -291,6 +302,20 @@ class Snapshot:
         self.changes.append(row)
         if len(self.changes) > CHANGE_LOG:
             del self.changes[: CHANGE_LOG // 2]
+
+    def alike(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Rows among `rows` that stand for the others, and for each of `rows` the index of its
+        stand-in; None when too few are alike to be worth it.  Rows alike are nodes of one class
+        that nothing has been placed on yet (`node_tick` 0): the same spec but for the name and
+        the hostname label, and the same free resources."""
+        pristine = self.node_tick[rows] == 0
+        if pristine.sum() < ALIKE_MIN:
+            return None
+        key = np.where(pristine, self.node_class[rows], len(self._classes) + rows)
+        _, first, spread = np.unique(key, return_index=True, return_inverse=True)
+        if len(first) > ALIKE_SHARE * len(rows):
+            return None
+        return rows[first], spread
 
     def changed_since(self, tick: int) -> np.ndarray:
         """Rows changed after `tick`: from the change log when it reaches back, else by scan."""
