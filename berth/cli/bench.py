@@ -55,9 +55,10 @@ def trace(
     seeds: str = typer.Option("42,43,44", help="Comma-separated seeds; one run of the experiment's arrivals each."),
     replays: int = typer.Option(1, min=1, max=20, help="Replays of each seed; each decision counts at its fastest "
                                                      "(the raw slowest is reported too)."),
-    malloc_default: bool = typer.Option(False, "--malloc-default",
-                                        help="Leave the C allocator's defaults instead of keeping freed "
-                                             "memory mapped as the schedulers do (berth.engine.heap)."),
+    untuned: bool = typer.Option(False, "--untuned",
+                                 help="Leave the C allocator and BLAS threads at their defaults instead of "
+                                      "the decision loop's settings, which the schedulers use "
+                                      "(berth.engine.tuning)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Per-decision latency on the FGD experiment's cluster (1,213 GPU nodes), one core.
@@ -81,7 +82,7 @@ def trace(
         raise ValidationError("--seeds", "needs at least one seed")
     with Progress(transient=True, disable=as_json) as bar:
         task = bar.add_task(f"{trace_name}, {policy}", total=len(seed_list))
-        result = bench_trace(trace_name, policy, seed_list, keep_heap=not malloc_default, replays=replays,
+        result = bench_trace(trace_name, policy, seed_list, tuned=not untuned, replays=replays,
                              progress=lambda done: bar.update(task, completed=done))
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))

@@ -12,7 +12,8 @@ apart from the engine's own cost; it reports the slowest decision too, and apart
 (which fills every per-row cache).  Objects built before the timed loop (the trace, the cluster,
 the engine) are frozen out of the garbage collector (`gc.freeze`, as a long-running scheduler
 does after start-up), so a full collection over them does not land inside one decision, and by
-default the process keeps freed memory mapped (`berth.engine.heap`), as the schedulers do.  Called
+default the process runs with the decision loop's settings (`berth.engine.tuning`), as the
+schedulers do.  Called
 by `berth bench`.
 """
 
@@ -28,7 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from berth.engine import Engine, PolicyContext
-from berth.engine.heap import keep_freed_memory
+from berth.engine.tuning import for_decisions
 from berth.model import Node, Resources, Workload
 from berth.sim.trace import load_nodes, load_pods, node_list_path, pod_trace_path
 from berth.sim.workload import demand_mix, prefix_node_names, prepare_arrivals
@@ -158,8 +159,8 @@ class TraceBench:
     cpu_max_after_first_us: float
     raw_cpu_max_us: float
     cpu: int | None
-    kept_freed_memory: bool
-    """The process ran with `berth.engine.heap.keep_freed_memory()` in force."""
+    tuning: dict | None
+    """What `berth.engine.tuning.for_decisions()` put in force (None: the process's defaults)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -199,12 +200,12 @@ def _replay(cluster, arrivals, policy, seed, context) -> tuple[float, np.ndarray
     return build, wall, cpu
 
 
-def bench_trace(trace: str, policy: str, seeds: list[int], one_core: bool = True, keep_heap: bool = True,
+def bench_trace(trace: str, policy: str, seeds: list[int], one_core: bool = True, tuned: bool = True,
                 replays: int = 1, progress: Callable[[int], None] = lambda done: None) -> TraceBench:
     """`trace_run` for each seed; medians over the runs, and the slowest decision of all.  With
-    `keep_heap` the process keeps freed memory mapped, as the schedulers' processes do."""
+    `tuned` the process runs with the decision loop's settings, as the schedulers' processes do."""
     cpu = pin_to_one_core() if one_core else None
-    kept = keep_heap and keep_freed_memory()
+    tuning = for_decisions() if tuned else None
     runs = []
     for seed in seeds:
         runs.append(trace_run(trace, policy, seed, replays))
@@ -213,4 +214,4 @@ def bench_trace(trace: str, policy: str, seeds: list[int], one_core: bool = True
     top = lambda attr: max(getattr(r, attr) for r in runs)  # noqa: E731
     return TraceBench(trace, policy, runs, med("wall_p50_us"), med("wall_p99_us"), top("wall_max_us"),
                       med("cpu_p50_us"), med("cpu_p99_us"), top("cpu_max_us"), top("cpu_max_after_first_us"),
-                      top("raw_cpu_max_us"), cpu, kept)
+                      top("raw_cpu_max_us"), cpu, tuning)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from berth.engine import Engine, PolicyContext
-from berth.engine.heap import keep_freed_memory
+from berth.engine.tuning import for_decisions
 from berth.model import GPU, Workload
 from berth.sim.published import LEVELS
 from berth.sim.trace import load_nodes, load_pods, node_list_path, pod_trace_path
@@ -66,7 +66,7 @@ def run_curve(trace: str, policy: str, seed: int, data_dir: Path | None = None, 
               nodes: Path | None = None) -> Run:
     """One experiment run: load the trace, prepare arrivals for `seed`, place them under `policy`."""
     started = time.perf_counter()
-    keep_freed_memory()
+    for_decisions()
     cluster = prefix_node_names(load_nodes(nodes or node_list_path(data_dir)), seed)
     pods = load_pods(pod_trace_path(trace, data_dir))
     capacity = sum(n.gpus for n in cluster) * 1000

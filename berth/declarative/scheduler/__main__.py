@@ -13,7 +13,7 @@ import signal
 import threading
 
 from berth.declarative.scheduler import Scheduler, default_profiles, load_config
-from berth.engine.heap import keep_freed_memory
+from berth.engine.tuning import for_decisions
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     gc.collect()
     gc.freeze()  # the synced caches and the engine's snapshot need no scanning by every full collection
     gc.set_threshold(50_000, 20, 20)  # fewer collections on the allocation-heavy event path
-    keep_freed_memory()  # a first scoring pass's large temporaries are reused, not faulted in anew
+    for_decisions()  # large temporaries reused, not faulted in anew; BLAS on this thread only
     print("scheduler ready", flush=True)
     done.wait()
     scheduler.stop()
