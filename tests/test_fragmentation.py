@@ -1,5 +1,6 @@
 """FGD's vectorised fragmentation agrees with a direct per-node reading of its definition."""
 
+import itertools
 import numpy as np
 import pytest
 
@@ -79,8 +80,8 @@ def test_a_full_pass_is_bit_for_bit_the_exact_fragment_and_the_one_row_answer(we
                                                     gpu=int(rng.choice([0, 150, 300, 450, 700, 1000, 2000])))))
     model, snap = engine.policy.scorers[0][0].model, engine.snapshot
     rows = np.arange(len(snap))
-    for gpu in (0, 150, 300, 520, 700, 1000, 2000):
-        probe = Workload("probe", Resources.of(cpu=3000, memory=1, gpu=gpu))
+    for gpu, ask in itertools.product((0, 150, 300, 520, 700, 1000, 2000), (1000, 3000, 7000)):
+        probe = Workload("probe", Resources.of(cpu=ask, memory=1, gpu=gpu))   # asks meet rows at every cpu level
         model.refresh(snap)
         full = model.after(snap, probe, rows)
         one = np.vstack([model.after(snap, probe, np.array([row])) for row in rows])
@@ -94,9 +95,9 @@ def test_a_full_pass_is_bit_for_bit_the_exact_fragment_and_the_one_row_answer(we
                 taken = [i for i, f in enumerate(free) if f == 1000][: gpu // 1000]
                 after = [0 if i in taken else f for i, f in enumerate(free)]
                 if len(taken) == gpu // 1000:
-                    assert full[row, 0] == exact_fragment(model, cpu - 3000, after, name)
+                    assert full[row, 0] == exact_fragment(model, cpu - ask, after, name)
                 continue
             for slot, f in enumerate(free):
                 after = free[:slot] + [f - gpu] + free[slot + 1:]
-                expected = exact_fragment(model, cpu - 3000, after, name) if f >= gpu else None
+                expected = exact_fragment(model, cpu - ask, after, name) if f >= gpu else None
                 assert (np.isnan(full[row, slot]) if expected is None else full[row, slot] == expected)
