@@ -15,8 +15,9 @@ makes.  F is computed as an exact integer sum (integer weights, one division), s
 the same bits alone or among all rows (a floating-point dot product did not: its order depended
 on how many rows were scored together, and a zero change could come out one ulp below zero,
 scoring 49 instead of 50).  A share's change on every (row, device) comes from prefix sums over
-the shapes sorted by milli, cached per row, without a (row, device, shape) array: a first scoring
-pass of a share over the 1,213 openb nodes takes about 1 ms of CPU instead of 8-10 ms.
+the shapes sorted by milli, kept per row for every cpu level the row could be left at and brought
+up to date when the row changes, without a (row, device, shape) array: a first scoring pass of a
+share reads a few numbers per device and sums nothing (see `FragmentationModel`).
 """
 
 from __future__ import annotations
