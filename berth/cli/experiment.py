@@ -90,6 +90,8 @@ def fgd(
         typer.echo(json.dumps({"trace": label, "seeds": seed_list, "policies": experiment.policies,
                                "summary": [r.to_dict() for r in rows], "csv": str(csv_path), "plot": str(png_path),
                                "seconds": sum(r.seconds for r in experiment.runs),
+                               "moves": {p: sum(r.moves for r in experiment.runs if r.policy == p)
+                                         for p in experiment.policies},
                                **({"bound": bound_data} if bound_data else {})}, indent=2))
         return
     _print_table(label, seed_list, rows)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from berth.engine.devices import DEVICE_PICKERS
 from berth.engine.filters import FILTERS
 from berth.engine.plugins import DevicePicker, FilterPlugin, ScorePlugin
+from berth.engine.repair import REPAIRS, Repair
 from berth.engine.scorers import SCORERS
 from berth.model import ValidationError
 
@@ -48,6 +49,7 @@ class BuiltPolicy:
     scorers: tuple[tuple[ScorePlugin, float], ...]
     devices: DevicePicker
     tie_break: str
+    repair: Repair | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class Policy:
     """Among equal best scores: `random` (kube-scheduler's reservoir sampling), `first` (lowest
     row, Nova's stable sort) or `name` (smallest node name, the FGD simulator's reproducible rule)."""
     needs_mix: bool = field(default=False)
+    repair: str | None = None
+    """A `Repair` from `REPAIRS`, used only by engines whose caller can move workloads."""
 
     def build(self, context: PolicyContext) -> BuiltPolicy:
         """Instantiate the plugins by name; unknown names raise `ValidationError`."""
@@ -72,7 +76,8 @@ class Policy:
         devices = _lookup(DEVICE_PICKERS, self.devices, "devices")(context, shared)
         if self.tie_break not in TIE_BREAKS:
             raise ValidationError("policy.tieBreak", f"must be one of {', '.join(TIE_BREAKS)}")
-        return BuiltPolicy(self.name, filters, scorers, devices, self.tie_break)
+        repair = _lookup(REPAIRS, self.repair, "repair")() if self.repair else None
+        return BuiltPolicy(self.name, filters, scorers, devices, self.tie_break, repair)
 
 
 def _lookup(table: dict, name: str, what: str):
@@ -104,6 +109,9 @@ POLICIES: dict[str, Policy] = {p.name: p for p in (
            (("fgd-strand", 1),), devices="fgd-strand", tie_break="name", needs_mix=True),
     Policy("fgd-lookahead", "fgd-strand plus the expected eventual waste of the hole a GPU share leaves",
            (("fgd-lookahead", 1),), devices="fgd-lookahead", tie_break="name", needs_mix=True),
+    Policy("fgd-repair", "fgd-lookahead; when a GPU workload fits nowhere, re-packs the shares on the 24 devices "
+           "with the largest holes to make room (moves running shares: simulator only)",
+           (("fgd-lookahead", 1),), devices="fgd-lookahead", tie_break="name", needs_mix=True, repair="repack"),
     Policy("nova-default", "Nova's RAM and CPU weighers, multipliers 1.0 (spread), first host wins ties",
            (("ram-weigher", 1.0), ("cpu-weigher", 1.0)), tie_break="first"),
 )}

@@ -133,10 +133,10 @@ class Snapshot:
             self.gpu_best = self.gpu_free.max(axis=1, initial=0)
             self.gpu_left = self.gpu_free.sum(axis=1)
             return
-        free = self.gpu_free[rows]
-        self.gpu_full[rows] = int((free == GPU_WHOLE).sum())
-        self.gpu_best[rows] = int(free.max())
-        self.gpu_left[rows] = int(free.sum())
+        free = self.gpu_free[rows].tolist()
+        self.gpu_full[rows] = free.count(GPU_WHOLE)
+        self.gpu_best[rows] = max(free)
+        self.gpu_left[rows] = sum(free)
 
     # ---- derived views -----------------------------------------------------------------
     def gpu_capacity(self) -> int:

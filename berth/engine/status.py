@@ -27,6 +27,8 @@ class Placement:
     node: str
     devices: tuple[int, ...] = ()
     score: float = 0.0
+    moved: tuple[tuple[str, str, tuple[int, ...]], ...] = ()
+    """Placed workloads a repair moved to make room: (name, new node, new devices)."""
 
     @property
     def ok(self) -> bool:

@@ -185,7 +185,7 @@ def trace_run(trace: str, policy: str, seed: int, replays: int = 1) -> TraceRun:
 def _replay(cluster, arrivals, policy, seed, context) -> tuple[float, np.ndarray, np.ndarray]:
     """(engine construction ns, wall ns and CPU ns per decision) for one replay of `arrivals`."""
     started = time.perf_counter_ns()
-    engine = Engine(cluster, policy, seed=seed, context=context)
+    engine = Engine(cluster, policy, seed=seed, context=context, moves=True)
     build = time.perf_counter_ns() - started
     wall, cpu = np.empty(len(arrivals)), np.empty(len(arrivals))
     gc.collect()

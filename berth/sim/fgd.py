@@ -41,25 +41,29 @@ class Run:
     placed: int
     failed: int
     seconds: float
+    moves: int = 0
+    """Placed pods the policy's repair moved (0 for policies without one)."""
 
 
-def allocation_curve(engine: Engine, arrivals: list[Workload]) -> tuple[np.ndarray, int]:
-    """Place `arrivals` in order; return (allocation % at arrival 0..130%, pods placed)."""
+def allocation_curve(engine: Engine, arrivals: list[Workload]) -> tuple[np.ndarray, int, int]:
+    """Place `arrivals` in order; return (allocation % at arrival 0..130%, pods placed, moves)."""
     capacity = engine.snapshot.gpu_capacity()
     curve = np.zeros(LEVELS)
-    arrived = allocated = placed = 0
+    arrived = allocated = placed = moves = 0
     level = 1
     for workload in arrivals:
         gpu = workload.requests[GPU]
         arrived += gpu
-        if engine.place(workload).ok:
+        decision = engine.place(workload)
+        if decision.ok:
             allocated += gpu
             placed += 1
+            moves += len(decision.moved)
         while level < LEVELS and arrived * 100 >= level * capacity:
             curve[level] = 100.0 * allocated / capacity
             level += 1
     curve[level:] = 100.0 * allocated / capacity
-    return curve, placed
+    return curve, placed, moves
 
 
 def run_curve(trace: str, policy: str, seed: int, data_dir: Path | None = None, tune: float = 1.3,
@@ -72,9 +76,9 @@ def run_curve(trace: str, policy: str, seed: int, data_dir: Path | None = None, 
     capacity = sum(n.gpus for n in cluster) * 1000
     arrivals = prepare_arrivals(pods, seed, tune, capacity)
     context = PolicyContext(mix=demand_mix(pods))
-    engine = Engine(cluster, policy, seed=seed, context=context)
-    curve, placed = allocation_curve(engine, arrivals)
-    return Run(trace, policy, seed, curve, placed, len(arrivals) - placed, time.perf_counter() - started)
+    engine = Engine(cluster, policy, seed=seed, context=context, moves=True)
+    curve, placed, moves = allocation_curve(engine, arrivals)
+    return Run(trace, policy, seed, curve, placed, len(arrivals) - placed, time.perf_counter() - started, moves)
 
 
 @dataclass

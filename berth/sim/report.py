@@ -48,13 +48,14 @@ def summarize(experiment: Experiment, levels=REPORT_LEVELS, data_dir: Path | Non
 
 
 def write_csv(experiment: Experiment, path: Path) -> Path:
-    """One row per run: trace, policy, seed, placed, failed, seconds, then allocation % at 0..130."""
+    """One row per run: trace, policy, seed, placed, failed, moves (placed pods a repair moved),
+    seconds, then allocation % at 0..130."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
         out = csv.writer(handle)
-        out.writerow(["trace", "policy", "seed", "placed", "failed", "seconds", *range(LEVELS)])
+        out.writerow(["trace", "policy", "seed", "placed", "failed", "moves", "seconds", *range(LEVELS)])
         for r in experiment.runs:
-            out.writerow([r.trace, r.policy, r.seed, r.placed, r.failed, f"{r.seconds:.2f}",
+            out.writerow([r.trace, r.policy, r.seed, r.placed, r.failed, r.moves, f"{r.seconds:.2f}",
                           *(f"{v:.3f}" for v in r.curve)])
     return path
 
