@@ -20,7 +20,7 @@ where it could +0.03 to +0.04 pp; the greedy re-pack as here +0.115 +- 0.007 pp 
 one gaining), about 7 repairs and 90-130 moves a run.  After the gain, a short hole is rarely the
 one a failing workload needed: the re-pack defragments, and later workloads fail less often.
 This implementation (equal room prefers a share's own device, equal shapes swap back home, both
-only cutting moves) gave +0.13, +0.11, +0.14 and +0.15 pp on seeds 100-103, 79-90 moves a run.  Called by `Engine.place`
+only cutting moves) gave +0.14, +0.11, +0.14 and +0.15 pp on seeds 100-103, 79-90 moves a run.  Called by `Engine.place`
 of an engine built with `moves=True` (whose caller can move running workloads: the simulator);
 the control planes build engines without it.
 """

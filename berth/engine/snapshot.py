@@ -279,14 +279,19 @@ class Snapshot:
             self._count_tag(row, workload.gpu_affinity, sign)
 
     def _count_tag(self, row: int, tag: str, sign: int) -> None:
-        counts = self.gpu_tags.setdefault(tag, np.zeros(len(self.nodes), np.int64))
+        counts = self.gpu_tags.get(tag)
+        if counts is None:
+            counts = self.gpu_tags[tag] = np.zeros(len(self.nodes), np.int64)
         was = counts[row]
         counts[row] += sign
         if (was == 0) != (counts[row] == 0):
             self.tag_kinds[row] += sign
 
     def _count_group(self, row: int, group: str, topology: str, sign: int) -> None:
-        counts = self.groups.setdefault(f"{topology}:{group}", np.zeros(len(self.nodes), np.int64))
+        key = f"{topology}:{group}"
+        counts = self.groups.get(key)
+        if counts is None:
+            counts = self.groups[key] = np.zeros(len(self.nodes), np.int64)
         if topology == "node":
             counts[row] += sign
             return
