@@ -16,7 +16,7 @@ def fragmented(moves: bool) -> Engine:
     yet 500 + 400 fit on one device, which frees another."""
     engine = Engine([node("a", cpu=8000, gpus=2), node("b", cpu=8000, gpus=1)], REPACK, moves=moves)
     for name, row, device, milli in (("s1", 0, 0, 500), ("s2", 0, 1, 400), ("s3", 1, 0, 400)):
-        engine._charge(row, pod(name, cpu=1000, gpu=milli), (device,))
+        engine.assign(row, pod(name, cpu=1000, gpu=milli), (device,))
     return engine
 
 
@@ -55,7 +55,7 @@ def test_a_moved_share_only_goes_where_its_filters_pass():
     pinned = (LabelRequirement("kubernetes.io/hostname", "In", ("b",)),)
     for w, row, device in ((pod("s1", gpu=300), 0, 0), (pod("s2", gpu=300), 0, 1),
                            (pod("s3", gpu=200, node_selector=pinned), 1, 0)):
-        engine._charge(row, w, (device,))
+        engine.assign(row, w, (device,))
     decision = engine.place(pod("whole", gpu=1000))
     assert decision.ok and engine.placed["s3"][0] == 1
     consistent(engine)
@@ -63,8 +63,8 @@ def test_a_moved_share_only_goes_where_its_filters_pass():
 
 def test_no_plan_when_the_shares_cannot_be_packed_tighter():
     engine = Engine([node("a", cpu=8000, gpus=2)], REPACK, moves=True)
-    engine._charge(0, pod("s1", gpu=600), (0,))
-    engine._charge(0, pod("s2", gpu=600), (1,))
+    engine.assign(0, pod("s1", gpu=600), (0,))
+    engine.assign(0, pod("s2", gpu=600), (1,))
     assert not engine.place(pod("whole", gpu=1000)).ok
     consistent(engine)
 
@@ -72,16 +72,16 @@ def test_no_plan_when_the_shares_cannot_be_packed_tighter():
 def test_a_node_without_room_for_a_moved_share_is_not_used():
     # each share's device has room for the other share, but neither node has cpu left for it.
     engine = Engine([node("a", cpu=1000, gpus=1), node("b", cpu=1000, gpus=1)], REPACK, moves=True)
-    engine._charge(0, pod("s1", cpu=1000, gpu=500), (0,))
-    engine._charge(1, pod("s2", cpu=1000, gpu=400), (0,))
+    engine.assign(0, pod("s1", cpu=1000, gpu=500), (0,))
+    engine.assign(1, pod("s2", cpu=1000, gpu=400), (0,))
     assert not engine.place(pod("whole", cpu=500, gpu=1000)).ok
     consistent(engine)
 
 
 def test_a_failed_search_is_not_repeated_on_the_same_neighbourhood():
     engine = Engine([node("a", cpu=8000, gpus=2)], REPACK, moves=True)
-    engine._charge(0, pod("s1", gpu=600), (0,))
-    engine._charge(0, pod("s2", gpu=600), (1,))
+    engine.assign(0, pod("s1", gpu=600), (0,))
+    engine.assign(0, pod("s2", gpu=600), (1,))
     repair: RepackRepair = engine.repair
     calls = []
     search = repair._search
@@ -90,6 +90,6 @@ def test_a_failed_search_is_not_repeated_on_the_same_neighbourhood():
         assert not engine.place(pod(f"w{i}", gpu=1000)).ok
     assert len(calls) == 1
     engine.release("s2")
-    engine._charge(0, pod("s3", gpu=300), (1,))    # the neighbourhood changed: search again
+    engine.assign(0, pod("s3", gpu=300), (1,))    # the neighbourhood changed: search again
     assert engine.place(pod("w9", gpu=1000)).ok and len(calls) == 2
     assert sorted(engine.snapshot.gpu_free[0].tolist()) == [0, 100]

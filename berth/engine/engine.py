@@ -56,10 +56,12 @@ class Engine:
             plan = self.repair.plan(self.snapshot, self.sharers, self.policy.filters, workload) if self.repair else None
             return self.explain(workload) if plan is None else self._apply(workload, plan)
         devices = self.policy.devices.pick(self.snapshot, workload, row, self.rng) if workload.gpu_count else ()
-        self._charge(row, workload, devices)
+        self.assign(row, workload, devices)
         return Placement(workload.name, self.snapshot.nodes[row].name, devices, float(total[row]))
 
-    def _charge(self, row: int, workload: Workload, devices: tuple[int, ...]) -> None:
+    def assign(self, row: int, workload: Workload, devices: tuple[int, ...]) -> None:
+        """Charge `workload` to node `row` and GPU slots `devices` as a decision would (for callers
+        that chose the place themselves, such as the batch solver)."""
         self.snapshot.assign(row, workload, devices)
         self.placed[workload.name] = (row, workload, devices)
         if workload.gpu_count == 1 and workload.gpu_milli < GPU_WHOLE:
@@ -70,9 +72,9 @@ class Engine:
         repaired placement has no score of its own (0)."""
         for moved, _, _ in plan.moves:
             self.release(moved.name)
-        self._charge(plan.row, workload, plan.devices)
+        self.assign(plan.row, workload, plan.devices)
         for moved, row, devices in plan.moves:
-            self._charge(row, moved, devices)
+            self.assign(row, moved, devices)
         nodes = self.snapshot.nodes
         return Placement(workload.name, nodes[plan.row].name, plan.devices, 0.0,
                          tuple((m.name, nodes[row].name, devices) for m, row, devices in plan.moves))

@@ -187,11 +187,11 @@ class BatchSolver:
         """The engine's own policy places the batch in order on the live snapshot (keeping its
         caches, as online decisions would); the placements are then handed back so the solver
         starts from the state before the batch."""
+        placed = [i for i, w in enumerate(batch) if self.engine.place(w).ok]
         found: Assignment = {}
-        for i, w in enumerate(batch):
-            if self.engine.place(w).ok:
-                row, _, devices = self.engine.placed[w.name]
-                found[i] = (row, devices)
+        for i in placed:      # where each ended: a later repair may have moved an earlier one
+            row, _, devices = self.engine.placed[batch[i].name]
+            found[i] = (row, devices)
         for i in found:
             self.engine.release(batch[i].name)
         self.best_heuristic = self.engine.policy.name
@@ -324,8 +324,7 @@ class BatchSolver:
         engine = self.engine
         for i, (row, devs) in sorted(assignment.items()):
             w = batch[i]
-            engine.snapshot.assign(row, w, devs)
-            engine.placed[w.name] = (row, w, devs)
+            engine.assign(row, w, devs)
             result.placements[w.name] = Placement(w.name, engine.snapshot.nodes[row].name, devs)
         for i, w in enumerate(batch):
             if w.name in result.placements:
