@@ -269,7 +269,10 @@ class Snapshot:
             self.free[row] += delta
         self.pods_used[row] += sign
         self.pods_free[row] -= sign
-        if devices:
+        if len(devices) == 1:
+            self.gpu_free[row, devices[0]] -= sign * workload.gpu_milli
+            self._refresh_gpu(row)
+        elif devices:
             self.gpu_free[row, list(devices)] -= sign * workload.gpu_milli
             self._refresh_gpu(row)
         self._touch(row)
