@@ -41,6 +41,8 @@ was evaluated on 42-51.  After FGD's fragment became an exact integer sum (a zer
 scores exactly 50 where a rounding sometimes gave 49), seeds 42-51 were rerun once as a check:
 default trace 95.99% at 130% (per seed 95.96-96.03), 95.91% at 100%, the same as before, and
 above FGD's published mean on all 17 traces at 130%, by +0.16 pp (cpu250) to +1.39 pp (gpuspec33).
+`fgd-repair` is this policy with a repair step that moves placed shares when a workload fits
+nowhere (`berth.engine.repair`): 96.12% on seeds 42-51 at 130%.
 """
 
 from __future__ import annotations
