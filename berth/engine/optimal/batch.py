@@ -107,7 +107,7 @@ def clone(snap):
     new.nodes, new.index, new.changes = list(snap.nodes), dict(snap.index), list(snap.changes)
     new.groups = {k: v.copy() for k, v in snap.groups.items()}
     new.gpu_tags = {k: v.copy() for k, v in snap.gpu_tags.items()}
-    for name in ("_static", "_vectors", "_values", "_unknown", "_derived"):
+    for name in ("_static", "_vectors", "_values", "_unknown", "_derived", "_classes"):
         setattr(new, name, dict(getattr(snap, name)))
     return new
 
