@@ -13,8 +13,7 @@ apart from the engine's own cost; it reports the slowest decision too, and apart
 the engine) are frozen out of the garbage collector (`gc.freeze`, as a long-running scheduler
 does after start-up), so a full collection over them does not land inside one decision, and by
 default the process runs with the decision loop's settings (`berth.engine.tuning`), as the
-schedulers do.  Called
-by `berth bench`.
+schedulers do.  Called by `berth bench`.
 """
 
 from __future__ import annotations
