@@ -12,17 +12,18 @@ that keep failing while those devices stay as they were cost no second attempt.
 
 Chosen on seeds 100-119 of the FGD experiment's default trace only (never 42-51), against
 `fgd-lookahead` at 95.997% allocation at 130% arrival, paired per seed: moving one share to the
-best-fitting hole elsewhere gained +0.012 +- 0.002 pp (20 seeds); up to three moves off one device,
-two-link chains, clearing devices for whole GPUs and moving CPU-only pods off short nodes about the
-same; CP-SAT re-packing these 24 devices +0.132 +- 0.006 pp (12 seeds) but about 100 ms a solve
-(with 5-10 ms limits it found nothing); the greedy re-pack keeping shares on their own devices
-where it could +0.03 to +0.04 pp; the greedy re-pack as here +0.115 +- 0.007 pp (16 seeds, every
-one gaining), about 7 repairs and 90-130 moves a run.  After the gain, a short hole is rarely the
-one a failing workload needed: the re-pack defragments, and later workloads fail less often.
-This implementation (equal room prefers a share's own device, equal shapes swap back home, both
-only cutting moves) gave +0.14, +0.11, +0.14 and +0.15 pp on seeds 100-103, 79-90 moves a run.  Called by `Engine.place`
-of an engine built with `moves=True` (whose caller can move running workloads: the simulator);
-the control planes build engines without it.
+best-fitting hole elsewhere gained +0.012 +- 0.002 pp (20 seeds); up to three moves off one
+device, two-link chains, clearing devices for whole GPUs and moving CPU-only pods off short nodes
+about the same (1-8 seeds); CP-SAT re-packing these 24 devices +0.132 +- 0.006 pp (12 seeds) but
+about 100 ms a solve (with 5-10 ms limits it found no solution); the greedy re-pack keeping shares
+on their own devices where it could +0.03 to +0.04 pp (seed 100); the greedy re-pack as here
++0.115 +- 0.007 pp (16 seeds, every one gaining), about 7 repairs and 90-130 moves a run.  Few of
+the gains are the failing workload itself: the re-pack defragments, and later workloads fail less
+often.  This implementation (equal room prefers a share's own device, equal shapes swap back home,
+both only cutting moves) gave +0.14, +0.11, +0.14 and +0.15 pp on seeds 100-103, 79-90 moves a run.
+
+Called by `Engine.place` of an engine built with `moves=True` (whose caller can move running
+workloads: the simulator); the control planes build engines without it.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ Protocol (`shared/data/README.md`): the cluster is the 1,213 GPU nodes, each ren
 seeded random `NNNN-` prefix as the authors' simulator does (so name tie-breaks are random per
 seed, not fixed); the trace's pods are shuffled by the seed, then resampled until their GPU
 requests reach `tune` (130%) of the cluster's GPU capacity; they are placed one at a time and
-never leave; a pod that fits nowhere is skipped.  The engine is built with `moves=True`, so a
-policy with a repair (`fgd-repair`) may move placed pods to make room; each `Run` counts the moves.  After each 1% of arrived GPU demand the share
-of GPU capacity allocated is recorded.
+never leave; a pod that fits nowhere is skipped.  After each 1% of arrived GPU demand the share
+of GPU capacity allocated is recorded.  The engine is built with `moves=True`, so a policy with a
+repair (`fgd-repair`) may move placed pods to make room; each `Run` counts the moves.
 `run_curve` does one (policy, seed); `run_experiment` fans the grid out over processes.
 """
 
