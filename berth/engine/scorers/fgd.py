@@ -136,8 +136,7 @@ class FragmentationModel:
                 setattr(self, name, value)
             else:
                 getattr(self, name)[:, stale] = value
-        weighted = self.weigh(enough & (snap.free[at, 0] >= self.cpu), gap, snap.gpu_left[at])
-        self.weighted[at], self.frag[at] = weighted, weighted / self.scale
+        self.frag[at] = self.weigh(enough & (snap.free[at, 0] >= self.cpu), gap, snap.gpu_left[at]) / self.scale
         self.sums[:, at], self.enough_gap[at] = self._shape_sums(enough, spare, gap)
 
     def _reset(self, snap: Snapshot) -> None:
@@ -155,7 +154,7 @@ class FragmentationModel:
         """`_shape_sums` per (channel, row, cpu level, u): 480 bytes per row and level, about 11 MB
         for the 1,213 openb nodes."""
         self.enough_gap = np.zeros((n, len(self.levels) + 1))
-        self.weighted, self.frag = np.zeros(n), np.zeros(n)
+        self.frag = np.zeros(n)
 
     def _device_stats(self, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per (typical shape, row): devices with at least its milli free, and free milli on the
