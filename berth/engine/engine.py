@@ -24,7 +24,7 @@ from berth.engine.repair import Plan, Sharers
 from berth.engine.policy import BuiltPolicy, Policy, PolicyContext, get_policy
 from berth.engine.snapshot import Snapshot
 from berth.engine.status import Placement, Unschedulable
-from berth.model import GPU_WHOLE, Node, Workload
+from berth.model import Node, Workload
 
 
 class Engine:
@@ -64,7 +64,7 @@ class Engine:
         that chose the place themselves, such as the batch solver)."""
         self.snapshot.assign(row, workload, devices)
         self.placed[workload.name] = (row, workload, devices)
-        if workload.gpu_count == 1 and workload.gpu_milli < GPU_WHOLE:
+        if workload.gpu_affinity == "share-gpu":
             self.sharers.setdefault((row, devices[0]), {})[workload.name] = workload
 
     def _apply(self, workload: Workload, plan: Plan) -> Placement:
@@ -106,7 +106,7 @@ class Engine:
             return False
         self.snapshot.release(*held)
         row, workload, devices = held
-        if workload.gpu_count == 1 and workload.gpu_milli < GPU_WHOLE:
+        if workload.gpu_affinity == "share-gpu":
             self.sharers[(row, devices[0])].pop(name)
         return True
 
