@@ -1,5 +1,8 @@
 """The three patch formats: JSON patch (RFC 6902), JSON merge patch (RFC 7386) and strategic merge patch.
 
+JSON patch is the `jsonpatch` library's, with one change: its `test` op compares with RFC 6902's
+type-aware equality (`true` does not equal `1`). The handler calls these functions.
+
 Strategic merge patch merges lists of objects by a merge key (containers by name, ports by containerPort,
 conditions by type...), as kubectl's client-side apply expects. Which lists merge, and by which key, is the
 MERGE_KEYS table keyed by (client model, field); the walk follows the kind's schema to know the model at
@@ -11,6 +14,11 @@ or raises PatchError (a bad patch), which the handler answers with 400 or 422.
 from __future__ import annotations
 
 import copy
+import json
+from types import MappingProxyType
+
+import jsonpatch
+import jsonpointer
 
 from berth.declarative.apiserver.schema import Node
 
@@ -55,103 +63,50 @@ def merge_patch(target, patch):
 
 
 # -- JSON patch -------------------------------------------------------------------------------------------
-def _pointer(path: str) -> list[str]:
-    if path == "":
-        return []
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise PatchError(f"invalid JSON pointer {path!r}")
-    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+def json_equal(a, b) -> bool:
+    """RFC 6902 section 4.6 equality: like Python's `==`, except that a boolean equals only a boolean
+    (Python holds `True == 1`); numbers compare by value and containers member by member."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(json_equal, a, b))
+    return a == b
 
 
-def _parent(doc, parts: list[str]):
-    node = doc
-    for part in parts[:-1]:
-        node = _child(node, part)
-    return node
+class _TypedTest(jsonpatch.TestOperation):
+    """The library's `test` (path lookup, errors), then the RFC's type-aware equality on top of it."""
+
+    def apply(self, obj):
+        super().apply(obj)
+        found, value = self.pointer.resolve(obj), self.operation["value"]
+        if not json_equal(found, value):
+            raise jsonpatch.JsonPatchTestFailed(f"{json.dumps(found)} is not equal to tested value {json.dumps(value)}")
+        return obj
 
 
-def _child(node, part: str):
-    if isinstance(node, dict) and part in node:
-        return node[part]
-    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-        return node[int(part)]
-    raise PatchError(f"path segment {part!r} does not exist")
+class _Rfc6902Patch(jsonpatch.JsonPatch):
+    """jsonpatch's JsonPatch with the type-aware `test`; array indexes are checked by jsonpointer, which
+    rejects leading zeros (`/a/01`)."""
+
+    operations = MappingProxyType({**jsonpatch.JsonPatch.operations, "test": _TypedTest})
 
 
-def _put(node, part: str, value, insert: bool) -> None:
-    if isinstance(node, dict):
-        node[part] = value
-    elif isinstance(node, list):
-        index = len(node) if part == "-" else (int(part) if part.isdigit() else -1)
-        if not 0 <= index <= len(node) - (0 if insert else 1):
-            raise PatchError(f"index {part!r} out of range")
-        if insert:
-            node.insert(index, value)
-        else:
-            node[index] = value
-    else:
-        raise PatchError(f"cannot add {part!r} to a scalar")
-
-
-def _take(node, part: str):
-    if isinstance(node, dict) and part in node:
-        return node.pop(part)
-    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-        return node.pop(int(part))
-    raise PatchError(f"path segment {part!r} does not exist")
+JSON_PATCH_ERRORS = (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, TypeError)
 
 
 def json_patch(doc, ops):
+    """RFC 6902 through the jsonpatch library; `doc` and `ops` stay untouched (a retry reapplies `ops`)."""
     if not isinstance(ops, list):
         raise PatchError("a JSON patch must be a list of operations")
-    doc = copy.deepcopy(doc)
-    for op in ops:
-        if not isinstance(op, dict) or "path" not in op:
-            raise PatchError(f"invalid JSON patch operation {op!r}")
-        doc = _apply_op(doc, op)
-    return doc
-
-
-def _apply_op(doc, op: dict):
-    name, parts = op.get("op"), _pointer(op["path"])
-    if name in ("add", "replace", "test") and "value" not in op:
-        raise PatchError(f"operation {name} needs a value")
-    if name == "test":
-        if (_walk(doc, parts)) != op["value"]:
-            raise PatchError(f"test failed at {op['path']}")
-        return doc
-    if name in ("move", "copy"):
-        src = _pointer(op.get("from", ""))
-        value = _walk(doc, src)
-        if name == "move":
-            if not src:
-                raise PatchError("cannot move the root")
-            _take(_parent(doc, src), src[-1])
-        return _set(doc, parts, copy.deepcopy(value), True)
-    if name == "add":
-        return _set(doc, parts, copy.deepcopy(op["value"]), True)
-    if name == "replace":
-        _walk(doc, parts)
-        return _set(doc, parts, copy.deepcopy(op["value"]), False)
-    if name == "remove":
-        if not parts:
-            raise PatchError("cannot remove the root")
-        _take(_parent(doc, parts), parts[-1])
-        return doc
-    raise PatchError(f"unknown JSON patch operation {name!r}")
-
-
-def _walk(doc, parts):
-    for part in parts:
-        doc = _child(doc, part)
-    return doc
-
-
-def _set(doc, parts, value, insert: bool):
-    if not parts:
-        return value
-    _put(_parent(doc, parts), parts[-1], value, insert)
-    return doc
+    bad = [op for op in ops if not isinstance(op, dict)]
+    if bad:
+        raise PatchError(f"invalid JSON patch operation {bad[0]!r}")
+    try:
+        return _Rfc6902Patch(copy.deepcopy(ops)).apply(doc)
+    except JSON_PATCH_ERRORS as err:
+        raise PatchError(str(err)) from None
 
 
 # -- strategic merge patch --------------------------------------------------------------------------------
