@@ -57,7 +57,7 @@ def fgd(
     bound: bool = typer.Option(False, "--bound", help="Add the proven upper bound (LP relaxation over the "
                                "arrived pods, per seed) and each policy's gap to it in pp."),
     batch: int = typer.Option(0, "--batch", min=0, help="Also run batch mode: place every K arrivals jointly "
-                              "(sorted most-GPU-first, fgd-lookahead incumbent, CP-SAT for strictly more GPU, "
+                              "(sorted most-GPU-first, fgd-repair incumbent, CP-SAT for strictly more GPU, "
                               "2 s per batch); shown as policy batch-K."),
 ) -> None:
     """GPU allocation against arrived demand (0-130%), per policy, as in Weng et al. (ATC'23).

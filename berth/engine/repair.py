@@ -1,29 +1,21 @@
 """Repair plugins: what a policy may do when a workload fits nowhere, by moving placed GPU shares.
 
-`Repair` is the extension point; `RepackRepair` ("repack") is the one registered in `REPAIRS`.
+`Repair` is the extension point (its docstring states the contract a plan must meet);
+`RepackRepair` ("repack") is the one registered in `REPAIRS`, used by the policy `fgd-repair`.
 When a one-device GPU workload fits nowhere, it takes the `NEIGHBOURS` partly used devices with the
 largest holes (every such device holds GPU shares only), reserves the workload on one of them and
 re-packs their shares largest first, each on the device it fills best among those whose node
 still has the cpu, memory and pod room and passes its filters.  The first of `TRIES` reservations
-whose re-pack places every share is the plan; the shares that change device are the moves.  The
-plan is a greedy best-fit-decreasing pass over at most about 60 shares, in plain Python numbers,
-and a failed attempt is remembered per workload shape with the neighbourhood it saw, so workloads
-that keep failing while those devices stay as they were cost no second attempt.
-
-Chosen on seeds 100-119 of the FGD experiment's default trace only (never 42-51), against
-`fgd-lookahead` at 95.997% allocation at 130% arrival, paired per seed: moving one share to the
-best-fitting hole elsewhere gained +0.012 +- 0.002 pp (20 seeds); up to three moves off one
-device, two-link chains, clearing devices for whole GPUs and moving CPU-only pods off short nodes
-about the same (1-8 seeds); CP-SAT re-packing these 24 devices +0.132 +- 0.006 pp (12 seeds) but
-about 100 ms a solve (with 5-10 ms limits it found no solution); the greedy re-pack keeping shares
-on their own devices where it could +0.03 to +0.04 pp (seed 100); the greedy re-pack as here
-+0.115 +- 0.007 pp (16 seeds, every one gaining), about 7 repairs and 90-130 moves a run.  Few of
-the gains are the failing workload itself: the re-pack defragments, and later workloads fail less
-often.  This implementation (equal room prefers a share's own device, equal shapes swap back home,
-both only cutting moves) gave +0.14, +0.11, +0.14 and +0.15 pp on seeds 100-103, 79-90 moves a run.
+whose re-pack places every share is the plan; the shares that change device are the moves (at
+most `MOVES`).  Equal room prefers a share's own device and equal shapes swap back home, both
+only cutting moves.  The plan is a greedy best-fit-decreasing pass over at most about 60 shares,
+in plain Python numbers, and a failed attempt is remembered per workload shape with the
+neighbourhood it saw, so workloads that keep failing while those devices stay as they were cost
+no second attempt.  Nothing here changes the snapshot: the engine applies the plan.
 
 Called by `Engine.place` of an engine built with `moves=True` (whose caller can move running
-workloads: the simulator); the control planes build engines without it.
+workloads: the simulator); the control planes build engines without it.  The variants tried
+before this one, their measured gains and the policy's results: docs/policies/fgd-repair.md.
 """
 
 from __future__ import annotations

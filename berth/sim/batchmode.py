@@ -2,17 +2,16 @@
 
 The set-up is `berth.sim.fgd.run_curve`'s (same cluster with seeded name prefixes, same arrival
 order, same workload mix); the difference is that every K consecutive arrivals are placed
-jointly.  A batch sees its K pods (never later ones), so it first sorts them (`ORDERS`: most GPU
-first, least CPU among equals); the online policy (`POLICY`) then places them in that order on
-the live engine (the incumbent), and CP-SAT, warm-started from it, looks within `time_limit` for
-a placement of the batch with strictly more weight (milli-GPU + 1, so CPU-only pods still
-count); only such an answer replaces the incumbent, so a batch never places less than the
-ordered online pass.  The allocation recorded at level k counts only pods that had arrived by
-then, so the curve stays comparable with the online policies' (a batch sees at most K - 1 pods
-ahead).  Measured (tuning seeds 1-4, K=100, 130%): the order is worth about +0.1-0.15 pp over
-the same policy online; the solver rarely finds more weight in 2 s once the cluster is full
-(on seeds 1-2 the curves with and without it were identical).
-Called by `berth experiment fgd --batch K`.
+jointly.  A batch sees its K pods (never later ones), so `batch_curve` first sorts them
+(`ORDERS`); the online policy (`POLICY`) then places them in that order on the live engine (the
+incumbent), and CP-SAT, warm-started from it, looks within `time_limit` for a placement of the
+batch with strictly more weight (`gpu_weight`: milli-GPU + 1, so CPU-only pods still count);
+only such an answer replaces the incumbent, so a batch never places less than the ordered online
+pass.  Invariant: the allocation recorded at level k counts only pods that had arrived by then
+(`recorded_curve`), so the curve stays comparable with the online policies' (a batch sees at
+most K - 1 pods ahead).  `batch_runs` fans seeds out over processes.
+Called by `berth experiment fgd --batch K`.  How the order and starting policy were chosen, and
+the results: docs/policies/batch-mode.md.
 """
 
 from __future__ import annotations
@@ -32,9 +31,7 @@ from berth.sim.trace import load_nodes, load_pods, node_list_path, pod_trace_pat
 from berth.sim.workload import demand_mix, prefix_node_names, prepare_arrivals
 
 POLICY = "fgd-repair"
-"""The online policy each batch starts from: the best registered one (tuning seeds 1-2, K=100,
-130%: batch mode 96.12% from fgd-strand, 96.13% from fgd-lookahead; `fgd-repair` came later and
-runs with moves, as online)."""
+"""The online policy each batch starts from: the best registered one, with its moves, as online."""
 ORDERS = {
     "arrival": None,
     "largest-first": lambda w: (-int(w.requests[GPU]), int(w.requests["cpu"])),

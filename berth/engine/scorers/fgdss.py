@@ -1,24 +1,19 @@
-"""`fgd-ss`: fragmentation gradient descent plus a sum-of-squares term on device gaps.
+"""`fgd-ss` (experimental): fragmentation gradient descent plus a sum-of-squares term on device gaps.
 
-FGD (`berth.engine.scorers.fgd`) scores a placement by the fragmentation it avoids against the
-workload mix, one node at a time.  It does not see the cluster as a whole: two nodes may leave
-the same fragment, but one leaves a gap size the cluster already has hundreds of, the other a
-gap size that is rare and so likely to meet a fitting share later.  The Sum-of-Squares rule of
-online bin packing (Csirik, Johnson, Kenyon, Orlin, Shor and Weber, "On the Sum-of-Squares
-algorithm for bin packing", JACM 2006) prefers placements that keep the histogram N(g) of gap
-sizes flat: putting a share of size s on a device with gap g changes sum_g N(g)^2 by
-2 (N(g - s) - N(g)) + 2 (empty and full devices are not counted), which is provably near-optimal
-waste for discrete size distributions.  This policy scores a (node, device) pair as
-FGD's integer score (0..100) - WEIGHT * that change, with gaps bucketed to 10 milli-GPU; whole
-GPUs and CPU-only workloads score exactly as FGD.  The device picker takes the best device.
+FGD (`berth.engine.scorers.fgd`) scores a node by the fragmentation it avoids, one node at a time.
+This policy adds the Sum-of-Squares rule of online bin packing (Csirik et al., JACM 2006), which
+keeps the cluster's histogram N(g) of device gap sizes flat: `gap_histogram` counts partly used
+devices per gap bucket (BUCKET milli-GPU; empty and wholly free devices are not counted) and
+`squares_change` gives the change of sum_g N(g)^2 when a share of s goes on a device with gap g,
+2 (N(g - s) - N(g)) + 2 in the general case.  `device_scores` is FGD's integer score (0..100)
+minus WEIGHT times that change per (node, device); whole GPUs and CPU-only workloads score exactly
+as FGD.  `FgdSsScore` takes the best device's score per node and `FgdSsDevices` picks that device.
+The histogram is the whole cluster's at the moment a row is scored: a row's cached score is
+recomputed only when that row changes (the engine's score cache), so cached rows may have read
+an older histogram.  Registered through `FGD_SS_SCORERS` and `FGD_SS_DEVICES` (collected by
+`berth.engine.scorers` and `berth.engine.devices`).
 
-Being a row-wise plugin, a node's score is recomputed when the node changes (the engine's score
-cache); the histogram it reads is the cluster's at that moment.  WEIGHT (0.05) was chosen on the
-default trace with seeds 1-3 only, among 0.02, 0.05, 0.1 and 0.25 (95.45% at 130% arrival against
-FGD's 95.35% on those seeds); evaluation used seeds 42-51 and found no real gain: 95.40% on the
-default trace (FGD published 95.39%), and clearly worse on share-heavy traces (gpushare100
-83.8% against 86.9% on seeds 42-43), where the histogram term dominates FGD's.  It is kept as an
-experimental policy, not as the answer to "beat FGD".
+How WEIGHT was chosen and what it measured (no real gain over FGD): docs/policies/fgd-ss.md.
 """
 
 from __future__ import annotations
@@ -31,6 +26,7 @@ from berth.engine.snapshot import Snapshot
 from berth.model import GPU_WHOLE, Workload
 
 WEIGHT = 0.05
+"""Score points per unit of sum-of-squares change (chosen on tuning seeds 1-3)."""
 BUCKET = 10
 """Gap histogram resolution in milli-GPU (the openb trace's shares are multiples of 10)."""
 

@@ -1,33 +1,23 @@
 """`fgd-strand`: FGD whose fragment also counts GPU stranded by a node's lack of CPU, plus best fit on ties.
 
-FGD (`berth.engine.scorers.fgd`) measures a node's fragmentation against the workload mix and
-sees CPU only as a yes/no per typical shape: a node's free GPU becomes fragment for a shape the
-moment its free CPU drops below that shape's request.  On the openb cluster this misses the main
-way GPUs are lost: the 549 G2 nodes have 12 cores per GPU while GPU workloads ask about 11 (the
-470 and 650 milli shares ask 12 cores for half a GPU), so CPU-hungry workloads placed there leave
-whole GPUs no later workload has the CPU to use, while the 387 T4 nodes (52 cores per GPU) end
-with thousands of cores idle.  This scorer adds to FGD's fragment F a smooth stranding term:
+FGD (`berth.engine.scorers.fgd`) sees CPU only as a yes/no per typical shape, so it misses GPU
+that a node's CPU can no longer feed.  `StrandModel` adds to FGD's fragment F a smooth stranding
+term, the GPU the node's free CPU could not feed at the mix's average appetite:
 
-    S(node) = max(0, free_gpu - free_cpu / r),  r = the mix's cpu per milli-GPU over GPU workloads
+    S(node) = max(0, free_gpu - free_cpu / r),  r = `cpu_per_gpu(mix)`, the mix's cpu per milli-GPU
 
-(the GPU that the node's CPU could not feed at the mix's average appetite), and scores a placement
-as FGD does, trunc(100 * sigmoid(-(dF + STRANDING * dS) / 1000)), keeping FGD's coarse integer
-buckets (ties between near-equal nodes stay random by name, which matters: the same score without
-the rounding places about 4 pp less).  Within a bucket a GPU share prefers the device it fills
-most (best fit, worth less than one bucket, so it only breaks ties); whole GPUs and CPU-only
-workloads score by F and S alone.  The device picker takes the best device by the same score.
+and scores a placement as FGD does, trunc(100 * sigmoid(-(dF + STRANDING * dS) / 1000)), keeping
+FGD's coarse integer buckets (ties between near-equal nodes stay random by name; dropping the
+rounding places worse).  Within a bucket a GPU share prefers the device it fills most (a best-fit
+bonus of at most FIT points, under one bucket, so it only breaks ties); whole GPUs and CPU-only
+workloads score by F and S alone.  `StrandScore` takes the best device's score per node and
+`StrandDevices` picks that device.  Invariant: the score reads only the node's own row and the
+mix's statistics, so the engine's per-row score cache stays exact.  `fgd-lookahead`
+(`berth.engine.scorers.fgdlook`) subclasses this model.  Registered through `FGD_STRAND_SCORERS`
+and `FGD_STRAND_DEVICES` (collected by `berth.engine.scorers` and `berth.engine.devices`).
 
-Everything the score reads is the node's own row and the mix's statistics, so the engine's per-row
-score cache stays exact.  Tuning used seeds 1-8 of the default trace (plus seeds 1-2 of
-gpushare100, gpuspec33, multigpu50 and cpu250 as a check), never 42-51: FGD's change without its
-rounding placed 91.5% at 130% arrival (fgd 95.38%); with the rounding and the stranding term,
-weights 0.5 / 1 / 2 gave 95.88 / 95.92 / 95.90% (seeds 1-4), a ratio r scaled by 0.8 or 1.25
-did worse, and the best-fit tie-break added about 0.04 pp; STRANDING 1.5 with FIT 0.5 gave
-95.97% on seeds 1-8 (fgd 95.38% on seeds 1-4).
-Evaluated once on seeds 42-51: default trace 95.95% at 130% arrival (FGD published 95.39%),
-95.87% at 100% (FGD 95.23%); at 130% also cpu050 95.92 (FGD 95.21), cpu250 93.46 (93.41),
-gpushare100 87.25 (86.90), gpuspec33 95.93 (94.55), multigpu50 97.62 (97.18); the other traces
-were evaluated for `fgd-lookahead`, which builds on this one.
+Why (the openb cluster's CPU-to-GPU ratios), how STRANDING and FIT were tuned, and the results:
+docs/policies/fgd-strand.md.
 """
 
 from __future__ import annotations
