@@ -1,4 +1,10 @@
 """The centralised (OpenStack-style) control plane.
 
-A layer marker for the import rules until its issue fills it.
+`placement` serves the Placement API (resource providers, allocation candidates, claims);
+`compute` is the compute API (flavors, servers, server groups) over the plane's own SQL state;
+`scheduler` ranks Placement's candidates with the engine and claims one; `conductor` carries
+each build through scheduling, the claim and the spawn; `agent` reports a host to Placement and
+runs servers through `berth.runtime`.  Each runs as its own process: the conductor and the
+schedulers share the compute database, everything else goes over HTTP.  `berth up --plane
+centralised` starts them together.  Never imports `berth.declarative`.
 """

@@ -3,7 +3,7 @@
 `Runtime` (in `base`) is the plane-neutral contract the node agents of both control planes, the
 simulator and the benchmarks call; `RUNTIMES` maps a name to a factory: `process` (real
 subprocesses with log files) and `fake` (in-memory timers, for thousands of agents in one
-process).  A `container` runtime (podman/docker) is a later addition.  `Clock`s live in `clock`.
+process).  `Clock`s live in `clock`.
 """
 
 from berth.runtime.base import RestartPolicy, Runtime, UnitSpec, UnitState, UnitStatus

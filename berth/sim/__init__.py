@@ -1,5 +1,5 @@
-"""The simulator layer: traces, the FGD experiment, benchmarks, and (later) the event kernel.
+"""The simulator layer: traces, the FGD experiment, its proven bounds and batch mode, benchmarks.
 
-Everything here drives the engine and the control planes as a user would, on virtual time or
-as fast as possible; the CLI calls into it and prints what it returns.
+Everything here drives the engine and the control planes as a user would, as fast as possible;
+the CLI calls into it and prints what it returns.
 """

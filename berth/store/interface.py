@@ -1,10 +1,10 @@
 """The versioned store's contract: records, events, outcomes and the `Store` Protocol.
 
-Every backend (in-memory, SQLite, later PostgreSQL and etcd) fills this one interface; the declarative API
-server and the simulator are its callers. Values are opaque bytes; the store owns one global revision that
-every write advances by exactly one, and each record carries the revision that created it and the revision
-that last modified it (the API's resourceVersion). Expected outcomes -- the key exists, is missing, or was
-modified since the caller read it -- come back as `Outcome` values, never as exceptions.
+Every backend (in-memory, SQLite) fills this one interface; the declarative API server is its caller.
+Values are opaque bytes; the store owns one global revision that every write advances by exactly one,
+and each record carries the revision that created it and the revision that last modified it (the API's
+resourceVersion). Expected outcomes -- the key exists, is missing, or was modified since the caller read
+it -- come back as `Outcome` values, never as exceptions.
 """
 
 from __future__ import annotations

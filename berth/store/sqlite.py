@@ -30,7 +30,6 @@ from berth.store.memory import MemoryStore
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS log (rev INTEGER PRIMARY KEY, key TEXT NOT NULL, deleted INTEGER NOT NULL,"
     " create_rev INTEGER NOT NULL, value BLOB NOT NULL)",
-    "DROP INDEX IF EXISTS log_key",  # earlier versions kept one; compaction no longer needs it
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
 )
 INSERT = "INSERT INTO log (rev, key, deleted, create_rev, value) VALUES (?, ?, ?, ?, ?)"

@@ -8,7 +8,8 @@ move parked pods back (cluster events).  The loop pops one pod at a time and run
 goes on (upstream's asynchronous binding cycle); a failed bind forgets the assumption and
 re-queues the pod with back-off.  An unschedulable pod gets a FailedScheduling event, the
 PodScheduled=False condition, and, if preemption found victims, the victims are deleted and
-the pod is nominated to their node.  Started by `berth up`, the benchmark, or `berth scheduler`.
+the pod is nominated to their node.  `berth up` runs it in-process; `berth bench declarative`
+starts it as its own process (`python -m berth.declarative.scheduler`, see `__main__`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import numpy as np
 
 from berth.engine.filters import FILTERS
 from berth.engine.snapshot import Snapshot
-from berth.model import GPU, GPU_WHOLE, Workload
+from berth.model import GPU_WHOLE, Workload
 
 STATIC_FILTERS = ("node-selector", "taint-toleration", "anti-affinity", "resource-fit")
 
@@ -108,8 +108,3 @@ def aggregate(snap: Snapshot, workloads: list[Workload]) -> Aggregate:
         classes.append(NodeClass(tuple(rows), snap.free[rows[0]].copy(), pods, devices))
     compat = np.array([[node_ok[t, c.rows[0]] for c in classes] for t in range(len(types))], bool)
     return Aggregate(types, classes, compat.reshape(len(types), len(classes)), node_ok)
-
-
-def gpu_request(t: WorkloadType) -> int:
-    """Total milli-GPU of one workload of type `t`."""
-    return int(t.example.requests[GPU])
