@@ -145,3 +145,19 @@ def test_microversions_are_negotiated_like_novas(world):
     assert call(app, "GET", "/flavors", headers={"OpenStack-API-Version": "compute two"}).status_code == 400
     other = call(app, "GET", "/flavors", headers={"OpenStack-API-Version": "placement 1.39"})
     assert other.status_code == 200 and other.headers["OpenStack-API-Version"] == "compute 2.1"
+
+
+@pytest.mark.parametrize("header", ["placement 1.2, compute 2.50", "compute 2.50, placement 1.2"])
+def test_the_compute_entry_is_found_in_either_order(world, header):
+    app, *_ = world
+    resp = call(app, "GET", "/flavors", headers={"OpenStack-API-Version": header})
+    assert resp.status_code == 200
+    assert resp.headers["OpenStack-API-Version"] == "compute 2.50"
+    assert resp.headers["Vary"] == "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
+
+
+def test_a_refused_version_is_stamped_with_the_minimum(world):
+    app, *_ = world
+    resp = call(app, "GET", "/flavors", headers={"OpenStack-API-Version": "placement 1.2, compute two"})
+    assert resp.status_code == 400 and "'two'" in resp.json()["badRequest"]["message"]
+    assert resp.headers["OpenStack-API-Version"] == "compute 2.1"

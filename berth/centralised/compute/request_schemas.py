@@ -1,81 +1,74 @@
-"""Request bodies of the compute API as pydantic models (they also make its OpenAPI document).
+"""Request bodies of the compute API as JSON Schemas (they also make its OpenAPI document).
 
 Shapes follow Nova's: `{"flavor": {...}}`, `{"server": {...}, "os:scheduler_hints": {...}}`,
 `{"server_group": {"name", "policy", "rules"}}` (microversion 2.64 form).  Extra keys are
 rejected, so a typo is a 400 naming the field rather than a silently ignored setting.
-Imported by `compute.api`.
+Patterns end in `\\Z`, not `$`, so a trailing newline is refused too.  Used by
+`compute.routes` (through `berth.centralised.bodies.parse`) and `compute.api` (OpenAPI).
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
-
-NAME = Field(min_length=1, max_length=255, pattern=r"^\S(.*\S)?$")
 POLICIES = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _string(low: int, high: int, pattern: str | None = None, null: bool = False) -> dict:
+    schema: dict = {"type": ["string", "null"] if null else "string", "minLength": low, "maxLength": high}
+    return schema | ({"pattern": pattern} if pattern else {})
 
 
-class FlavorSpec(Strict):
-    name: str = NAME
-    id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    vcpus: int = Field(ge=1, le=4096)
-    ram: int = Field(ge=1, le=2**31 - 1, description="MiB")
-    disk: int = Field(default=0, ge=0, le=2**31 - 1, description="GiB")
-    extra_specs: dict[str, str] = Field(default_factory=dict, description=(
-        "`resources:<CLASS>` = amount, `trait:<TRAIT>` = required | forbidden"))
+def _integer(low: int, high: int, null: bool = False) -> dict:
+    return {"type": ["integer", "null"] if null else "integer", "minimum": low, "maximum": high}
 
 
-class FlavorCreate(Strict):
-    flavor: FlavorSpec
+def _strict(properties: dict, required: tuple[str, ...] = (), null: bool = False, **extra) -> dict:
+    """An object with exactly these keys allowed (Nova's `additionalProperties: false`)."""
+    schema = {"type": ["object", "null"] if null else "object", "properties": properties,
+              "additionalProperties": False, **extra}
+    return schema | ({"required": list(required)} if required else {})
 
 
-class ServerSpec(Strict):
-    name: str = NAME
-    flavorRef: str = Field(min_length=1, max_length=64)
-    availability_zone: str | None = Field(default=None, min_length=1, max_length=255)
-    command: list[str] = Field(default_factory=list, max_length=64, description=(
-        "What the server runs on its compute agent (argv); empty runs an idle placeholder."))
+NAME = _string(1, 255, r"^\S(.*\S)?\Z")
+INT32 = 2**31 - 1
 
+FLAVOR_CREATE = _strict({"flavor": _strict({
+    "name": NAME,
+    "id": _string(1, 64, r"^[A-Za-z0-9_.-]+\Z", null=True),
+    "vcpus": _integer(1, 4096),
+    "ram": _integer(1, INT32) | {"description": "MiB"},
+    "disk": _integer(0, INT32) | {"description": "GiB"},
+    "extra_specs": {"type": "object", "additionalProperties": {"type": "string"}, "description":
+                    "`resources:<CLASS>` = amount, `trait:<TRAIT>` = required | forbidden"},
+}, ("name", "vcpus", "ram"))}, ("flavor",))
 
-class SchedulerHints(Strict):
-    group: str | None = Field(default=None, min_length=1, max_length=36)
+_HINTS = _strict({"group": _string(1, 36, null=True)}, null=True)
+SERVER_CREATE = _strict({
+    "server": _strict({
+        "name": NAME,
+        "flavorRef": _string(1, 64),
+        "availability_zone": _string(1, 255, null=True),
+        "command": {"type": "array", "items": {"type": "string"}, "maxItems": 64, "description":
+                    "What the server runs on its compute agent (argv); empty runs an idle placeholder."},
+    }, ("name", "flavorRef")),
+    "os:scheduler_hints": _HINTS,
+    "scheduler_hints": _HINTS,
+}, ("server",), examples=[{"server": {"name": "web-1", "flavorRef": "1", "command": ["sleep", "3600"]}}])
 
+GROUP_CREATE = _strict({"server_group": _strict({
+    "name": NAME,
+    "policy": {"type": "string", "enum": list(POLICIES)},
+    "rules": _strict({"max_server_per_host": _integer(1, 1, null=True) | {"description":
+                      "Only 1 is supported: the engine's anti-affinity filter keeps members one per host."}},
+                     null=True),
+}, ("name", "policy"))}, ("server_group",))
 
-class ServerCreate(Strict):
-    server: ServerSpec
-    scheduler_hints: SchedulerHints | None = Field(default=None, alias="os:scheduler_hints")
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra={"examples": [
-        {"server": {"name": "web-1", "flavorRef": "1", "command": ["sleep", "3600"]}}]})
+SERVICE_REPORT = _strict({
+    "host": _string(1, 255, r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\Z"),
+    "url": _string(1, 1024, r"^https?://"),
+    "rp_uuid": {"type": "string", "pattern":
+                r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\Z"},
+    "availability_zone": _string(1, 255),
+}, ("host", "url", "rp_uuid"), description=(
+    "What a compute agent reports about itself (a berth extension; Nova's go over RPC)."))
 
-
-class GroupRules(Strict):
-    max_server_per_host: int | None = Field(default=None, ge=1, le=1, description=(
-        "Only 1 is supported: the engine's anti-affinity filter keeps members one per host."))
-
-
-class GroupSpec(Strict):
-    name: str = NAME
-    policy: Literal["affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity"]
-    rules: GroupRules | None = None
-
-
-class GroupCreate(Strict):
-    server_group: GroupSpec
-
-
-class ServiceReport(Strict):
-    """What a compute agent reports about itself (a berth extension; Nova's go over RPC)."""
-
-    host: str = Field(min_length=1, max_length=255, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-    url: str = Field(min_length=1, max_length=1024, pattern=r"^https?://")
-    rp_uuid: str = Field(pattern=r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$")
-    availability_zone: str = Field(default="nova", min_length=1, max_length=255)
-
-
-class ServiceUpdate(Strict):
-    status: Literal["enabled", "disabled"]
+SERVICE_UPDATE = _strict({"status": {"type": "string", "enum": ["enabled", "disabled"]}}, ("status",))

@@ -1,29 +1,61 @@
 """The compute API's routes: flavors, servers, server groups, availability zones, services.
 
-Each handler validates, then makes one insert or compare-and-swap through the app's `Repo`;
-server builds and deletes are only recorded here (task_state `scheduling` / `deleting`) and
-carried out by the conductor.  Mounted by `compute.api.create_app`.
+`ROUTES` is the table `compute.api.create_app` serves (and documents): path, method, handler,
+the JSON Schema of the body and the success status.  A handler takes one `Call` (the request,
+its validated body, the app's `Repo` and clock) and returns the JSON body, or None for an
+empty one.  Each handler validates, then makes one insert or compare-and-swap through the
+`Repo`; server builds and deletes are only recorded here (task_state `scheduling` /
+`deleting`) and carried out by the conductor.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
+from starlette.requests import Request
+
+from berth.centralised.compute import request_schemas as schemas
 from berth.centralised.compute import views
-from berth.centralised.compute.api import ApiError, credentials, new_id
 from berth.centralised.compute.db import Repo, Row
-from berth.centralised.compute.models import (FlavorCreate, GroupCreate, ServerCreate, ServiceReport,
-                                              ServiceUpdate)
-
-router = APIRouter()
+from berth.centralised.compute.errors import ApiError
 
 
-def _repo(request: Request) -> Repo:
-    return request.app.state.repo
+@dataclass(frozen=True)
+class Call:
+    """One request as a handler sees it: path and query values, body, the app's state."""
+
+    request: Request
+    body: Any = None
+
+    @property
+    def repo(self) -> Repo:
+        return self.request.app.state.repo
+
+    @property
+    def down_after(self) -> float:
+        return self.request.app.state.down_after
+
+    def now(self) -> float:
+        return self.request.app.state.clock.now()
+
+    def param(self, name: str) -> str:
+        return self.request.path_params[name]
+
+    def query(self, name: str) -> str | None:
+        return self.request.query_params.get(name)
+
+    def credentials(self) -> tuple[str, str]:
+        """noauth-style identity: token `user[:project]`; no token means `admin`."""
+        token = (self.request.headers.get("x-auth-token") or "admin").strip() or "admin"
+        user, _, project = token.partition(":")
+        return user, project or user
 
 
-def _now(request: Request) -> float:
-    return request.app.state.clock.now()
+def new_id() -> str:
+    return str(uuid.uuid4())
 
 
 def _found(row: Row | None, what: str, ident: str) -> Row:
@@ -32,30 +64,27 @@ def _found(row: Row | None, what: str, ident: str) -> Row:
     return row
 
 
-@router.get("/", tags=["versions"])
-def versions() -> dict:
+def versions(_call: Call) -> dict:
     return {"versions": [{"id": "v2.1", "status": "CURRENT", "version": "2.64", "min_version": "2.1",
                           "links": [{"rel": "self", "href": "/"}]}]}
 
 
 # ---- flavors -----------------------------------------------------------------------------
-@router.get("/flavors", tags=["flavors"])
-@router.get("/flavors/detail", tags=["flavors"])
-def list_flavors(request: Request) -> dict:
-    return {"flavors": [views.flavor(r) for r in _repo(request).flavors()]}
+def list_flavors(call: Call) -> dict:
+    return {"flavors": [views.flavor(r) for r in call.repo.flavors()]}
 
 
-@router.get("/flavors/{flavor_id}", tags=["flavors"])
-def show_flavor(flavor_id: str, request: Request) -> dict:
-    return {"flavor": views.flavor(_found(_repo(request).flavor(flavor_id), "Flavor", flavor_id))}
+def show_flavor(call: Call) -> dict:
+    ident = call.param("flavor_id")
+    return {"flavor": views.flavor(_found(call.repo.flavor(ident), "Flavor", ident))}
 
 
-@router.post("/flavors", tags=["flavors"], status_code=200)
-def create_flavor(body: FlavorCreate, request: Request) -> dict:
-    spec = body.flavor
-    _check_extra_specs(spec.extra_specs)
-    row = _repo(request).create_flavor({"id": spec.id or new_id(), "name": spec.name, "vcpus": spec.vcpus,
-                                        "ram": spec.ram, "disk": spec.disk, "extra_specs": spec.extra_specs})
+def create_flavor(call: Call) -> dict:
+    spec = call.body["flavor"]
+    extra_specs = spec.get("extra_specs", {})
+    _check_extra_specs(extra_specs)
+    row = call.repo.create_flavor({"id": spec.get("id") or new_id(), "name": spec["name"], "vcpus": spec["vcpus"],
+                                   "ram": spec["ram"], "disk": spec.get("disk", 0), "extra_specs": extra_specs})
     return {"flavor": views.flavor(row)}
 
 
@@ -67,78 +96,85 @@ def _check_extra_specs(specs: dict[str, str]) -> None:
         raise ApiError(400, str(err)) from None
 
 
-@router.delete("/flavors/{flavor_id}", tags=["flavors"], status_code=202)
-def delete_flavor(flavor_id: str, request: Request) -> Response:
-    if not _repo(request).delete_flavor(flavor_id):
-        raise ApiError(404, f"Flavor {flavor_id} could not be found.")
-    return Response(status_code=202)
+def delete_flavor(call: Call) -> None:
+    ident = call.param("flavor_id")
+    if not call.repo.delete_flavor(ident):
+        raise ApiError(404, f"Flavor {ident} could not be found.")
 
 
 # ---- servers -----------------------------------------------------------------------------
 STATUSES = ("BUILD", "ACTIVE", "ERROR")
 
 
-def _listed(request: Request, status: str | None, host: str | None) -> list[Row]:
+def _listed(call: Call) -> list[Row]:
+    status, host = call.query("status"), call.query("host")
     if status is not None and status not in STATUSES:
         raise ApiError(400, f"Invalid status value {status!r}; one of {', '.join(STATUSES)}")
-    return [r for r in _repo(request).servers()
+    return [r for r in call.repo.servers()
             if (status is None or r["status"] == status) and (host is None or r["host"] == host)]
 
 
-@router.get("/servers", tags=["servers"])
-def list_servers(request: Request, status: str | None = None, host: str | None = None) -> dict:
-    return {"servers": [views.server_brief(r) for r in _listed(request, status, host)]}
+def list_servers(call: Call) -> dict:
+    return {"servers": [views.server_brief(r) for r in _listed(call)]}
 
 
-@router.get("/servers/detail", tags=["servers"])
-def list_servers_detail(request: Request, status: str | None = None, host: str | None = None) -> dict:
-    health = _host_health(request)
-    return {"servers": [views.server(r, health) for r in _listed(request, status, host)]}
+def list_servers_detail(call: Call) -> dict:
+    health = _host_health(call)
+    return {"servers": [views.server(r, health) for r in _listed(call)]}
 
 
-@router.get("/servers/{server_id}", tags=["servers"])
-def show_server(server_id: str, request: Request) -> dict:
-    row = _found(_repo(request).server(server_id), "Instance", server_id)
-    return {"server": views.server(row, _host_health(request))}
+def show_server(call: Call) -> dict:
+    ident = call.param("server_id")
+    row = _found(call.repo.server(ident), "Instance", ident)
+    return {"server": views.server(row, _host_health(call))}
 
 
-def _host_health(request: Request) -> dict[str, tuple[str, str]]:
+def _host_health(call: Call) -> dict[str, tuple[str, str]]:
     """Per compute host: Nova's `host_status` (UP, DOWN, MAINTENANCE) and its zone."""
-    state = request.app.state
-    return {r["host"]: (views.host_status(r, _now(request), state.down_after), r["availability_zone"])
-            for r in state.repo.services()}
+    now = call.now()
+    return {r["host"]: (views.host_status(r, now, call.down_after), r["availability_zone"])
+            for r in call.repo.services()}
 
 
-@router.post("/servers", tags=["servers"], status_code=202)
-def create_server(body: ServerCreate, request: Request, who: tuple[str, str] = Depends(credentials)) -> dict:
-    repo, spec = _repo(request), body.server
-    flavor = repo.flavor(spec.flavorRef)
+def _hints(body: dict) -> dict:
+    """The scheduler hints, under Nova's key or its plain name (the former wins)."""
+    hints = body["os:scheduler_hints"] if "os:scheduler_hints" in body else body.get("scheduler_hints")
+    return hints or {}
+
+
+def _checked_server(repo: Repo, body: dict) -> tuple[Row, str | None]:
+    """The flavor and group a create names, once both (and its zone) are known to exist."""
+    spec = body["server"]
+    flavor = repo.flavor(spec["flavorRef"])
     if flavor is None:
-        raise ApiError(400, f"Flavor {spec.flavorRef} could not be found.")
-    group_id = body.scheduler_hints.group if body.scheduler_hints else None
+        raise ApiError(400, f"Flavor {spec['flavorRef']} could not be found.")
+    group_id = _hints(body).get("group")
     if group_id and repo.group(group_id) is None:
         raise ApiError(400, f"Invalid server group {group_id}: it could not be found.")
-    zone = spec.availability_zone
+    zone = spec.get("availability_zone")
     if zone and zone not in {s["availability_zone"] for s in repo.services()}:
         raise ApiError(400, f"The requested availability zone is not available: {zone}")
-    now = _now(request)
-    row = repo.create_server({
-        "id": new_id(), "name": spec.name, "user_id": who[0], "project_id": who[1],
-        "flavor": views.flavor(flavor), "group_id": group_id, "availability_zone": zone,
-        "command": list(spec.command), "status": "BUILD", "task_state": "scheduling",
+    return flavor, group_id
+
+
+def create_server(call: Call) -> dict:
+    flavor, group_id = _checked_server(call.repo, call.body)
+    spec, (user, project), now = call.body["server"], call.credentials(), call.now()
+    row = call.repo.create_server({
+        "id": new_id(), "name": spec["name"], "user_id": user, "project_id": project,
+        "flavor": views.flavor(flavor), "group_id": group_id, "availability_zone": spec.get("availability_zone"),
+        "command": list(spec.get("command", [])), "status": "BUILD", "task_state": "scheduling",
         "attempts": 0, "tried_hosts": [], "created": now, "updated": now, "lease_until": 0.0})
-    request.app.state.notify(row["id"])
+    call.request.app.state.notify(row["id"])
     return {"server": views.server_brief(row)}
 
 
-@router.delete("/servers/{server_id}", tags=["servers"], status_code=204)
-def delete_server(server_id: str, request: Request) -> Response:
-    now = _now(request)
-    row = _repo(request).mutate_server(server_id, lambda r: None if r["task_state"] == "deleting" else {
+def delete_server(call: Call) -> None:
+    ident, now = call.param("server_id"), call.now()
+    row = call.repo.mutate_server(ident, lambda r: None if r["task_state"] == "deleting" else {
         "task_state": "deleting", "updated": now})
-    _found(row, "Instance", server_id)
-    request.app.state.notify(server_id)
-    return Response(status_code=204)
+    _found(row, "Instance", ident)
+    call.request.app.state.notify(ident)
 
 
 # ---- server groups -----------------------------------------------------------------------
@@ -146,67 +182,92 @@ def _group_view(repo: Repo, row: Row) -> dict:
     return views.group(row, [m["id"] for m in repo.group_members(row["id"])])
 
 
-@router.get("/os-server-groups", tags=["server groups"])
-def list_groups(request: Request) -> dict:
-    repo = _repo(request)
-    return {"server_groups": [_group_view(repo, r) for r in repo.groups()]}
+def list_groups(call: Call) -> dict:
+    return {"server_groups": [_group_view(call.repo, r) for r in call.repo.groups()]}
 
 
-@router.get("/os-server-groups/{group_id}", tags=["server groups"])
-def show_group(group_id: str, request: Request) -> dict:
-    repo = _repo(request)
-    return {"server_group": _group_view(repo, _found(repo.group(group_id), "Server group", group_id))}
+def show_group(call: Call) -> dict:
+    ident = call.param("group_id")
+    return {"server_group": _group_view(call.repo, _found(call.repo.group(ident), "Server group", ident))}
 
 
-@router.post("/os-server-groups", tags=["server groups"])
-def create_group(body: GroupCreate, request: Request, who: tuple[str, str] = Depends(credentials)) -> dict:
-    spec = body.server_group
-    rules = spec.rules.model_dump(exclude_none=True) if spec.rules else {}
-    if rules and spec.policy != "anti-affinity":
-        raise ApiError(400, f"Only anti-affinity policy supports rules, not {spec.policy}.")
-    row = _repo(request).create_group({"id": new_id(), "name": spec.name, "policy": spec.policy,
-                                       "rules": rules, "project_id": who[1]})
+def create_group(call: Call) -> dict:
+    spec = call.body["server_group"]
+    rules = {k: v for k, v in (spec.get("rules") or {}).items() if v is not None}
+    if rules and spec["policy"] != "anti-affinity":
+        raise ApiError(400, f"Only anti-affinity policy supports rules, not {spec['policy']}.")
+    row = call.repo.create_group({"id": new_id(), "name": spec["name"], "policy": spec["policy"],
+                                  "rules": rules, "project_id": call.credentials()[1]})
     return {"server_group": views.group(row, [])}
 
 
-@router.delete("/os-server-groups/{group_id}", tags=["server groups"], status_code=204)
-def delete_group(group_id: str, request: Request) -> Response:
-    if not _repo(request).delete_group(group_id):
-        raise ApiError(404, f"Server group {group_id} could not be found.")
-    return Response(status_code=204)
+def delete_group(call: Call) -> None:
+    ident = call.param("group_id")
+    if not call.repo.delete_group(ident):
+        raise ApiError(404, f"Server group {ident} could not be found.")
 
 
 # ---- availability zones and compute services ---------------------------------------------
-@router.get("/os-availability-zone", tags=["availability zones"])
-def list_zones(request: Request) -> dict:
-    state = request.app.state
-    return {"availabilityZoneInfo": views.zones(state.repo.services(), _now(request), state.down_after, False)}
+def list_zones(call: Call) -> dict:
+    return {"availabilityZoneInfo": views.zones(call.repo.services(), call.now(), call.down_after, False)}
 
 
-@router.get("/os-availability-zone/detail", tags=["availability zones"])
-def list_zones_detail(request: Request) -> dict:
-    state = request.app.state
-    return {"availabilityZoneInfo": views.zones(state.repo.services(), _now(request), state.down_after, True)}
+def list_zones_detail(call: Call) -> dict:
+    return {"availabilityZoneInfo": views.zones(call.repo.services(), call.now(), call.down_after, True)}
 
 
-@router.get("/os-services", tags=["services"])
-def list_services(request: Request) -> dict:
-    state = request.app.state
-    return {"services": [views.service(r, _now(request), state.down_after) for r in state.repo.services()]}
+def list_services(call: Call) -> dict:
+    return {"services": [views.service(r, call.now(), call.down_after) for r in call.repo.services()]}
 
 
-@router.post("/os-services", tags=["services"])
-def report_service(body: ServiceReport, request: Request) -> dict:
+def report_service(call: Call) -> dict:
     """A compute agent's registration and heartbeat (a berth extension of Nova's API)."""
-    state = request.app.state
-    row = state.repo.report_service(body.host, {"url": body.url, "rp_uuid": body.rp_uuid,
-                                                "availability_zone": body.availability_zone,
-                                                "disabled": False, "last_seen": _now(request)})
-    return {"service": views.service(row, _now(request), state.down_after)}
+    body = call.body
+    row = call.repo.report_service(body["host"], {
+        "url": body["url"], "rp_uuid": body["rp_uuid"], "availability_zone": body.get("availability_zone", "nova"),
+        "disabled": False, "last_seen": call.now()})
+    return {"service": views.service(row, call.now(), call.down_after)}
 
 
-@router.put("/os-services/{host}", tags=["services"])
-def update_service(host: str, body: ServiceUpdate, request: Request) -> dict:
-    state = request.app.state
-    row = _found(state.repo.set_service_disabled(host, body.status == "disabled"), "Compute host", host)
-    return {"service": views.service(row, _now(request), state.down_after)}
+def update_service(call: Call) -> dict:
+    host = call.param("host")
+    row = _found(call.repo.set_service_disabled(host, call.body["status"] == "disabled"), "Compute host", host)
+    return {"service": views.service(row, call.now(), call.down_after)}
+
+
+@dataclass(frozen=True)
+class Op:
+    """One route: where, what runs, the body it takes, the status it answers with."""
+
+    path: str
+    method: str
+    handler: Callable[[Call], dict | None]
+    tag: str
+    body: dict | None = None
+    status: int = 200
+    query: tuple[str, ...] = ()
+
+
+_LISTING = ("status", "host")
+ROUTES: list[Op] = [  # in match order: a fixed segment (`detail`) before a parameter
+    Op("/", "GET", versions, "versions"),
+    Op("/flavors", "GET", list_flavors, "flavors"),
+    Op("/flavors/detail", "GET", list_flavors, "flavors"),
+    Op("/flavors/{flavor_id}", "GET", show_flavor, "flavors"),
+    Op("/flavors", "POST", create_flavor, "flavors", schemas.FLAVOR_CREATE),
+    Op("/flavors/{flavor_id}", "DELETE", delete_flavor, "flavors", status=202),
+    Op("/servers", "GET", list_servers, "servers", query=_LISTING),
+    Op("/servers/detail", "GET", list_servers_detail, "servers", query=_LISTING),
+    Op("/servers/{server_id}", "GET", show_server, "servers"),
+    Op("/servers", "POST", create_server, "servers", schemas.SERVER_CREATE, status=202),
+    Op("/servers/{server_id}", "DELETE", delete_server, "servers", status=204),
+    Op("/os-server-groups", "GET", list_groups, "server groups"),
+    Op("/os-server-groups/{group_id}", "GET", show_group, "server groups"),
+    Op("/os-server-groups", "POST", create_group, "server groups", schemas.GROUP_CREATE),
+    Op("/os-server-groups/{group_id}", "DELETE", delete_group, "server groups", status=204),
+    Op("/os-availability-zone", "GET", list_zones, "availability zones"),
+    Op("/os-availability-zone/detail", "GET", list_zones_detail, "availability zones"),
+    Op("/os-services", "GET", list_services, "services"),
+    Op("/os-services", "POST", report_service, "services", schemas.SERVICE_REPORT),
+    Op("/os-services/{host}", "PUT", update_service, "services", schemas.SERVICE_UPDATE),
+]
