@@ -7,8 +7,9 @@
     <decimalExponent> ::= "e" <signedNumber> | "E" <signedNumber>
 
 The scanner mirrors upstream's quirks: leading zeros are skipped, a bare sign or '1.' are accepted, and a
-numerator may be empty ('.5'). Values keep nano precision, rounded up as upstream does. Callers: validation
-(resource requests and limits, node capacity) and anything that needs a number from a quantity string.
+numerator may be empty ('.5'). Values keep nano precision, rounded up as upstream does. Shared by both sides
+of the plane and free of their dependencies: the API server's validation (resource requests and limits, node
+capacity) and the client's conversions to berth's units (`berth.declarative.client.quantity`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from berth.declarative.apiserver.quantity import QuantityError, milli, parse_quantity
+from berth.declarative.quantity import QuantityError, milli, parse_quantity
 
 
 @pytest.mark.parametrize("text, value", [

@@ -6,8 +6,9 @@
     serve(app, host="127.0.0.1", port=6443)                  # blocking; or: python -m berth.declarative.apiserver
 
 Modules: kinds (the KINDS table), app (routing), handlers and subresources (HTTP), registry (CRUD over the
-store, no HTTP), watch (fan-out), codec/schema/defaults/validation/quantity (admission), patch, tables,
-discovery, openapi, logs (the pods/log hook). Callers: `berth up`, tests, benchmarks.
+store, no HTTP), watch (fan-out), codec/schema/defaults/validation (admission; quantities are parsed by the
+shared `berth.declarative.quantity`), patch, tables, discovery, openapi, logs (the pods/log hook). Callers:
+`berth up`, tests, benchmarks.
 """
 
 from __future__ import annotations

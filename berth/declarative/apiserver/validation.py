@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from berth.declarative.apiserver.quantity import QuantityError, parse_quantity
 from berth.declarative.apiserver.status import cause
+from berth.declarative.quantity import QuantityError, parse_quantity
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

@@ -1,8 +1,8 @@
 """Kubernetes resource quantities converted to berth's integer units (millicores, MiB, counts).
 
-Parsing is the API server's (`berth.declarative.apiserver.quantity`, apimachinery's grammar);
-this module only converts: `to_millicores` and `to_mib` (requests round up, capacities round
-down).  Used by the scheduler's object conversion and the node agents.
+Parsing is `berth.declarative.quantity` (apimachinery's grammar, shared with the API server, which
+a client never imports); this module only converts: `to_millicores` and `to_mib` (requests round
+up, capacities round down).  Used by the scheduler's object conversion.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from berth.declarative.apiserver.quantity import QuantityError, parse_quantity
+from berth.declarative.quantity import QuantityError, parse_quantity
 
 __all__ = ["QuantityError", "parse_quantity", "to_count", "to_mib", "to_millicores"]
 

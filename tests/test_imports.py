@@ -1,0 +1,19 @@
+"""The declarative plane's clients load without the API server: importing the scheduler, the client,
+the controllers or the node agent must not bring in Starlette (checked in a fresh interpreter, since this
+test process may already hold the server's modules)."""
+
+import subprocess
+import sys
+
+import pytest
+
+CLIENTS = ["berth.declarative.scheduler", "berth.declarative.client", "berth.declarative.controllers",
+           "berth.declarative.agent"]
+
+
+@pytest.mark.parametrize("module", CLIENTS)
+def test_a_client_of_the_api_server_does_not_load_starlette(module):
+    code = f"import {module}; import sys; print('starlette' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
