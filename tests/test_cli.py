@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,23 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+# The console script installed with the interpreter running the tests, as a user runs it.
+BERTH = Path(sys.executable).parent / "berth"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nosuch"], "error: No such command 'nosuch'."),
+    (["up", "--nodes", "0"], "error: Invalid value for '--nodes': "),
+    (["bench", "engine", "--nodes", "x"], "error: Invalid value for '--nodes': "),
+])
+def test_usage_error_from_the_console_script_is_one_line_and_exit_2(args, message):
+    assert BERTH.exists(), f"{BERTH}: the berth console script is not installed with {sys.executable}"
+    out = subprocess.run([str(BERTH), *args], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(message) and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert out.stdout == ""
 
 
 def test_negative_capacity_in_a_node_list_is_one_line_and_exit_2(tmp_path):

@@ -1,8 +1,11 @@
 """Entry point of the `berth` command: the Typer app, its sub-commands, and error handling.
 
 Sub-command groups live in their own modules (`experiment`, `bench`) and are mounted here.
-Expected failures (bad input: a malformed trace, an unknown policy, a negative capacity) print
-one line to stderr and exit with code 2; anything else is a bug and keeps its traceback.
+Expected failures (bad input: a malformed trace, an unknown policy, a negative capacity; a
+usage error such as an unknown command or a bad option value) print one line to stderr and exit
+with code 2; anything else is a bug and keeps its traceback. Usage errors are recognised by
+class name along the exception's MRO, because typer brings either the `click` package or, from
+0.29 on, a vendored copy of it, and the two raise different classes of the same names.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from berth.cli import bench, experiment, place, up
@@ -45,24 +49,45 @@ def policies(as_json: bool = typer.Option(False, "--json", help="Print JSON for 
     Console().print(table)
 
 
+def fail(message: str) -> None:
+    """Print `error: <message>` as one line on stderr and exit with code 2."""
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
+def show_help(err: Exception) -> None:
+    """A bare `berth`: click's own display (the help text on stderr), then exit 2 as click does."""
+    err.show()
+    sys.exit(2)
+
+
+# click exception class name -> handler; the first name met along the MRO wins.
+CLICK_ERRORS = {
+    "NoArgsIsHelpError": show_help,
+    "ClickException": lambda err: fail(err.format_message()),
+}
+
+
+def click_handler(err: Exception):
+    """The handler for a click exception from whichever click typer uses, or None."""
+    names = (cls.__name__ for cls in type(err).__mro__)
+    return next((CLICK_ERRORS[name] for name in names if name in CLICK_ERRORS), None)
+
+
 def main() -> None:
-    """Run the app; bad input becomes one line on stderr and exit code 2."""
+    """Run the app; bad input and usage errors become one line on stderr and exit code 2."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a command's typer.Exit(n) comes back as n
     except BAD_INPUT as err:
-        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        fail(str(err))
     except typer.Abort:
         sys.exit(130)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except Exception as err:  # click usage errors arrive here in standalone_mode=False
-        import click
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(2)
-        raise
-
+    except Exception as err:  # click exceptions arrive here in standalone_mode=False
+        handler = click_handler(err)
+        if handler is None:
+            raise
+        handler(err)
+    sys.exit(code if isinstance(code, int) else 0)
 
 if __name__ == "__main__":
     main()
