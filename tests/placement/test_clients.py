@@ -9,15 +9,17 @@ placement proxy does what it covers (providers, inventories, traits).
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
 from tests.placement.live import LiveServer
 
-pytestmark = pytest.mark.skipif(shutil.which("openstack") is None, reason="python-openstackclient not installed")
+# The `openstack` script installed with the interpreter running the tests (no PATH lookup).
+OPENSTACK = Path(sys.executable).parent / "openstack"
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,8 @@ def server(tmp_path_factory):
 
 
 def osc(server, *args: str):  # noqa: ANN001, ANN201
-    cmd = ["openstack", "--os-auth-type", "admin_token", "--os-endpoint", server.url, "--os-token", "admin",
+    assert OPENSTACK.exists(), f"{OPENSTACK}: python-openstackclient is a test dependency (pip install -e '.[test]')"
+    cmd = [str(OPENSTACK), "--os-auth-type", "admin_token", "--os-endpoint", server.url, "--os-token", "admin",
            *args, "-f", "json"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
