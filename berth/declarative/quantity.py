@@ -91,14 +91,6 @@ def _parse(text: str) -> Decimal:
     return -value if number.startswith("-") else value
 
 
-def is_quantity(text) -> bool:
-    try:
-        parse_quantity(text)
-    except QuantityError:
-        return False
-    return True
-
-
 def milli(text: str) -> int:
     """The value in thousandths, rounded up (CPU millicores; memory bytes are `int(parse_quantity(...))`)."""
     return int((parse_quantity(text) * 1000).to_integral_value(rounding=ROUND_CEILING))

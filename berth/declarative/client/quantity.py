@@ -32,13 +32,3 @@ def to_count(value: str | int | float, round_up: bool = True) -> int:
 
 def _integer(amount: Decimal, round_up: bool) -> int:
     return int(math.ceil(amount)) if round_up else int(math.floor(amount))
-
-
-def format_millicores(milli: int) -> str:
-    """Millicores back to a quantity string (`4` or `250m`)."""
-    return str(milli // 1000) if milli % 1000 == 0 else f"{milli}m"
-
-
-def format_mib(mib: int) -> str:
-    """MiB back to a quantity string (`8Gi` or `500Mi`)."""
-    return f"{mib // 1024}Gi" if mib % 1024 == 0 and mib else f"{mib}Mi"
