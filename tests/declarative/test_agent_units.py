@@ -6,7 +6,7 @@ from kube_objects import pod_obj
 
 from berth.declarative.agent.node import NodeAgent
 from berth.declarative.agent.podstatus import unit_specs
-from berth.declarative.controllers.actions import rfc3339
+from berth.model.timestamps import rfc3339
 from berth.runtime import FakeRuntime, ManualClock
 
 T0 = 1_700_000_000.0

@@ -6,11 +6,12 @@ import copy
 
 from kube_objects import node_obj, pod_obj
 
-from berth.declarative.controllers.actions import Create, Delete, Patch, Update, rfc3339
+from berth.declarative.controllers.actions import Create, Delete, Patch, Update
 from berth.declarative.controllers.deployment import HASH_LABEL, reconcile_deployment
 from berth.declarative.controllers.garbagecollector import finish_owner, orphaned
 from berth.declarative.controllers.nodelifecycle import UNREACHABLE, evictions, reconcile_node
 from berth.declarative.controllers.replicaset import reconcile_replicaset
+from berth.model.timestamps import rfc3339
 from berth.runtime import ManualClock
 
 T0 = 1_700_000_000.0

@@ -6,14 +6,8 @@ API returns them unchanged.  Imported by `compute.api`.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from berth.centralised.compute.db import Row
-
-
-def iso(seconds: float) -> str:
-    """Seconds since the epoch as Nova's ISO 8601 UTC timestamps."""
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+from berth.model.timestamps import rfc3339
 
 
 def link(kind: str, ident: str) -> list[dict]:
@@ -49,7 +43,7 @@ def server(row: Row, hosts: dict[str, tuple[str, str]] | None = None) -> dict:
         "flavor": {k: row["flavor"][k] for k in ("id", "name", "vcpus", "ram", "disk")},
         "tenant_id": row["project_id"], "user_id": row["user_id"],
         "server_groups": [row["group_id"]] if row["group_id"] else [],
-        "created": iso(row["created"]), "updated": iso(row["updated"]),
+        "created": rfc3339(row["created"]), "updated": rfc3339(row["updated"]),
         "berth:attempts": row["attempts"],
         "berth:tried_hosts": list(row["tried_hosts"] or []),
     })
@@ -70,7 +64,7 @@ def service(row: Row, now: float, down_after: float) -> dict:
     up = now - row["last_seen"] <= down_after
     return {"host": row["host"], "binary": "berth-compute", "zone": row["availability_zone"],
             "status": "disabled" if row["disabled"] else "enabled", "state": "up" if up else "down",
-            "updated_at": iso(row["last_seen"]), "berth:url": row["url"], "berth:rp_uuid": row["rp_uuid"]}
+            "updated_at": rfc3339(row["last_seen"]), "berth:url": row["url"], "berth:rp_uuid": row["rp_uuid"]}
 
 
 def zones(rows: list[Row], now: float, down_after: float, detail: bool) -> list[dict]:
@@ -84,5 +78,5 @@ def zones(rows: list[Row], now: float, down_after: float, detail: bool) -> list[
         zone["zoneState"]["available"] |= up and not row["disabled"]
         if detail:
             zone["hosts"][row["host"]] = {"berth-compute": {
-                "available": up, "active": not row["disabled"], "updated_at": iso(row["last_seen"])}}
+                "available": up, "active": not row["disabled"], "updated_at": rfc3339(row["last_seen"])}}
     return list(out.values())

@@ -15,6 +15,7 @@ import platform
 from dataclasses import dataclass, field
 
 from berth.declarative.agent.podstatus import pod_status, stamp, unit_specs
+from berth.model.timestamps import rfc3339_micro
 from berth.runtime import Runtime, UnitState
 
 KUBELET_VERSION = "v1.32.0-berth"
@@ -78,7 +79,7 @@ class NodeAgent:
             meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "Node", "name": self.name, "uid": node_uid}]
         return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
                 "spec": {"holderIdentity": self.name, "leaseDurationSeconds": LEASE_SECONDS,
-                         "renewTime": _micro(now)}}
+                         "renewTime": rfc3339_micro(now)}}
 
     # ---- pods ------------------------------------------------------------------------------------------
     def observe(self, pod: dict, now: float) -> None:
@@ -184,8 +185,3 @@ def _deletion(pod: dict) -> tuple:
 def _key(pod: dict) -> str:
     meta = pod["metadata"]
     return f"{meta.get('namespace', 'default')}/{meta['name']}"
-
-
-def _micro(when: float) -> str:
-    from datetime import datetime, timezone
-    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

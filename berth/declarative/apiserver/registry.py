@@ -20,6 +20,7 @@ from berth.declarative.apiserver.kinds import BY_PLURAL, KINDS, SYSTEM_NAMESPACE
 from berth.declarative.apiserver.schema import node_for
 from berth.declarative.apiserver.status import Problem
 from berth.declarative.apiserver.validation import validate, validate_status
+from berth.model.timestamps import rfc3339
 from berth.store import CONFLICT, EXISTS, NOT_FOUND, Store
 
 RETRIES = 8
@@ -38,13 +39,12 @@ _STAMPS: dict[int, str] = {}
 
 def stamp(clock: Callable[[], datetime]) -> str:
     """RFC 3339 time in whole seconds, as the API writes it (memoised per second: it is on the create path)."""
-    now = clock()
-    second = int(now.timestamp())
+    second = int(clock().timestamp())
     text = _STAMPS.get(second)
     if text is None:
         if len(_STAMPS) > 64:
             _STAMPS.clear()
-        text = _STAMPS[second] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        text = _STAMPS[second] = rfc3339(second)
     return text
 
 

@@ -11,13 +11,15 @@ from datetime import datetime, timezone
 
 import orjson
 
+from berth.model.timestamps import parse_rfc3339
+
 
 def human_age(stamp: str | None, now: datetime | None = None) -> str:
     """Age as kubectl prints it ('45s', '3m12s', '5h', '12d')."""
     if not stamp:
         return "<unknown>"
     try:
-        then = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        then = datetime.fromtimestamp(parse_rfc3339(stamp), timezone.utc)
     except ValueError:
         return "<unknown>"
     s = int(((now or datetime.now(timezone.utc)) - then).total_seconds())

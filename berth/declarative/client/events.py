@@ -12,17 +12,18 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
-from datetime import datetime, timezone
 
 from berth.declarative.client.rest import ApiError, KubeClient
+from berth.model.timestamps import rfc3339
 
 log = logging.getLogger(__name__)
 MAX_BACKLOG = 10_000
 
 
 def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(time.time())
 
 
 def involved(obj: dict) -> dict:

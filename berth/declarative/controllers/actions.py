@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from berth.declarative.client.rest import ApiError
 
@@ -51,18 +50,6 @@ class Delete:
 
 
 Action = Create | Update | Patch | Delete
-
-
-def rfc3339(when: float) -> str:
-    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str | None) -> float | None:
-    """Seconds since the epoch of an RFC 3339 timestamp (with or without fractions), None if absent."""
-    if not text:
-        return None
-    text = text.replace("Z", "+00:00")
-    return datetime.fromisoformat(text).timestamp()
 
 
 def owner_ref(owner: dict, controller: bool = True) -> dict:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import copy
 import math
 
-from berth.declarative.controllers.actions import (Action, Create, Delete, Patch, Update, owner_ref, parse_time,
-                                                   rfc3339, template_hash)
+from berth.declarative.controllers.actions import Action, Create, Delete, Patch, Update, owner_ref, template_hash
+from berth.model.timestamps import parse_rfc3339, rfc3339
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
@@ -179,7 +179,7 @@ def _conditions(d, new, status, replicas, max_unavailable, now, existing) -> lis
         progressing = ("True", "ReplicaSetUpdated", f'ReplicaSet "{name}" is progressing.')
         deadline = int((d.get("spec") or {}).get("progressDeadlineSeconds", 600))
         last = next((c for c in existing if c.get("type") == "Progressing"), None)
-        since = parse_time(last.get("lastUpdateTime")) if last else None
+        since = parse_rfc3339(last.get("lastUpdateTime")) if last else None
         if last and last.get("reason") == "ReplicaSetUpdated" and since and now - since > deadline:
             progressing = ("False", "ProgressDeadlineExceeded", f'ReplicaSet "{name}" has timed out progressing.')
     avail = ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.") if available else \

@@ -21,11 +21,12 @@ import httpx
 from berth.declarative.client import ApiError, Informer, KubeClient, WorkQueue
 from berth.declarative.client.events import EventRecorder
 from berth.declarative.client.informer import key_of
-from berth.declarative.controllers.actions import Action, Create, Delete, Patch, controller_uid, perform, rfc3339
+from berth.declarative.controllers.actions import Action, Create, Delete, Patch, controller_uid, perform
 from berth.declarative.controllers.deployment import reconcile_deployment
 from berth.declarative.controllers.garbagecollector import PLURALS, delete_orphan, finish_owner, orphaned
 from berth.declarative.controllers.nodelifecycle import GRACE, evictions, reconcile_node
 from berth.declarative.controllers.replicaset import reconcile_replicaset
+from berth.model.timestamps import rfc3339
 from berth.runtime.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)

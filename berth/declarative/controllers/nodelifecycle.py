@@ -13,9 +13,10 @@ DefaultTolerationSeconds admission adds.  Returns the next time worth checking a
 
 from __future__ import annotations
 
-from berth.declarative.controllers.actions import Action, Delete, Patch, parse_time, rfc3339
+from berth.declarative.controllers.actions import Action, Delete, Patch
 from berth.declarative.controllers.pods import is_active
 from berth.model import Taint, Toleration
+from berth.model.timestamps import parse_rfc3339, rfc3339
 
 NOT_READY = "node.kubernetes.io/not-ready"
 UNREACHABLE = "node.kubernetes.io/unreachable"
@@ -30,11 +31,11 @@ def _ready(node: dict) -> dict | None:
 
 def heartbeat(node: dict, lease: dict | None) -> float | None:
     """The last sign of life: the Lease's renewTime, else the Ready condition's heartbeat."""
-    renew = parse_time(((lease or {}).get("spec") or {}).get("renewTime"))
+    renew = parse_rfc3339(((lease or {}).get("spec") or {}).get("renewTime"))
     if renew is not None:
         return renew
     ready = _ready(node) or {}
-    return parse_time(ready.get("lastHeartbeatTime")) or parse_time(node["metadata"].get("creationTimestamp"))
+    return parse_rfc3339(ready.get("lastHeartbeatTime")) or parse_rfc3339(node["metadata"].get("creationTimestamp"))
 
 
 def reconcile_node(node: dict, lease: dict | None, now: float, grace: float = GRACE) -> list[Action]:
@@ -82,7 +83,7 @@ def eviction_time(pod: dict, taints: list[dict]) -> float | None:
         if t.get("effect") != "NoExecute":
             continue
         taint = Taint(t["key"], t.get("value", "") or "", "NoExecute")
-        added = parse_time(t.get("timeAdded")) or 0.0
+        added = parse_rfc3339(t.get("timeAdded")) or 0.0
         matching = [raw for raw, tol in tolerations if tol.tolerates(taint)]
         if not matching and t["key"] in OURS:
             seconds: float | None = DEFAULT_TOLERATION_SECONDS

@@ -8,7 +8,7 @@ running, not-ready before ready, and the most recently created first.
 
 from __future__ import annotations
 
-from berth.declarative.controllers.actions import parse_time
+from berth.model.timestamps import parse_rfc3339
 
 
 def is_active(pod: dict) -> bool:
@@ -22,7 +22,7 @@ def ready_since(pod: dict) -> float | None:
         if cond.get("type") == "Ready":
             if cond.get("status") != "True":
                 return None
-            return parse_time(cond.get("lastTransitionTime")) or 0.0
+            return parse_rfc3339(cond.get("lastTransitionTime")) or 0.0
     return None
 
 
@@ -39,6 +39,6 @@ def deletion_rank(pod: dict) -> tuple:
     """Sort key: pods that should go first sort first."""
     status = pod.get("status") or {}
     phase_rank = {"Pending": 0, "Unknown": 1, "Running": 2}.get(status.get("phase", "Pending"), 0)
-    created = parse_time(pod["metadata"].get("creationTimestamp")) or 0.0
+    created = parse_rfc3339(pod["metadata"].get("creationTimestamp")) or 0.0
     return (bool((pod.get("spec") or {}).get("nodeName")), phase_rank, is_ready(pod), -created,
             pod["metadata"]["name"])
