@@ -1,24 +1,28 @@
 """The compute agent's HTTP API, called by the conductor (Nova's compute RPC, over HTTP).
 
-`POST /servers` spawns (202, or 409 with the runtime's message if the command cannot start),
-`DELETE /servers/{id}` stops and forgets, `GET /servers` lists the runtime's units, `GET
-/healthz` answers while the agent lives.  Built by `create_app(agent)`.
+`POST /servers` spawns (202, or 409 with the runtime's message if the command cannot start;
+422 naming the field for a bad body), `DELETE /servers/{id}` stops and forgets, `GET
+/servers` lists the runtime's units, `GET /healthz` answers while the agent lives.  Built by
+`create_app(agent)` as a Starlette app; handlers run in its thread pool (spawning waits on the
+runtime).
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
+from berth.centralised import bodies
 from berth.centralised.agent.service import ComputeAgent
 from berth.runtime import UnitState, UnitStatus
 
-
-class SpawnBody(BaseModel):
-    id: str = Field(min_length=1, max_length=64)
-    name: str = ""
-    command: list[str] = Field(default_factory=list)
+SPAWN = {"type": "object", "required": ["id"], "properties": {
+    "id": {"type": "string", "minLength": 1, "maxLength": 64},
+    "name": {"type": "string"},
+    "command": {"type": "array", "items": {"type": "string"}}}}
 
 
 def view(status: UnitStatus) -> dict:
@@ -26,26 +30,28 @@ def view(status: UnitStatus) -> dict:
             "exit_code": status.exit_code, "pid": status.pid, "message": status.message}
 
 
-def create_app(agent: ComputeAgent) -> FastAPI:
-    app = FastAPI(title=f"berth compute agent {agent.host}", version="1.0")
-
-    @app.post("/servers", status_code=202)
-    def spawn(body: SpawnBody) -> JSONResponse:
-        status = agent.spawn(body.id, body.command)
+def create_app(agent: ComputeAgent) -> Starlette:
+    async def spawn(request: Request) -> Response:
+        body = bodies.parse(await request.body(), SPAWN)
+        if isinstance(body, bodies.Problem):
+            return JSONResponse({"detail": str(body)}, 422)
+        status = await run_in_threadpool(agent.spawn, body["id"], body.get("command", []))
         if status.state is UnitState.FAILED:
             return JSONResponse({"error": status.message or "could not start"}, 409)
         return JSONResponse({"server": view(status)}, 202)
 
-    @app.delete("/servers/{server_id}")
-    def delete(server_id: str) -> Response:
-        return Response(status_code=204 if agent.delete(server_id) else 404)
+    def delete(request: Request) -> Response:
+        return Response(status_code=204 if agent.delete(request.path_params["server_id"]) else 404)
 
-    @app.get("/servers")
-    def servers() -> dict:
-        return {"servers": [view(s) for s in agent.servers()]}
+    def servers(_request: Request) -> Response:
+        return JSONResponse({"servers": [view(s) for s in agent.servers()]})
 
-    @app.get("/healthz")
-    def health() -> dict:
-        return {"host": agent.host, "rp_uuid": agent.rp_uuid}
+    def health(_request: Request) -> Response:
+        return JSONResponse({"host": agent.host, "rp_uuid": agent.rp_uuid})
 
-    return app
+    return Starlette(routes=[
+        Route("/servers", spawn, methods=["POST"]),
+        Route("/servers/{server_id}", delete, methods=["DELETE"]),
+        Route("/servers", servers, methods=["GET"]),
+        Route("/healthz", health, methods=["GET"]),
+    ])

@@ -1,46 +1,51 @@
-"""The scheduler as a service: `POST /select_destinations` over HTTP (FastAPI).
+"""The scheduler as a service: `POST /select_destinations` over HTTP (a Starlette app).
 
 Body `{"request_spec": RequestSpec.to_json()}`; answer `{"selections": {...}}` or
 `{"error": {"type": "NoValidHost", ...}}` (200 either way: no valid host is an outcome, not a
-fault).  Several instances may serve at once against one Placement; the conductor spreads
-requests over them.  Run by `python -m berth.centralised.scheduler` and `berth up`.
+fault); a body without a usable request spec is a 400 `{"error": {"type": "BadRequest"}}`.
+Several instances may serve at once against one Placement; the conductor spreads requests
+over them.  Selection waits on Placement, so it runs in Starlette's thread pool.  Run by
+`python -m berth.centralised.scheduler` and `berth up`.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
+from berth.centralised import bodies
 from berth.centralised.scheduler.manager import Scheduler
 from berth.centralised.scheduler.request import RequestSpec
 
-
-class SelectBody(BaseModel):
-    request_spec: dict
+SELECT = {"type": "object", "required": ["request_spec"], "properties": {"request_spec": {"type": "object"}}}
 
 
-def create_app(scheduler: Scheduler) -> FastAPI:
-    app = FastAPI(title="berth scheduler", version="1.0")
+def bad_request(message: str) -> JSONResponse:
+    return JSONResponse({"error": {"type": "BadRequest", "message": message}}, 400)
 
-    @app.exception_handler(RequestValidationError)
-    async def _bad(_req: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": {"type": "BadRequest", "message": str(exc.errors()[:1])}}, 400)
 
-    @app.post("/select_destinations")
-    def select(body: SelectBody) -> JSONResponse:
+def create_app(scheduler: Scheduler) -> Starlette:
+    def choose(raw: dict) -> Response:
         try:
-            spec = RequestSpec.from_json(body.request_spec)
+            spec = RequestSpec.from_json(raw)
         except (TypeError, KeyError, ValueError) as err:
-            return JSONResponse({"error": {"type": "BadRequest", "message": f"request_spec: {err}"}}, 400)
+            return bad_request(f"request_spec: {err}")
         result = scheduler.select_destinations(spec)
         if not result.ok:
             return JSONResponse({"error": result.to_json()})
         return JSONResponse({"selections": result.to_json()})
 
-    @app.get("/healthz")
-    def health() -> dict:
-        return {"ok": True, "lost_claims": scheduler.lost_claims}
+    async def select(request: Request) -> Response:
+        body = bodies.parse(await request.body(), SELECT)
+        if isinstance(body, bodies.Problem):
+            return bad_request(str(body))
+        return await run_in_threadpool(choose, body["request_spec"])
 
-    return app
+    def health(_request: Request) -> Response:
+        return JSONResponse({"ok": True, "lost_claims": scheduler.lost_claims})
+
+    return Starlette(routes=[Route("/select_destinations", select, methods=["POST"]),
+                             Route("/healthz", health, methods=["GET"])])
