@@ -16,8 +16,8 @@ from berth.runtime import ProcessRuntime
 def test_logs_tail_follow_and_unknown_pods(tmp_path):
     agent = NodeAgent("n1", ProcessRuntime(tmp_path), {"cpu": "1", "memory": "1Gi"})
     host = AgentHost("http://127.0.0.1:9", [agent])  # never started: only the log server is used
-    threading.Thread(target=host.log_server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{host.log_server.server_address[1]}/containerLogs/default"
+    host.log_server.start()
+    base = f"http://127.0.0.1:{host.log_server.port}/containerLogs/default"
     pod = pod_obj("talker", node="n1")
     pod["spec"]["containers"][0]["command"] = [sys.executable, "-u", "-c",
                                                "import time\nfor i in range(6):\n print('line', i)\n time.sleep(0.3)"]
@@ -47,5 +47,5 @@ def test_logs_tail_follow_and_unknown_pods(tmp_path):
         assert followed == [f"line {i}" for i in range(6)], "follow streams every line, then ends with the process"
         assert httpx.get(f"{base}/nobody/main").status_code == 404
     finally:
-        host.log_server.shutdown()
+        host.log_server.stop()
         agent.runtime.close()

@@ -8,9 +8,10 @@ calls `sync` on the agents whose pods changed (every agent once per `relist_inte
 units' own transitions are picked up, as the kubelet's PLEG relist) and sends the resulting
 writes through a small pool of threads.  It
 also serves the agents' logs at the kubelet's path `/containerLogs/{ns}/{pod}/{container}` on
-one loopback port, published in each Node's `daemonEndpoints`, which the API server's
-`pods/log` proxies to (`follow=true` streams new output until the container stops).  `berth up` runs one host of process-runtime agents; the benchmark runs
-thousands of fake-runtime agents in one host.
+one loopback port (`logserver.LogServer`), published in each Node's `daemonEndpoints`, which the API
+server's `pods/log` proxies to (`follow=true` streams new output until the container stops).
+`berth up` runs one host of process-runtime agents; the benchmark runs thousands of fake-runtime
+agents in one host.
 """
 
 from __future__ import annotations
@@ -18,21 +19,17 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
 
 import httpx
 
+from berth.declarative.agent.logserver import LogServer
 from berth.declarative.agent.node import LEASE_NAMESPACE, NodeAgent
 from berth.declarative.client import ApiError, Informer, KubeClient
 from berth.runtime import UnitState
 from berth.runtime.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
-FOLLOW_POLL = 0.2
-"""Seconds between looks at a followed log (`kubectl logs -f`)."""
 
 
 class AgentHost:
@@ -46,7 +43,7 @@ class AgentHost:
         self.lease_interval, self.sync_interval = lease_interval, sync_interval
         self.relist_interval = relist_interval
         self.status_interval = status_interval
-        self.client = KubeClient(base_url, pool=writers + 2)
+        self.client = KubeClient(base_url)
         self.writes_queue: queue.SimpleQueue = queue.SimpleQueue()
         self._writers = [threading.Thread(target=self._writer, name=f"agent-writer-{i}", daemon=True)
                          for i in range(writers)]
@@ -54,9 +51,9 @@ class AgentHost:
         self.dirty: set[str] = set()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.log_server = _log_server(self) if serve_logs else None
+        self.log_server = LogServer(self) if serve_logs else None
         for agent in agents:
-            agent.log_port = self.log_server.server_address[1] if self.log_server else 0
+            agent.log_port = self.log_server.port if self.log_server else 0
         selector = f"spec.nodeName={agents[0].name}" if len(agents) == 1 else "spec.nodeName!="
         self.pods = Informer(base_url, "pods", field_selector=selector, on_add=self._pod,
                              on_update=lambda o, n: self._pod(n), on_delete=self._pod_gone)
@@ -65,7 +62,7 @@ class AgentHost:
     # ---- life cycle ----------------------------------------------------------------------------
     def start(self, wait: float = 60.0) -> "AgentHost":
         if self.log_server is not None:
-            self._spawn("agent-logs", self.log_server.serve_forever)
+            self.log_server.start()
         for thread in self._writers:
             thread.start()
         self.register()
@@ -79,8 +76,7 @@ class AgentHost:
         """Stop syncing, terminate every unit, and close connections (Node objects stay)."""
         self._stop.set()
         for thread in self._threads:
-            if thread.name != "agent-logs":
-                thread.join(timeout=5)
+            thread.join(timeout=5)
         self.pods.stop()
         for _ in self._writers:
             self.writes_queue.put(None)  # after every queued write: those are made first
@@ -91,8 +87,7 @@ class AgentHost:
             for agent in self.agents.values():
                 agent.runtime.close()
         if self.log_server is not None:
-            self.log_server.shutdown()
-            self.log_server.server_close()
+            self.log_server.stop()
         self.client.close()
 
     def _spawn(self, name: str, target) -> None:
@@ -225,58 +220,3 @@ class AgentHost:
                     return data
         return None
 
-
-def _log_server(host: AgentHost) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            url = urlparse(self.path)
-            parts = url.path.strip("/").split("/")
-            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-            if len(parts) not in (3, 4) or parts[0] != "containerLogs":
-                return self._reply(404, b"not found\n")
-            tail = int(query["tailLines"]) if query.get("tailLines", "").lstrip("-").isdigit() else None
-            data = host.logs(parts[1], parts[2], parts[3] if len(parts) == 4 else None, tail,
-                             query.get("previous") == "true")
-            if data is None:
-                return self._reply(404, f"pod {parts[1]}/{parts[2]} is not on this node\n".encode())
-            if query.get("follow") == "true" and query.get("previous") != "true":
-                return self._follow(parts[1], parts[2], parts[3] if len(parts) == 4 else None, data)
-            self._reply(200, data)
-
-        def _follow(self, namespace: str, pod: str, container: str | None, first: bytes) -> None:
-            """Stream the log as it grows until the container stops or the client goes away."""
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.end_headers()
-            sent = len(host.logs(namespace, pod, container, None, False) or b"")
-            try:
-                self.wfile.write(first)
-                self.wfile.flush()
-                while not host.stopping():
-                    time.sleep(FOLLOW_POLL)
-                    full = host.logs(namespace, pod, container, None, False)
-                    if full is None:
-                        return
-                    sent = 0 if len(full) < sent else sent
-                    if len(full) > sent:
-                        self.wfile.write(full[sent:])
-                        self.wfile.flush()
-                        sent = len(full)
-                    if host.container_done(namespace, pod, container):
-                        return
-            except (BrokenPipeError, ConnectionResetError):
-                return
-
-        def _reply(self, code: int, body: bytes) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    return server

@@ -18,18 +18,16 @@ from berth.declarative.apiserver.logs import LOG_ENDPOINT_ANNOTATION, AgentLogPr
 
 
 def serve(app, host: str = "127.0.0.1", port: int = 6443, *, log_level: str = "warning") -> None:
-    """Run `app` with uvicorn until interrupted (uvloop when installed; httptools, writes coalesced per loop turn)."""
+    """Run `app` with uvicorn until interrupted (uvloop and httptools when installed)."""
     import gc
 
     import uvicorn
-
-    from berth.declarative.apiserver.transport import CorkedHttpToolsProtocol
 
     gc.collect()
     gc.freeze()  # the schemas and tables built at start-up never need scanning again
     gc.set_threshold(50_000, 20, 20)  # fewer young collections on the allocation-heavy request path
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=2,
-                proxy_headers=False, server_header=False, http=CorkedHttpToolsProtocol)
+                proxy_headers=False, server_header=False)
 
 
 __all__ = ["Api", "AgentLogProxy", "LOG_ENDPOINT_ANNOTATION", "LogSource", "create_app", "serve"]
