@@ -8,11 +8,11 @@ from berth.model.errors import ValidationError
 from berth.model.resources import CPU, GPU, MEMORY, PODS, Resources, GPU_WHOLE
 from berth.model.constraints import (
     AntiAffinity,
-    LabelRequirement,
     Taint,
     TaintEffect,
     Toleration,
 )
+from berth.model.labels import LabelRequirement
 from berth.model.node import Node
 from berth.model.workload import Workload
 

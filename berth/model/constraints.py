@@ -1,34 +1,21 @@
 """Placement constraints shared by nodes and workloads: labels, taints, tolerations, anti-affinity.
 
-These mirror the Kubernetes vocabulary (a `LabelRequirement` is one matchExpression of a node
-selector term, a `Taint` has an effect, a `Toleration` matches taints) so that both control planes
-can translate their own API objects into them.  The engine's filter plugins read them.
+These mirror the Kubernetes vocabulary (a `Taint` has an effect, a `Toleration` matches taints) so
+that both control planes can translate their own API objects into them.  The engine's filter plugins
+read them.  Label keys, values and `LabelRequirement` (one matchExpression of a node selector term)
+live in `berth.model.labels` with the selector matcher, and are re-exported here.
 """
 
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 
 from berth.model.errors import ValidationError
+from berth.model.labels import LabelRequirement, check_label_key, check_label_value
 
-_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-
-
-def check_label_key(key: str, field_path: str) -> str:
-    """Return `key` if it is a valid (optionally prefixed) label key of at most 63+253 chars."""
-    if not isinstance(key, str) or not _LABEL_KEY.match(key) or len(key.split("/")[-1]) > 63:
-        raise ValidationError(field_path, f"invalid label key {key!r}")
-    return key
-
-
-def check_label_value(value: str, field_path: str) -> str:
-    """Return `value` if it is a valid label value (at most 63 characters)."""
-    if not isinstance(value, str) or not _LABEL_VALUE.match(value) or len(value) > 63:
-        raise ValidationError(field_path, f"invalid label value {value!r}")
-    return value
+__all__ = ["AntiAffinity", "LabelRequirement", "Taint", "TaintEffect", "Toleration", "check_label_key",
+           "check_label_value"]
 
 
 class TaintEffect(str, enum.Enum):
@@ -90,38 +77,6 @@ class Toleration:
         if self.key and self.key != taint.key:
             return False
         return self.operator == "Exists" or self.value == taint.value
-
-
-@dataclass(frozen=True)
-class LabelRequirement:
-    """One node-label requirement: `key` In/NotIn `values`, or Exists/DoesNotExist."""
-
-    key: str
-    operator: str = "In"
-    values: tuple[str, ...] = ()
-
-    OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
-
-    def __post_init__(self) -> None:
-        check_label_key(self.key, "nodeSelector.key")
-        if self.operator not in self.OPERATORS:
-            raise ValidationError("nodeSelector.operator", f"must be one of {', '.join(self.OPERATORS)}")
-        values = tuple(self.values)
-        for v in values:
-            check_label_value(v, f"nodeSelector.{self.key}")
-        if self.operator in ("In", "NotIn") and not values:
-            raise ValidationError(f"nodeSelector.{self.key}", f"operator {self.operator} needs values")
-        object.__setattr__(self, "values", values)
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        """True when a node with `labels` satisfies this requirement."""
-        present = self.key in labels
-        if self.operator == "Exists":
-            return present
-        if self.operator == "DoesNotExist":
-            return not present
-        inside = present and labels[self.key] in self.values
-        return inside if self.operator == "In" else not inside
 
 
 @dataclass(frozen=True)

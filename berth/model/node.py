@@ -12,8 +12,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from berth.model.constraints import Taint, check_label_key, check_label_value
+from berth.model.constraints import Taint
 from berth.model.errors import ValidationError
+from berth.model.labels import check_label_key, check_label_value
 from berth.model.resources import GPU, GPU_WHOLE, Resources
 
 GPU_MODEL_LABEL = "gpu.berth.io/model"

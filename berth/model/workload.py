@@ -11,8 +11,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from berth.model.constraints import AntiAffinity, LabelRequirement, Toleration
+from berth.model.constraints import AntiAffinity, Toleration
 from berth.model.errors import ValidationError
+from berth.model.labels import LabelRequirement
 from berth.model.node import GPU_MODEL_LABEL, check_name
 from berth.model.resources import GPU, GPU_WHOLE, Resources
 

@@ -1,91 +1,36 @@
 """Label and field selectors: parsing the query-string forms and matching objects.
 
-`parse_labels('app=web,tier in (a,b),!legacy')` and `parse_fields('spec.nodeName=n1')` return lists of
-requirements or a `Problem` (400) naming what is wrong. `Filter` bundles both plus namespace and name
-for the list and watch handlers. Field paths are looked up with `field_value`, restricted per kind to the
+`parse_labels('app=web,tier in (a,b),!legacy')` returns the model's `Selector` (the one label parser and
+matcher live in `berth.model.labels`) and `parse_fields('spec.nodeName=n1')` a list of field requirements
+read with the same tokenizer; either answers a `Problem` (400) naming what is wrong. `Filter` bundles
+both plus namespace and name for the list and watch handlers. Field paths are looked up with `field_value`, restricted per kind to the
 labels its `ResourceSpec.field_labels` declares (as upstream does).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from berth.declarative.apiserver.status import Problem, bad_request
-
-_SET = re.compile(r"^\s*(!?)\s*([^\s!=(),]+)\s*(?:(notin|in)\s*\(([^)]*)\))?\s*$")
-_OP = re.compile(r"^\s*([^\s!=(),]+)\s*(==|=|!=)\s*([^\s!=(),]*)\s*$")
+from berth.model.labels import EQUALITY, EVERYTHING, Selector, SelectorError, parse_selector, parse_term, split_terms
 
 
-def _split(text: str) -> list[str]:
-    """Split on commas that are not inside parentheses."""
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return [p for p in parts if p.strip()]
-
-
-def parse_labels(text: str):
-    """Requirements (key, op, values) with op in '=', '!=', 'in', 'notin', 'exists', '!'; or a Problem."""
-    reqs = []
-    for part in _split(text or ""):
-        m = _OP.match(part)
-        if m:
-            key, op, value = m.groups()
-            reqs.append((key, "!=" if op == "!=" else "=", (value,)))
-            continue
-        m = _SET.match(part)
-        if not m or (m.group(1) and m.group(3)):
-            return bad_request(f"unable to parse requirement: invalid label selector: {part.strip()!r}")
-        neg, key, op, values = m.groups()
-        if op:
-            reqs.append((key, op, tuple(v.strip() for v in values.split(",") if v.strip())))
-        else:
-            reqs.append((key, "!" if neg else "exists", ()))
-    return reqs
-
-
-def labels_match(reqs, labels: dict | None) -> bool:
-    labels = labels or {}
-    for key, op, values in reqs:
-        have = key in labels
-        value = labels.get(key)
-        if op == "=" and value != values[0]:
-            return False
-        if op == "!=" and have and value == values[0]:
-            return False
-        if (op == "in" and value not in values) or (op == "notin" and have and value in values):
-            return False
-        if (op == "exists" and not have) or (op == "!" and have):
-            return False
-    return True
-
-
-def selector_matches(selector: dict | None, labels: dict | None) -> bool:
-    """Match a LabelSelector object ({matchLabels, matchExpressions}); an empty selector matches everything."""
-    selector = selector or {}
-    labels = labels or {}
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    ops = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
-    reqs = [(e.get("key"), ops.get(e.get("operator"), "in"), tuple(e.get("values") or ()))
-            for e in selector.get("matchExpressions") or []]
-    return labels_match(reqs, labels)
+def parse_labels(text: str) -> Selector | Problem:
+    """The label selector `text` asks for (`berth.model.labels` parses it), or a 400 Problem saying why not."""
+    selector = parse_selector(text)
+    return bad_request(selector.message) if isinstance(selector, SelectorError) else selector
 
 
 def parse_fields(text: str, allowed: tuple[str, ...], qualified: str):
-    """Requirements (path, op, value) for a field selector, or a Problem for syntax or unsupported fields."""
+    """Requirements (path, op, value) for a field selector, or a Problem for syntax or unsupported fields.
+
+    Terms share the label selector's tokenizer, restricted to `=`, `==` and `!=`; empty terms are skipped."""
     reqs = []
-    for part in _split(text or ""):
-        m = _OP.match(part)
-        if not m:
+    for part in filter(str.strip, split_terms(text)):
+        term = parse_term(part)
+        if term is None or term[1] not in EQUALITY:
             return bad_request(f"invalid field selector: {part.strip()!r}: expected key=value or key!=value")
-        path, op, value = m.groups()
+        path, op, (value,) = term
         if path not in allowed:
             return bad_request(f'field label not supported: {path}')
         reqs.append((path, "!=" if op == "!=" else "=", value))
@@ -115,14 +60,14 @@ class Filter:
     """What a list or watch wants: a namespace ('' = all), label and field requirements."""
 
     namespace: str = ""
-    labels: tuple = ()
+    labels: Selector = EVERYTHING
     fields: tuple = ()
 
     def matches(self, obj: dict) -> bool:
         meta = obj.get("metadata") or {}
         if self.namespace and meta.get("namespace") != self.namespace:
             return False
-        if self.labels and not labels_match(self.labels, meta.get("labels")):
+        if self.labels is not EVERYTHING and not self.labels.matches(meta.get("labels")):
             return False
         return not self.fields or fields_match(self.fields, obj)
 
@@ -141,4 +86,4 @@ def make_filter(spec, namespace: str, label_text: str, field_text: str) -> Filte
     fields = parse_fields(field_text, spec.field_labels, spec.qualified)
     if isinstance(fields, Problem):
         return fields
-    return Filter(namespace, tuple(labels), tuple(fields))
+    return Filter(namespace, labels, tuple(fields))

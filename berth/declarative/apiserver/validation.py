@@ -11,6 +11,7 @@ import re
 
 from berth.declarative.apiserver.status import cause
 from berth.declarative.quantity import QuantityError, parse_quantity
+from berth.model.labels import EVERYTHING, SelectorError, structured_selector
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -124,13 +125,15 @@ def workload(obj: dict) -> list[dict]:
     errs: list[dict] = []
     if isinstance(spec.get("replicas"), int) and spec["replicas"] < 0:
         errs.append(cause("spec.replicas", f"Invalid value: {spec['replicas']}: must be greater than or equal to 0"))
-    selector = (spec.get("selector") or {}).get("matchLabels") or {}
+    selector = structured_selector(spec["selector"]) if spec.get("selector") else EVERYTHING
     if not spec.get("selector"):
         errs.append(cause("spec.selector", "Required value", "FieldValueRequired"))
     template = spec.get("template") or {}
     tlabels = (template.get("metadata") or {}).get("labels") or {}
     errs += labels(tlabels, "spec.template.metadata.labels")
-    if any(tlabels.get(k) != v for k, v in selector.items()):
+    if isinstance(selector, SelectorError):
+        errs.append(cause("spec.selector", f"Invalid value: {spec['selector']}: {selector.message}"))
+    elif not selector.matches(tlabels):
         errs.append(cause("spec.template.metadata.labels", f"Invalid value: {tlabels}: `selector` does not match"
                                                            " template `labels`"))
     return errs + pod_spec(template.get("spec"), "spec.template.spec")

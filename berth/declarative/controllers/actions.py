@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 
 from berth.declarative.client.rest import ApiError
+from berth.model.labels import NOTHING, Selector, SelectorError, structured_selector
 
 
 @dataclass(frozen=True)
@@ -78,21 +79,14 @@ def template_hash(template: dict) -> str:
     return out
 
 
-def matches(selector: dict | None, labels: dict | None) -> bool:
-    """A LabelSelector (matchLabels and matchExpressions) against labels; an empty selector matches nothing."""
-    if not selector:
-        return False
-    labels = labels or {}
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
-        present = key in labels
-        if (op == "In" and labels.get(key) not in values) or (op == "NotIn" and present and labels[key] in values) \
-                or (op == "Exists" and not present) or (op == "DoesNotExist" and present):
-            return False
-    return bool(selector.get("matchLabels") or selector.get("matchExpressions"))
+def controller_selector(selector: dict | None) -> Selector:
+    """What a controller's `spec.selector` adopts: NOTHING when it is null, empty or invalid.
+
+    This is the controllers' one rule on top of the label matcher.  A list call with an empty selector
+    matches everything, but a controller with one would claim every pod in its namespace, so Kubernetes'
+    controllers (ReplicaSet, Deployment, adoption) select nothing instead, and so do these."""
+    parsed = structured_selector(selector)
+    return NOTHING if isinstance(parsed, SelectorError) or parsed.empty else parsed
 
 
 def perform(client, actions: list[Action]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
-from berth.declarative.controllers.actions import Action, Create, Delete, Update, matches, owner_ref
+from berth.declarative.controllers.actions import Action, Create, Delete, Update, controller_selector, owner_ref
 from berth.declarative.controllers.pods import deletion_rank, is_active, is_available, is_ready
 
 BURST = 500
@@ -24,10 +24,10 @@ def replicaset_status(rs: dict, pods: list[dict], now: float) -> dict:
     active = [p for p in pods if is_active(p)]
     selector, min_ready = spec.get("selector"), int(spec.get("minReadySeconds") or 0)
     template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    fully_labeled = controller_selector({"matchLabels": template_labels} if template_labels else selector)
     return {
         "replicas": len(active),
-        "fullyLabeledReplicas": sum(1 for p in active if matches({"matchLabels": template_labels} if template_labels
-                                                                else selector, p["metadata"].get("labels"))),
+        "fullyLabeledReplicas": sum(1 for p in active if fully_labeled.matches(p["metadata"].get("labels"))),
         "readyReplicas": sum(1 for p in active if is_ready(p)),
         "availableReplicas": sum(1 for p in active if is_available(p, min_ready, now)),
         "observedGeneration": rs["metadata"].get("generation", 1),
