@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 
 import httpx
+from os_traits import COMPUTE_STATUS_DISABLED
 
 from berth.centralised.agent.inventory import HostResources
 from berth.centralised.scheduler.placement import PlacementClient
@@ -22,7 +23,6 @@ from berth.centralised.scheduler.request import provider_uuid, zone_aggregate
 from berth.runtime import Runtime, UnitSpec, UnitStatus
 
 IDLE_COMMAND = ("sleep", "infinity")
-DISABLED_TRAIT = "COMPUTE_STATUS_DISABLED"
 STOP_GRACE = 5.0
 
 
@@ -52,7 +52,7 @@ class ComputeAgent:
         if disabled == self.disabled:
             return
         traits = set(self.placement.traits(self.rp_uuid))
-        wanted = traits | {DISABLED_TRAIT} if disabled else traits - {DISABLED_TRAIT}
+        wanted = traits | {COMPUTE_STATUS_DISABLED} if disabled else traits - {COMPUTE_STATUS_DISABLED}
         if wanted != traits:
             self.placement.put_traits(self.rp_uuid, sorted(wanted))
         self.disabled = disabled

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from os_traits import COMPUTE_STATUS_DISABLED
+
 from berth.centralised.scheduler.request import RequestSpec, zone_aggregate
 
 Query = dict[str, list[str]]
-DISABLED_TRAIT = "COMPUTE_STATUS_DISABLED"
 
 
 def resources(spec: RequestSpec, query: Query) -> None:
@@ -22,7 +23,7 @@ def resources(spec: RequestSpec, query: Query) -> None:
 
 def compute_status_filter(spec: RequestSpec, query: Query) -> None:
     """Keep out providers whose agent is disabled (they carry COMPUTE_STATUS_DISABLED)."""
-    query.setdefault("_forbidden", []).append(DISABLED_TRAIT)
+    query.setdefault("_forbidden", []).append(COMPUTE_STATUS_DISABLED)
 
 
 def flavor_traits(spec: RequestSpec, query: Query) -> None:
