@@ -6,6 +6,7 @@ import pytest
 
 from berth.engine import Engine
 from berth.engine.optimal.aggregate import feasible_rows
+from berth.engine.optimal.batch import place_batch
 from berth.model import AntiAffinity, Taint, Toleration
 from berth.model.workload import gpu_model_selector
 from tests.conftest import node, pod
@@ -23,7 +24,7 @@ def test_solver_beats_first_fit_on_a_packing_trap():
     nodes = [node(f"n{i}", cpu=64000, memory=65536, gpus=1, model="T4") for i in range(3)]
     pods = [pod("a1", gpu=400), pod("a2", gpu=400), pod("b1", gpu=600), pod("b2", gpu=600), pod("c1", gpu=1000)]
     engine = Engine(nodes, "best-fit")
-    result = engine.place_batch(pods, time_limit=10, weight=lambda w: w.requests["gpu"])
+    result = place_batch(engine, pods, time_limit=10, weight=lambda w: w.requests["gpu"])
     assert result.weight == 3000 and result.bound == 3000 and result.gap == 0
     assert result.weight >= result.heuristic_weight
     assert len(result.placements) == 5
@@ -34,7 +35,7 @@ def test_small_batch_is_proven_optimal():
     nodes = [node(f"n{i}", cpu=8000, memory=16384, gpus=2, model="T4") for i in range(4)]
     pods = [pod(f"p{i}", cpu=1500, gpu=g) for i, g in enumerate([300, 700, 500, 500, 1000, 2000, 250, 750, 600, 400])]
     engine = Engine(nodes, "best-fit")
-    result = engine.place_batch(pods, time_limit=10)
+    result = place_batch(engine, pods, time_limit=10)
     assert result.status == "optimal", result.to_dict()
     assert result.gap == 0
     _check_valid(engine)
@@ -45,7 +46,7 @@ def test_infeasible_workloads_get_reasons_not_exceptions():
     pods = [pod("huge", gpu=4000), pod("wrong-model", gpu=500, node_selector=gpu_model_selector(["V100"])),
             pod("ok", gpu=500)]
     engine = Engine(nodes, "best-fit")
-    result = engine.place_batch(pods, time_limit=5)
+    result = place_batch(engine, pods, time_limit=5)
     assert set(result.unschedulable) == {"huge", "wrong-model"}
     assert "Insufficient gpu" in result.unschedulable["huge"].message
     assert "node affinity" in result.unschedulable["wrong-model"].message
@@ -60,7 +61,7 @@ def test_constraints_are_honoured():
     pods += [pod(f"t{i}", gpu=1000, node_selector=gpu_model_selector(["T4"])) for i in range(6)]
     pods += [pod(f"tol{i}", gpu=1000, tolerations=(Toleration("dedicated", "Equal", "x"),)) for i in range(3)]
     engine = Engine(nodes, "best-fit")
-    result = engine.place_batch(pods, time_limit=10)
+    result = place_batch(engine, pods, time_limit=10)
     hosts = [result.placements[f"w{i}"].node for i in range(5) if f"w{i}" in result.placements]
     assert len(hosts) == len(set(hosts))
     for i in range(6):
@@ -77,7 +78,7 @@ def test_time_limited_solve_returns_a_placement_and_a_gap():
     pods = [pod(f"p{i}", cpu=int(rng.integers(1, 8)) * 1000, gpu=int(rng.choice([250, 470, 650, 810, 1000, 2000])))
             for i in range(120)]
     engine = Engine(nodes, "best-fit")
-    result = engine.place_batch(pods, time_limit=0.5)
+    result = place_batch(engine, pods, time_limit=0.5)
     assert result.placements and result.weight >= result.heuristic_weight
     assert result.bound >= result.weight and 0 <= result.gap < 1
     assert len(result.placements) + len(result.unschedulable) == len(pods)
@@ -93,7 +94,7 @@ def test_rolling_horizon_for_long_queues_is_never_worse_than_the_heuristic():
     old = batch.CHUNK
     batch.CHUNK = 25
     try:
-        result = engine.place_batch(pods, time_limit=6)
+        result = place_batch(engine, pods, time_limit=6)
     finally:
         batch.CHUNK = old
     assert result.method == "rolling-horizon"

@@ -11,7 +11,7 @@ import pytest
 
 from berth.engine import Engine
 from berth.engine.optimal.aggregate import aggregate
-from berth.engine.optimal.batch import priority_weight
+from berth.engine.optimal.batch import place_batch, priority_weight
 from berth.engine.optimal.columns import ColumnGeneration
 from berth.engine.optimal.compact import CompactModel, prove
 from berth.engine.optimal.layouts import layouts
@@ -107,7 +107,7 @@ def test_place_batch_states_optimal_on_an_empty_cluster_via_the_compact_model():
     pods = [pod(f"p{i}", cpu=rng.choice([2000, 4000, 6000]), gpu=rng.choice([300, 500, 700, 1000, 2000]))
             for i in range(30)]
     engine = Engine(nodes, "best-fit")
-    result = engine.place_batch(pods, time_limit=20)
+    result = place_batch(engine, pods, time_limit=20)
     assert result.method == "compact"
     assert result.status == "optimal" and result.gap == 0
     assert result.secondary_bound == result.secondary

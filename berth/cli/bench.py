@@ -170,7 +170,7 @@ def optimal(
     saturated: bool = typer.Option(True, help="Also the saturated scenario (FGD cluster at 100% arrived, seeds 42..)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
-    """The batch solver (Engine.place_batch): proofs of optimality, gaps and wall time.
+    """The batch solver (`berth.engine.optimal.batch.place_batch`): proofs of optimality, gaps and wall time.
 
     Small: each batch of openb pods on a sample of openb nodes, within --time-limit; large: one
     batch of --large pods on --large-nodes nodes within --large-limit, against the best heuristic.

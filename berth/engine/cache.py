@@ -11,8 +11,7 @@ instead of rescanning every node per decision.  A refresh of one row (the common
 placement moved it) calls the plugins' one-row forms (`RowFilter.fits`, `RowScore.score_row`) in
 plain Python numbers when every active plugin has one; a refresh of many rows scores one
 untouched node per node spec for all of them (`Snapshot.alike`).  Results are identical to a full
-evaluation (a test checks this); `enabled=False` forces full evaluation.  Called by `Engine` and the
-centralised scheduler's host selection.
+evaluation (a test checks this); `enabled=False` forces full evaluation.  Called by `Engine` only.
 """
 
 from __future__ import annotations
@@ -55,29 +54,33 @@ class ScoreCache:
         self.last: int | None = None
         """The shape of the latest decision: the most recently used entry, no reordering needed."""
 
-    def evaluate(self, workload: Workload) -> tuple[np.ndarray, np.ndarray]:
-        """(feasible mask, total score with -inf where infeasible) over every row."""
-        return self._total(self._entry(workload))
+    def evaluate(self, workload: Workload, within: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(feasible mask, total score) over every row; the total is -inf where a filter fails.
+        Only rows of the boolean mask `within` (all when None) count as feasible, and normalising
+        scorers range over those."""
+        entry = self._entry(workload)
+        return self._total(entry, entry.ok if within is None else entry.ok & within)
 
     def best(self, workload: Workload) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`evaluate`'s pair plus the rows sharing the highest total, ascending (empty: none fits)."""
         entry = self._entry(workload)
-        ok, total = self._total(entry)
+        ok, total = self._total(entry, entry.ok)
         if total is not entry.rowwise:
             return ok, total, top_rows(total)
         if entry.top is None:
             entry.top = top_rows(total)
         return ok, total, entry.top
 
-    def _total(self, entry: _Entry) -> tuple[np.ndarray, np.ndarray]:
+    def _total(self, entry: _Entry, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The row-wise total plus the normalised terms, normalised over the rows `ok`."""
         total = entry.rowwise
         for i, scorer, weight in entry.scorers:
             if not scorer.normalizes:
                 continue
-            term = scorer.normalize(entry.raw[i], entry.ok)
+            term = scorer.normalize(entry.raw[i], ok)
             if term is not None:
                 total = total + weight * term
-        return entry.ok, total
+        return ok, total
 
     def _entry(self, workload: Workload) -> _Entry:
         key = workload.shape_id

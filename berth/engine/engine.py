@@ -6,9 +6,27 @@ charges the snapshot; it returns a `Placement`, or an `Unschedulable` with reaso
 Plugins that keep per-row state are warmed when the engine is built (`Prepares`).  An engine built
 with `moves=True` lets its policy's `Repair` move placed GPU shares to make room for a workload
 that fits nowhere; the placement then lists the moves.
-`release(name)` gives the resources back.  Per-row filter and score results are cached per
-workload shape and refreshed only for rows that changed since (see `ScoreCache`), so each
-decision still evaluates every node, at the cost of the rows that moved.
+Per-row filter and score results are cached per workload shape and refreshed only for rows that
+changed since (see `ScoreCache`), so each decision still evaluates every node, at the cost of the
+rows that moved.
+
+The public calls, which the planes, the simulator and the batch solver use (nothing outside this
+module reads the cache or the bookkeeping):
+
+- `place(workload)` decides and charges; `release(name)` gives a placed workload's resources back.
+- `assign(row, workload, devices)` charges a place the caller chose; `where(name)` says where a
+  placed workload is; `disown(name)` stops tracking one, leaving its charge to the caller.
+- `evaluate(workload, within, extra)` answers, without deciding, what a decision would see:
+  feasibility and total score per row, optionally over a subset of rows and with more scorers.
+- `explain(workload, rows)` gives the reasons no node (of `rows`) takes the workload;
+  `fits(workload, row)` asks the filters about one row afresh (for callers that change the
+  snapshot around it, as preemption does).
+- `snapshot` is the `Snapshot` decisions read: callers may read it, add nodes
+  (`Snapshot.add_nodes`) and charge or release workloads the engine does not track; `policy` is
+  the built policy, to read (its name, its filters' names).
+
+Batch placement (`berth.engine.optimal.batch.place_batch(engine, workloads)`) builds on these
+calls; the engine does not import it (the solver loads CP-SAT and HiGHS).
 """
 
 from __future__ import annotations
@@ -19,7 +37,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from berth.engine.cache import ScoreCache
-from berth.engine.plugins import Prepares
+from berth.engine.plugins import Prepares, ScorePlugin
 from berth.engine.repair import Plan, Sharers
 from berth.engine.policy import BuiltPolicy, Policy, PolicyContext, get_policy
 from berth.engine.snapshot import Snapshot
@@ -89,16 +107,6 @@ class Engine:
             return int(ties[np.argmin(self.snapshot.name_rank()[ties])])
         return int(ties[self.rng.integers(len(ties))])
 
-    def place_batch(self, workloads: Iterable[Workload], *, time_limit: float = 10.0, **options):
-        """Place a queue jointly: the best heuristic improved by CP-SAT within `time_limit` seconds.
-
-        Returns a `berth.engine.optimal.batch.BatchResult` (placements, per-workload reasons, the
-        weight placed, its proven bound and gap); see that module for the options.
-        """
-        from berth.engine.optimal.batch import place_batch
-
-        return place_batch(self, list(workloads), time_limit=time_limit, **options)
-
     def release(self, name: str) -> bool:
         """Give back what workload `name` holds; False if it is not placed."""
         held = self.placed.pop(name, None)
@@ -110,9 +118,52 @@ class Engine:
             self.sharers[(row, devices[0])].pop(name)
         return True
 
-    def explain(self, workload: Workload) -> Unschedulable:
-        """Why no node takes `workload`: per reason, how many nodes gave it (first failing filter)."""
-        remaining = np.arange(len(self.snapshot))
+    def where(self, name: str) -> tuple[int, tuple[int, ...]] | None:
+        """The row and GPU slots workload `name` holds, or None if it is not placed."""
+        held = self.placed.get(name)
+        return None if held is None else (held[0], held[2])
+
+    def disown(self, name: str) -> bool:
+        """Stop tracking placed workload `name` but leave its charge on the snapshot: the caller
+        now owns it (and gives it back through `Snapshot.release`); False if it is not placed."""
+        held = self.placed.pop(name, None)
+        if held is None:
+            return False
+        row, workload, devices = held
+        if workload.gpu_affinity == "share-gpu":
+            self.sharers[(row, devices[0])].pop(name)
+        return True
+
+    def evaluate(self, workload: Workload, within: np.ndarray | None = None,
+                 extra: Iterable[tuple[ScorePlugin, float]] = ()) -> tuple[np.ndarray, np.ndarray]:
+        """(feasible mask, total score) over every row, as a decision would see them, without
+        deciding.  Only rows of the boolean mask `within` (all when None) count: the others are
+        infeasible, and normalising scorers range over the feasible rows within.  `extra` scorers
+        (plugin, weight) are scored afresh for this call and added after the policy's own."""
+        ok, total = self.cache.evaluate(workload, within)
+        for scorer, weight in extra:
+            if scorer.skip(self.snapshot, workload):
+                continue
+            rows = np.flatnonzero(ok)
+            raw = np.zeros(len(ok))
+            raw[rows] = scorer.score(self.snapshot, workload, rows)
+            term = scorer.normalize(raw, ok) if scorer.normalizes else raw
+            if term is not None:
+                total = total + weight * term
+        return ok, total
+
+    def fits(self, workload: Workload, row: int) -> bool:
+        """True when every filter of the policy passes node `row` for `workload` now (asked
+        afresh, not from the cache)."""
+        rows = np.array([row])
+        return all(bool(f.filter(self.snapshot, workload, rows)[0]) for f in self.policy.filters
+                   if not f.skip(self.snapshot, workload))
+
+    def explain(self, workload: Workload, rows: np.ndarray | None = None) -> Unschedulable:
+        """Why no node (of `rows`, all when None) takes `workload`: per reason, how many nodes
+        gave it (first failing filter)."""
+        remaining = np.arange(len(self.snapshot)) if rows is None else np.asarray(rows, np.int64)
+        total = len(remaining)
         reasons: Counter[str] = Counter()
         for plugin in self.policy.filters:
             passed = plugin.filter(self.snapshot, workload, remaining)
@@ -122,4 +173,4 @@ class Engine:
                     if mask.any():
                         reasons[reason] += int(mask.sum())
             remaining = remaining[passed]
-        return Unschedulable(workload.name, len(self.snapshot), dict(reasons))
+        return Unschedulable(workload.name, total, dict(reasons))

@@ -1,4 +1,4 @@
-"""Batch mode of the FGD experiment: the queue is placed K pods at a time with `Engine.place_batch`.
+"""Batch mode of the FGD experiment: the queue is placed K pods at a time with the batch solver.
 
 The set-up is `berth.sim.fgd.run_curve`'s (same cluster with seeded name prefixes, same arrival
 order, same workload mix); the difference is that every K consecutive arrivals are placed
@@ -51,6 +51,8 @@ def batch_curve(trace: str, seed: int, k: int, data_dir: Path | None = None, tun
                 order: str = "largest-first", solve: bool = True) -> Run:
     """One batch-mode run; the returned `Run` is named `batch-<k>`.  `solve=False` keeps the
     ordered online placement only (the solver's baseline)."""
+    from berth.engine.optimal.batch import place_batch   # loads OR-Tools: seconds, so only when run
+
     started = time.perf_counter()
     cluster = prefix_node_names(load_nodes(nodes or node_list_path(data_dir)), seed)
     pods = load_pods(pod_trace_path(trace, data_dir))
@@ -63,8 +65,8 @@ def batch_curve(trace: str, seed: int, k: int, data_dir: Path | None = None, tun
         index = _ordered(range(start, min(start + k, len(arrivals))), arrivals, order)
         chunk = [arrivals[i] for i in index]
         if solve:
-            result = engine.place_batch(chunk, time_limit=time_limit, context=context, weight=gpu_weight,
-                                        secondary=SECONDARY, live=True, prefer_hint=True)
+            result = place_batch(engine, chunk, time_limit=time_limit, context=context, weight=gpu_weight,
+                                 secondary=SECONDARY, live=True, prefer_hint=True)
             done = result.placements
         else:
             done = {w.name for w in chunk if engine.place(w).ok}

@@ -7,7 +7,7 @@ placed jointly on N nodes drawn from the 1,213-node cluster (empty), within `tim
 result records whether optimality was proven (the whole lexicographic objective, or at least
 the weight), the gap to the proven bound and the wall time.  Scenario `large`: one batch of
 `large` pods on `large_nodes` nodes with a longer limit, solved by the rolling horizon, compared
-with the best heuristic.  Wall times include everything `Engine.place_batch` does (heuristics,
+with the best heuristic.  Wall times include everything `place_batch` does (heuristics,
 bound, model building, solving, applying) but not interpreter start-up or imports.
 """
 
@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from berth.engine import Engine
+from berth.engine.optimal.batch import clone, place_batch
 from berth.sim.trace import load_nodes, load_pods, node_list_path, pod_trace_path
 
 
@@ -59,7 +60,7 @@ def run_case(scenario: str, pods: int, nodes: int, seed: int, time_limit: float,
         [_renamed(trace[rng.randrange(len(trace))].workload, i) for i in range(pods)]
     engine = Engine(cluster, "best-fit")
     started, cpu = time.perf_counter(), time.process_time()
-    result = engine.place_batch(batch, time_limit=time_limit, secondary=secondary)
+    result = place_batch(engine, batch, time_limit=time_limit, secondary=secondary)
     return _case(scenario, pods, nodes, seed, time_limit, result, started, cpu)
 
 
@@ -76,7 +77,6 @@ def saturated_cases(sizes: list[int], seed: int, time_limit: float, level: float
     """The FGD experiment's cluster filled by `fgd` until `level` of its GPU capacity has
     arrived (seeded arrivals), then each batch size K: the next K arrivals placed jointly."""
     from berth.engine import PolicyContext
-    from berth.engine.optimal.batch import clone
     from berth.model import GPU
     from berth.sim.workload import demand_mix, prefix_node_names, prepare_arrivals
 
@@ -95,8 +95,8 @@ def saturated_cases(sizes: list[int], seed: int, time_limit: float, level: float
     for k in sizes:
         engine = Engine(clone(filler.snapshot), "fgd", seed=seed, context=context)
         started, cpu = time.perf_counter(), time.process_time()
-        result = engine.place_batch(arrivals[at: at + k], time_limit=time_limit, context=context,
-                                    secondary=secondary)
+        result = place_batch(engine, arrivals[at: at + k], time_limit=time_limit, context=context,
+                             secondary=secondary)
         out.append(_case("saturated", k, len(cluster), seed, time_limit, result, started, cpu))
     return out
 

@@ -97,8 +97,8 @@ class ClusterState:
             engine = self.engines[scheduler_name]
             result = engine.place(workload)
             if isinstance(result, Placement):
-                _, _, devices = engine.placed.pop(workload.name)  # the ledger, not the engine, tracks it
-                self.ledger[key] = Charge(result.node, workload, devices, assumed=True, on=True)
+                engine.disown(workload.name)  # the ledger, not the engine, tracks it
+                self.ledger[key] = Charge(result.node, workload, result.devices, assumed=True, on=True)
             return result
 
     def forget(self, key: str) -> None:

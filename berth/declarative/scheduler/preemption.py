@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from berth.declarative.scheduler.cache import Charge, ClusterState
+from berth.engine import Engine
 from berth.model import Workload
 
 
@@ -33,14 +32,13 @@ def select_victims(state: ClusterState, scheduler_name: str, workload: Workload,
     with state.lock:
         state.sync()
         engine, snap = state.engines[scheduler_name], state.snapshot
-        filters = [f for f in engine.policy.filters if not f.skip(snap, workload)]
         lower: dict[str, list[tuple[str, Charge]]] = {}
         for key, charge in state.ledger.items():
             if charge.on and not charge.assumed and charge.workload.priority < workload.priority:
                 lower.setdefault(charge.node, []).append((key, charge))
         best: tuple[tuple, Preemption] | None = None
         for node in sorted(lower)[:max(max_candidates, len(snap) // 10)]:
-            victims = _victims_on(snap, filters, workload, snap.index[node], lower[node])
+            victims = _victims_on(engine, workload, snap.index[node], lower[node])
             if victims is None:
                 continue
             prios = [c.workload.priority for _, c in victims]
@@ -50,25 +48,20 @@ def select_victims(state: ClusterState, scheduler_name: str, workload: Workload,
         return best[1] if best else None
 
 
-def _fits(snap, filters, workload: Workload, row: int) -> bool:
-    rows = np.array([row])
-    return all(bool(f.filter(snap, workload, rows)[0]) for f in filters)
-
-
-def _victims_on(snap, filters, workload: Workload, row: int,
+def _victims_on(engine: Engine, workload: Workload, row: int,
                 pods: list[tuple[str, Charge]]) -> list[tuple[str, Charge]] | None:
-    released = []
+    snap, released = engine.snapshot, []
     for key, charge in pods:
         snap.release(row, charge.workload, charge.devices)
         released.append((key, charge))
     try:
-        if not _fits(snap, filters, workload, row):
+        if not engine.fits(workload, row):
             return None
         victims = []
         for key, charge in sorted(pods, key=lambda kc: -kc[1].workload.priority):
             snap.assign(row, charge.workload, charge.devices)
             released.remove((key, charge))
-            if not _fits(snap, filters, workload, row):
+            if not engine.fits(workload, row):
                 snap.release(row, charge.workload, charge.devices)
                 released.append((key, charge))
                 victims.append((key, charge))

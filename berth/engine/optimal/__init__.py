@@ -9,10 +9,10 @@
 - `fullest`: the fullest-node construction (minimum bin slack) for the fewest new nodes.
 - `shrink`: neighbourhood searches that empty nodes (`shrink`) or place more weight (`fill`).
 - `cpsat`: the CP-SAT model of one batch (or chunk) over workload types and candidate nodes.
-- `batch`: the batch solver behind `Engine.place_batch`: best heuristic, bound, compact MIP, CP-SAT,
-  decomposition by node classes and rolling horizon (explained in its docstring).
+- `batch`: the batch solver, `place_batch(engine, workloads)`: best heuristic, bound, compact MIP,
+  CP-SAT, decomposition by node classes and rolling horizon (explained in its docstring).
 - `highs`: the thin HiGHS front the bounds use.
-The engine calls this package from `Engine.place_batch`; the simulator from `berth.sim.bound`
-and `berth.sim.batchmode`.  Only `batch` changes a snapshot: the engine's, when it applies the
-placement it returns.
+This package builds on `Engine`'s public calls (the engine never imports it); the simulator calls
+it from `berth.sim.bound` and `berth.sim.batchmode`.  Only `batch` changes a snapshot: the
+engine's, when it applies the placement it returns.
 """

@@ -30,18 +30,20 @@
    policy then places anything left out that still fits.  Workloads still unplaced get the
    engine's reasons.
 A time-limited solve therefore always returns a placement and its gap; nothing here raises for
-an infeasible batch.  Called by `Engine.place_batch`.
+an infeasible batch.  Called as `place_batch(engine, workloads, ...)` by the simulator and the
+benchmarks; it uses only the engine's public calls, and the engine does not import this module.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from berth.engine.engine import Engine
 from berth.engine.optimal.aggregate import aggregate, feasible_rows
 from berth.engine.optimal.bounds import AllocationModel
 from berth.engine.optimal.compact import prove
@@ -114,14 +116,11 @@ def clone(snap):
 
 def run_heuristic(snap, workloads: Sequence[Workload], policy, context, seed: int = 0) -> Assignment:
     """Place `workloads` one by one with `policy` on a copy of `snap`; index -> (row, devices)."""
-    from berth.engine.engine import Engine
-
     engine = Engine(clone(snap), policy, seed=seed, context=context)
     out: Assignment = {}
     for i, w in enumerate(workloads):
         if engine.place(w).ok:
-            row, _, devices = engine.placed[w.name]
-            out[i] = (row, devices)
+            out[i] = engine.where(w.name)
     return out
 
 
@@ -190,8 +189,7 @@ class BatchSolver:
         placed = [i for i, w in enumerate(batch) if self.engine.place(w).ok]
         found: Assignment = {}
         for i in placed:      # where each ended: a later repair may have moved an earlier one
-            row, _, devices = self.engine.placed[batch[i].name]
-            found[i] = (row, devices)
+            found[i] = self.engine.where(batch[i].name)
         for i in found:
             self.engine.release(batch[i].name)
         self.best_heuristic = self.engine.policy.name
@@ -336,9 +334,12 @@ class BatchSolver:
                 result.unschedulable[w.name] = outcome
 
 
-def place_batch(engine, workloads: Sequence[Workload], **options) -> BatchResult:
-    """Place `workloads` jointly on `engine` (see the module doc); never raises for bad luck."""
-    return BatchSolver(engine, workloads, **options).run()
+def place_batch(engine: Engine, workloads: Iterable[Workload], *, time_limit: float = 10.0,
+                **options) -> BatchResult:
+    """Place `workloads` jointly on `engine`: the best heuristic improved by CP-SAT within
+    `time_limit` seconds (see the module doc and `BatchSolver` for the options); never raises
+    for bad luck."""
+    return BatchSolver(engine, list(workloads), time_limit=time_limit, **options).run()
 
 
 
