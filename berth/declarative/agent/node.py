@@ -15,11 +15,11 @@ import platform
 from dataclasses import dataclass, field
 
 from berth.declarative.agent.podstatus import pod_status, stamp, unit_specs
+from berth.declarative.names import LEASE_NAMESPACE
 from berth.model.timestamps import rfc3339_micro
 from berth.runtime import Runtime, UnitState
 
 KUBELET_VERSION = "v1.32.0-berth"
-LEASE_NAMESPACE = "kube-node-lease"
 LEASE_SECONDS = 40
 
 

@@ -1,13 +1,16 @@
 """The kinds the API server serves, as one table of data (`KINDS`), plus storage-key helpers.
 
 Every route, discovery list, OpenAPI path, Table printer and validator is looked up here by
-(group, version, plural). Adding a kind is adding a row (and, if it needs them, a defaulter, a validator
-and Table columns in their own tables). Callers: every other module of the API server.
+(group, version, plural). Adding a kind is adding a row (its names first to `berth.declarative.names`,
+which the client shares, and, if it needs them, a defaulter, a validator and Table columns in their own
+tables). Callers: every other module of the API server.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from berth.declarative.names import RESOURCES
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,19 +59,26 @@ EVENT_FIELDS = ("metadata.name", "metadata.namespace", "involvedObject.kind", "i
                 "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason", "reportingComponent",
                 "source", "type")
 
+
+
+def served(plural: str, model: str, *rest, **options) -> ResourceSpec:
+    """A row of KINDS: group, version, kind and scope from `names.RESOURCES`; singular is the kind in lower
+    case; `model` (the client model of its schema) and the rest are the server's own."""
+    names = RESOURCES[plural]
+    return ResourceSpec(names.group, names.version, plural, names.kind.lower(), names.kind, names.namespaced,
+                        model, *rest, **options)
+
+
 KINDS: tuple[ResourceSpec, ...] = (
-    ResourceSpec("", "v1", "namespaces", "namespace", "Namespace", False, "V1Namespace", ("ns",),
-                 ("status", "finalize"), ("metadata.name", "status.phase")),
-    ResourceSpec("", "v1", "nodes", "node", "Node", False, "V1Node", ("no",), ("status",),
-                 ("metadata.name", "spec.unschedulable")),
-    ResourceSpec("", "v1", "pods", "pod", "Pod", True, "V1Pod", ("po",),
-                 ("binding", "status", "log", "eviction"), POD_FIELDS, ("all",), return_deleted=True),
-    ResourceSpec("", "v1", "events", "event", "Event", True, "CoreV1Event", ("ev",), (), EVENT_FIELDS),
-    ResourceSpec("coordination.k8s.io", "v1", "leases", "lease", "Lease", True, "V1Lease"),
-    ResourceSpec("apps", "v1", "replicasets", "replicaset", "ReplicaSet", True, "V1ReplicaSet", ("rs",),
-                 ("status", "scale"), ("metadata.name", "metadata.namespace", "status.replicas"), ("all",)),
-    ResourceSpec("apps", "v1", "deployments", "deployment", "Deployment", True, "V1Deployment", ("deploy",),
-                 ("status", "scale"), categories=("all",)),
+    served("namespaces", "V1Namespace", ("ns",), ("status", "finalize"), ("metadata.name", "status.phase")),
+    served("nodes", "V1Node", ("no",), ("status",), ("metadata.name", "spec.unschedulable")),
+    served("pods", "V1Pod", ("po",), ("binding", "status", "log", "eviction"), POD_FIELDS, ("all",),
+           return_deleted=True),
+    served("events", "CoreV1Event", ("ev",), (), EVENT_FIELDS),
+    served("leases", "V1Lease"),
+    served("replicasets", "V1ReplicaSet", ("rs",), ("status", "scale"),
+           ("metadata.name", "metadata.namespace", "status.replicas"), ("all",)),
+    served("deployments", "V1Deployment", ("deploy",), ("status", "scale"), categories=("all",)),
 )
 
 BY_PATH: dict[tuple[str, str, str], ResourceSpec] = {(k.group, k.version, k.plural): k for k in KINDS}
@@ -86,6 +96,3 @@ SUBRESOURCES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
 }
 
 GROUP_VERSIONS: tuple[tuple[str, str], ...] = tuple(dict.fromkeys((k.group, k.version) for k in KINDS))
-
-# Namespaces that exist from the first start, as upstream's apiserver creates them.
-SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")

@@ -16,10 +16,11 @@ from typing import Callable
 from berth.declarative.apiserver import status as st
 from berth.declarative.apiserver.codec import conform, from_record, to_stored
 from berth.declarative.apiserver.defaults import apply_defaults
-from berth.declarative.apiserver.kinds import BY_PLURAL, KINDS, SYSTEM_NAMESPACES, ResourceSpec
+from berth.declarative.apiserver.kinds import BY_PLURAL, KINDS, ResourceSpec
 from berth.declarative.apiserver.schema import node_for
 from berth.declarative.apiserver.status import Problem
 from berth.declarative.apiserver.validation import validate, validate_status
+from berth.declarative.names import SYSTEM_NAMESPACES
 from berth.model.timestamps import rfc3339
 from berth.store import CONFLICT, EXISTS, NOT_FOUND, Store
 

@@ -1,6 +1,6 @@
 """`KubeClient`: typed-by-table REST calls (get, list, create, update, patch, delete, watch).
 
-Resources are rows of `RESOURCES` (plural -> group/version, namespaced, kind), so paths are data,
+Resources are rows of `names.RESOURCES` (plural -> group/version, namespaced, kind), so paths are data,
 not code.  Responses are plain dicts.  Unary calls use one keep-alive `wire.Connection` per
 thread (one send per request, responses parsed by httptools: a fraction of the CPU of httpx or
 `http.client`, which matters at thousands of calls per second); each watch streams over an
@@ -17,7 +17,6 @@ import socket
 import threading
 from http import HTTPStatus
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httptools
@@ -26,39 +25,11 @@ import orjson
 from urllib.parse import urlencode, urlsplit
 
 from berth.declarative.client.wire import Connection, Stale
-
-
-@dataclass(frozen=True)
-class Resource:
-    """One API resource: `plural` under `group/version`, namespaced or cluster-scoped."""
-
-    plural: str
-    kind: str
-    group: str = ""
-    version: str = "v1"
-    namespaced: bool = True
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    @property
-    def prefix(self) -> str:
-        return f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+from berth.declarative.names import RESOURCES, Resource  # noqa: F401 (Resource: exported by the package)
 
 
 USER_AGENT = "berth/0.1"
 HEADERS = f"Accept: application/json\r\nUser-Agent: {USER_AGENT}\r\n".encode()
-
-RESOURCES: dict[str, Resource] = {r.plural: r for r in (
-    Resource("pods", "Pod"),
-    Resource("nodes", "Node", namespaced=False),
-    Resource("namespaces", "Namespace", namespaced=False),
-    Resource("events", "Event"),
-    Resource("leases", "Lease", group="coordination.k8s.io"),
-    Resource("replicasets", "ReplicaSet", group="apps"),
-    Resource("deployments", "Deployment", group="apps"),
-)}
 
 
 class ApiError(Exception):

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from berth.declarative.controllers.actions import Action, Delete, Patch
+from berth.declarative.names import PLURALS
 
 FOREGROUND, ORPHAN = "foregroundDeletion", "orphan"
-PLURALS = {"Pod": "pods", "ReplicaSet": "replicasets", "Deployment": "deployments", "Node": "nodes"}
 
 
 def orphaned(obj: dict, owner_exists: Callable[[dict, str | None], bool]) -> bool:

@@ -23,16 +23,17 @@ from berth.declarative.client.events import EventRecorder
 from berth.declarative.client.informer import key_of
 from berth.declarative.controllers.actions import Action, Create, Delete, Patch, controller_uid, perform
 from berth.declarative.controllers.deployment import reconcile_deployment
-from berth.declarative.controllers.garbagecollector import PLURALS, delete_orphan, finish_owner, orphaned
+from berth.declarative.controllers.garbagecollector import delete_orphan, finish_owner, orphaned
 from berth.declarative.controllers.nodelifecycle import GRACE, evictions, reconcile_node
 from berth.declarative.controllers.replicaset import reconcile_replicaset
+from berth.declarative.names import LEASE_NAMESPACE, PLURALS, RESOURCES
 from berth.model.timestamps import rfc3339
 from berth.runtime.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 EXPECTATION_TTL = 30.0
-LEASE_NAMESPACE = "kube-node-lease"
+GC_OWNERS = ("replicasets", "deployments")  # owners the gc worker finishes once their dependents go
 
 
 def random_suffix(prefix: str, rng: random.Random = random.Random()) -> str:
@@ -140,8 +141,8 @@ class ControllerManager:
         """A dependent went away: its owners may be waiting for that (foreground deletion)."""
         ns = obj["metadata"].get("namespace")
         for ref in obj["metadata"].get("ownerReferences") or []:
-            plural = {"ReplicaSet": "replicasets", "Deployment": "deployments"}.get(ref.get("kind"))
-            if plural:
+            plural = PLURALS.get(ref.get("kind"))
+            if plural in GC_OWNERS:
                 self.queues["gc"].add(f"{plural}|{ns}/{ref['name']}")
 
     def _rs(self, rs: dict) -> None:
@@ -269,8 +270,7 @@ class ControllerManager:
         obj = informer.get(key)
         if obj is None:
             return
-        obj = {**obj, "kind": obj.get("kind") or {"pods": "Pod", "replicasets": "ReplicaSet",
-                                                   "deployments": "Deployment"}[plural]}
+        obj = {**obj, "kind": obj.get("kind") or RESOURCES[plural].kind}
         if obj["metadata"].get("deletionTimestamp"):
             uid = obj["metadata"].get("uid")
             deps = [{**d, "kind": kind} for inf, kind in ((self.replicasets, "ReplicaSet"), (self.pods, "Pod"))
