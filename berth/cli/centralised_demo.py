@@ -3,7 +3,7 @@
 Creates a flavor and an anti-affinity server group, boots one server per agent in the group
 plus one too many, shows where they went (and the NoValidHost fault of the extra one, with its
 reasons), shows Placement's usages, deletes everything and checks the usages are back to zero.
-Raises RuntimeError when a step does not do what it should.  Called by `up_centralised.up`.
+Raises RuntimeError when a step does not do what it should.  Called by `berth.cli.up.up_centralised`.
 """
 
 from __future__ import annotations

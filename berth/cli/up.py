@@ -6,17 +6,21 @@ kubeconfig and prints how to use it with `kubectl`, then runs until Ctrl-C, when
 part (agents terminate their pods' processes).  Starting again with the same `--state-dir`
 resumes from the store.  `--demo` applies `examples/hello-deployment.yaml` with kubectl, waits for
 the rollout, shows the pods and one pod's logs, deletes the Deployment and shuts down: a
-self-checking tour.  `--plane centralised` starts the OpenStack-style plane instead.
+self-checking tour.  `--plane centralised` starts the OpenStack-style plane instead (Placement, the
+compute API, schedulers, a conductor and agents), shows its endpoints and runs until Ctrl-C.  The
+launching itself lives in `berth.launch`; this module prints.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -24,6 +28,9 @@ from rich.panel import Panel
 from rich.progress import Progress
 
 from berth.model import ValidationError
+
+if TYPE_CHECKING:
+    from berth.launch.centralised import CentralisedPlane
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-deployment.yaml"
 RUNTIMES = ("process", "fake")
@@ -46,12 +53,11 @@ def up(
     if runtime not in RUNTIMES:
         raise ValidationError("--runtime", f"must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     if plane == "centralised":
-        from berth.cli.up_centralised import up as up_centralised
         up_centralised(agents=nodes, state_dir=str(state_dir), runtime=runtime, port=port if port != 6443 else 8770,
                        demo=demo)
         return
     from berth.declarative.scheduler import default_profiles, load_config
-    from berth.sim.kubecluster import LocalCluster
+    from berth.launch.declarative import LocalCluster
 
     profiles = load_config(scheduler_config) if scheduler_config else default_profiles()
     if demo and shutil.which("kubectl") is None:
@@ -125,3 +131,70 @@ def _demo(console: Console, cluster) -> None:
         time.sleep(0.5)
     console.print("[bold green]demo complete[/]: a Deployment of 3 real processes was applied, rolled out, "
                   "logged and deleted")
+
+
+# ---- the centralised plane -----------------------------------------------------------------------
+def up_centralised(agents: int = 3, state_dir: str | None = None, runtime: str = "process", schedulers: int = 1,
+                   port: int = 8770, as_json: bool = False, demo: bool = False) -> None:
+    """Start the centralised plane; run until Ctrl-C (or, with `demo`, run the tour and stop)."""
+    from berth.launch.centralised import CentralisedPlane, PlaneSpec
+
+    state_dir = str(Path(state_dir) / "centralised") if state_dir else None
+    plane = CentralisedPlane(PlaneSpec(agents=agents, state_dir=state_dir, runtime=runtime,
+                                       schedulers=schedulers, port=port))
+    console = Console()
+    steps = plane.steps()
+    try:
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("starting the centralised plane", total=len(steps))
+            for label, step in steps:
+                bar.update(task, description=f"starting {label}")
+                step()
+                bar.advance(task)
+        _show_centralised(console, plane, as_json)
+        signal.signal(signal.SIGTERM, _interrupt)
+        if demo:
+            from berth.cli.centralised_demo import tour
+            tour(console, plane.compute_url, plane.placement_url)
+        else:
+            _watch_centralised(console, plane)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("[bold]stopping[/]: agents (their servers), conductor, schedulers, compute API, Placement")
+        plane.stop()
+
+
+def _show_centralised(console: Console, plane: CentralisedPlane, as_json: bool) -> None:
+    urls = plane.endpoints()
+    if as_json:
+        print(json.dumps({"state_dir": str(plane.dir), "endpoints": urls}, indent=2), flush=True)
+        return
+    width = max(len(n) for n in urls)
+    lines = [f"{name.ljust(width)}  {url}" for name, url in urls.items()]
+    c, p = plane.compute_url, plane.placement_url
+    lines += ["", f"state and logs: {plane.dir}", "",
+              f"  curl -s -XPOST {c}/flavors -H 'Content-Type: application/json' \\",
+              "       -d '{\"flavor\": {\"id\": \"m1\", \"name\": \"m1\", \"vcpus\": 1, \"ram\": 512}}'",
+              f"  curl -s -XPOST {c}/servers -H 'Content-Type: application/json' \\",
+              "       -d '{\"server\": {\"name\": \"vm1\", \"flavorRef\": \"m1\"}}'",
+              f"  curl -s {c}/servers/detail",
+              f"  openstack --os-auth-type admin_token --os-endpoint {p} --os-token admin resource provider list",
+              "", "Ctrl-C stops everything."]
+    console.print(Panel.fit("\n".join(lines), title="berth up: centralised plane ready"), highlight=False)
+
+
+def _interrupt(*_args) -> None:
+    raise KeyboardInterrupt
+
+
+def _watch_centralised(console: Console, plane: CentralisedPlane) -> None:
+    """Wait for Ctrl-C, saying so when a child process dies."""
+    reported: set[str] = set()
+    while True:
+        for name, child in plane.children.items():
+            if name not in reported and child.popen.poll() is not None:
+                reported.add(name)
+                console.print(f"[yellow]{name} exited with {child.popen.returncode}[/] "
+                              f"(log: {plane.dir / 'logs' / (name + '.log')})")
+        time.sleep(1.0)

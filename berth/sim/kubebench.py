@@ -37,7 +37,7 @@ import numpy as np
 import orjson
 
 from berth.declarative.client import KubeClient
-from berth.sim.kubecluster import LocalCluster
+from berth.launch.declarative import LocalCluster
 
 UPSTREAM_PODS_PER_S = 680
 NODE_CAPACITY = {"cpu": "4", "memory": "32Gi", "pods": "110"}

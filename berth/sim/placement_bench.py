@@ -13,7 +13,7 @@ would create); claims go through the REST API.  Measured:
   against a few small providers; throughput of successful claims, and afterwards every
   provider's usage is checked against (total - reserved) * allocation_ratio.
 
-Upstream runs in its own venv (`berth.sim.upstream_placement`) under a threaded wsgiref
+Upstream runs in its own venv (`berth.launch.upstream_placement`) under a threaded wsgiref
 server; berth runs `python -m berth.centralised.placement` (uvicorn).  Called by
 `berth bench placement`.
 """
@@ -34,7 +34,8 @@ from pathlib import Path
 
 import httpx
 
-from berth.sim import upstream_placement
+from berth.launch import upstream_placement
+from berth.launch.ports import free_port
 
 HEADERS = {"x-auth-token": "admin", "openstack-api-version": "placement 1.36"}
 AGGS = [str(uuid.UUID(int=i + 1)) for i in range(3)]
@@ -86,13 +87,6 @@ class PlacementBench:
     def to_dict(self) -> dict:
         return {"queries": [dict(asdict(q), ratio=round(q.ratio, 1)) for q in self.queries],
                 "claims": dict(asdict(self.claims), ratio=round(self.claims.ratio, 1)) if self.claims else None}
-
-
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_berth(db_path: Path, port: int) -> subprocess.Popen:
@@ -258,7 +252,7 @@ def bench_placement(sizes: list[int], repeat: int = 5, claims: int = 200, thread
     say("installing upstream openstack-placement 16.0.0 into its venv (first run only)")
     venv = upstream_placement.ensure_venv()
     work = Path(tempfile.mkdtemp(prefix="berth-bench-placement-"))
-    up_port, b_port = _free_port(), _free_port()
+    up_port, b_port = free_port(), free_port()
     up = upstream_placement.start_server(venv, work / "upstream.db", up_port)
     berth = start_berth(work / "berth.db", b_port)
     urls = {"upstream": f"http://127.0.0.1:{up_port}", "berth": f"http://127.0.0.1:{b_port}"}

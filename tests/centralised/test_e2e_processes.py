@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from berth.centralised.scheduler.placement import PlacementClient
-from berth.cli.up_centralised import CentralisedPlane, PlaneSpec
+from berth.launch.centralised import CentralisedPlane, PlaneSpec
 
 SERVERS, GROUPS, AGENTS = 50, 10, 10
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from berth.cli.up_centralised import PlaneSpec
+from berth.launch.centralised import PlaneSpec
 from berth.model import ValidationError
 
 

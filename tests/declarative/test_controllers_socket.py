@@ -10,7 +10,7 @@ from __future__ import annotations
 import waiting
 
 from berth.declarative.client import ApiError, KubeClient
-from berth.sim.kubecluster import LocalCluster
+from berth.launch.declarative import LocalCluster
 
 
 def deployment(replicas: int) -> dict:

@@ -19,16 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from berth.launch.ports import free_port
+
 KUBECTL = shutil.which("kubectl")
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-deployment.yaml"
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Up:

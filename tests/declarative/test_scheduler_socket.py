@@ -11,7 +11,7 @@ import pytest
 import waiting
 
 from berth.declarative.client import ApiError, KubeClient
-from berth.sim.kubecluster import LocalCluster
+from berth.launch.declarative import LocalCluster
 
 
 def pod(name, cpu, priority=0):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gabbi import driver
 
-from berth.sim import upstream_placement
+from berth.launch import upstream_placement
 from tests.placement import gabbi_fixtures
 from tests.placement.live import LiveServer
 

@@ -7,7 +7,6 @@ upstream YAML file an empty database without restarting the HTTP server.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -15,12 +14,7 @@ import httpx
 import uvicorn
 
 from berth.centralised.placement import PlacementService
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from berth.launch.ports import free_port
 
 
 class LiveServer:

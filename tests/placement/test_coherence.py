@@ -16,7 +16,7 @@ import uuid
 
 import httpx
 
-from berth.sim.upstream_placement import wait_until_up
+from berth.launch.upstream_placement import wait_until_up
 from tests.placement.live import free_port
 
 HEADERS = {"x-auth-token": "admin", "openstack-api-version": "placement 1.39"}

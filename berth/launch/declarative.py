@@ -11,7 +11,6 @@ order: agents terminate their processes, the children get SIGTERM (then SIGKILL)
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import httpx
 from berth.declarative.agent import AgentHost, NodeAgent, machine_capacity
 from berth.declarative.controllers import ControllerManager
 from berth.declarative.scheduler import Profile, Scheduler, default_profiles
+from berth.launch.ports import free_port, port_busy
 from berth.runtime import FakeRuntime, ProcessRuntime
 
 KUBECONFIG = """apiVersion: v1
@@ -42,17 +42,6 @@ contexts:
     namespace: default
 current-context: berth
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_busy(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @dataclass

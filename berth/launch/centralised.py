@@ -1,18 +1,16 @@
-"""`berth up --plane centralised`: Placement, the compute API, schedulers, a conductor and N agents.
+"""`CentralisedPlane`: Placement, the compute API, schedulers, a conductor and N agents on this machine.
 
 `CentralisedPlane(spec).start()` launches each service as its own process on 127.0.0.1 with
 SQLite databases in the state directory (logs under `logs/`), waits until each answers and
-every agent has registered, and `stop()` ends them (SIGTERM, then SIGKILL).  `up(...)` is the
-command: it shows a progress bar while starting, a table of endpoints once ready, and runs
-until Ctrl-C.  The end-to-end tests drive `CentralisedPlane` directly (and kill agents with
-`kill_agent`).  Called by `berth up` (see `berth.cli.up`) when `--plane centralised` is given.
+every agent has registered, and `stop()` ends them (SIGTERM, then SIGKILL).  `steps()` lists
+the start-up as labelled actions, so a caller can show progress.  Called by `berth up --plane
+centralised` (`berth.cli.up`, which prints), and by the end-to-end tests, which drive the plane
+directly (and kill agents with `kill_agent`).
 """
 
 from __future__ import annotations
 
-import json
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from berth.launch.ports import free_port
 from berth.model import ValidationError
 
 READY_TIMEOUT = 60.0
@@ -52,12 +51,6 @@ class PlaneSpec:
             raise ValidationError("runtime", f"must be process or fake, got {self.runtime!r}")
         if self.port and not 1024 <= self.port <= 65000 - 20 - self.agents:
             raise ValidationError("port", f"must leave room for {self.agents + 20} ports above it, got {self.port}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -213,71 +206,3 @@ class CentralisedPlane:
     def endpoints(self) -> dict[str, str]:
         return {name: child.url for name, child in self.children.items() if child.url}
 
-
-def up(agents: int = 3, state_dir: str | None = None, runtime: str = "process", schedulers: int = 1,
-       port: int = 8770, as_json: bool = False, demo: bool = False) -> None:
-    """Start the centralised plane; run until Ctrl-C (or, with `demo`, run the tour and stop)."""
-    from rich.console import Console
-    from rich.progress import Progress
-
-    state_dir = str(Path(state_dir) / "centralised") if state_dir else None
-    plane = CentralisedPlane(PlaneSpec(agents=agents, state_dir=state_dir, runtime=runtime,
-                                       schedulers=schedulers, port=port))
-    console = Console()
-    steps = plane.steps()
-    try:
-        with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("starting the centralised plane", total=len(steps))
-            for label, step in steps:
-                bar.update(task, description=f"starting {label}")
-                step()
-                bar.advance(task)
-        _show(console, plane, as_json)
-        signal.signal(signal.SIGTERM, _interrupt)
-        if demo:
-            from berth.cli.centralised_demo import tour
-            tour(console, plane.compute_url, plane.placement_url)
-        else:
-            _watch(console, plane)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        console.print("[bold]stopping[/]: agents (their servers), conductor, schedulers, compute API, Placement")
-        plane.stop()
-
-
-def _show(console, plane: CentralisedPlane, as_json: bool) -> None:
-    from rich.panel import Panel
-
-    urls = plane.endpoints()
-    if as_json:
-        print(json.dumps({"state_dir": str(plane.dir), "endpoints": urls}, indent=2), flush=True)
-        return
-    width = max(len(n) for n in urls)
-    lines = [f"{name.ljust(width)}  {url}" for name, url in urls.items()]
-    c, p = plane.compute_url, plane.placement_url
-    lines += ["", f"state and logs: {plane.dir}", "",
-              f"  curl -s -XPOST {c}/flavors -H 'Content-Type: application/json' \\",
-              "       -d '{\"flavor\": {\"id\": \"m1\", \"name\": \"m1\", \"vcpus\": 1, \"ram\": 512}}'",
-              f"  curl -s -XPOST {c}/servers -H 'Content-Type: application/json' \\",
-              "       -d '{\"server\": {\"name\": \"vm1\", \"flavorRef\": \"m1\"}}'",
-              f"  curl -s {c}/servers/detail",
-              f"  openstack --os-auth-type admin_token --os-endpoint {p} --os-token admin resource provider list",
-              "", "Ctrl-C stops everything."]
-    console.print(Panel.fit("\n".join(lines), title="berth up: centralised plane ready"), highlight=False)
-
-
-def _interrupt(*_args) -> None:
-    raise KeyboardInterrupt
-
-
-def _watch(console, plane: CentralisedPlane) -> None:
-    """Wait for Ctrl-C, saying so when a child process dies."""
-    reported: set[str] = set()
-    while True:
-        for name, child in plane.children.items():
-            if name not in reported and child.popen.poll() is not None:
-                reported.add(name)
-                console.print(f"[yellow]{name} exited with {child.popen.returncode}[/] "
-                              f"(log: {plane.dir / 'logs' / (name + '.log')})")
-        time.sleep(1.0)
