@@ -89,5 +89,6 @@ def main() -> None:
         handler(err)
     sys.exit(code if isinstance(code, int) else 0)
 
+
 if __name__ == "__main__":
     main()
