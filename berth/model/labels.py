@@ -25,43 +25,57 @@ from dataclasses import dataclass
 
 from berth.model.errors import ValidationError
 
-_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-_NAME_RULE = ("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end"
-              " with an alphanumeric character (at most 63 characters)")
-_PREFIX_RULE = ("prefix part must be a lowercase RFC 1123 subdomain of at most 253 characters (alphanumeric"
-                " characters, '-' or '.', starting and ending with an alphanumeric character)")
-_VALUE_RULE = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.',"
-               " and must start and end with an alphanumeric character (at most 63 characters)")
+SUBDOMAIN_RULE = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and"
+                  " must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation"
+                  " is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+NAME_RULE = ("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end"
+             " with an alphanumeric character (at most 63 characters)")
+VALUE_RULE = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and"
+              " must start and end with an alphanumeric character")
 
 
-def key_problem(key: object) -> str | None:
-    """Why `key` is not a valid label key ([DNS-subdomain prefix '/'] name), or None if it is."""
+# -- keys and values: each check returns its faults, one string each (empty when valid), as upstream's
+# IsDNS1123Subdomain / IsQualifiedName / IsValidLabelValue do; callers wrap them in their own errors.
+def subdomain_problems(text: str) -> list[str]:
+    """Why `text` is not a lowercase RFC 1123 subdomain (a label key's prefix, an object's name)."""
+    if len(text) > 253:
+        return ["must be no more than 253 characters"]
+    return [] if _SUBDOMAIN.match(text) else [SUBDOMAIN_RULE]
+
+
+def name_problems(name: str) -> list[str]:
+    """Why `name` is not a valid name part of a label key (the part after the optional prefix '/')."""
+    return [] if len(name) <= 63 and _NAME.match(name) else [NAME_RULE]
+
+
+def key_problems(key: object) -> list[str]:
+    """Why `key` is not a valid label key ([subdomain prefix '/'] name part)."""
     if not isinstance(key, str):
-        return f"label key must be a string, got {key!r}"
+        return [f"label key must be a string, got {key!r}"]
     prefix, slash, name = key.rpartition("/")
-    if slash and (len(prefix) > 253 or not _PREFIX.match(prefix)):
-        return _PREFIX_RULE
-    return None if len(name) <= 63 and _NAME.match(name) else _NAME_RULE
+    problems = [f"prefix part {p}" for p in subdomain_problems(prefix)] if slash else []
+    return problems + name_problems(name)
 
 
-def value_problem(value: object) -> str | None:
-    """Why `value` is not a valid label value, or None if it is (the empty string is valid)."""
+def value_problems(value: object) -> list[str]:
+    """Why `value` is not a valid label value (at most 63 characters; the empty string is valid)."""
     ok = isinstance(value, str) and len(value) <= 63 and _VALUE.match(value)
-    return None if ok else _VALUE_RULE
+    return [] if ok else [VALUE_RULE]
 
 
 def check_label_key(key: str, field_path: str) -> str:
     """Return `key` if it is a valid label key; raise `ValidationError` at `field_path` if not."""
-    if key_problem(key):
+    if key_problems(key):
         raise ValidationError(field_path, f"invalid label key {key!r}")
     return key
 
 
 def check_label_value(value: str, field_path: str) -> str:
     """Return `value` if it is a valid label value; raise `ValidationError` at `field_path` if not."""
-    if value_problem(value):
+    if value_problems(value):
         raise ValidationError(field_path, f"invalid label value {value!r}")
     return value
 
@@ -204,20 +218,26 @@ def parse_selector(text: str | None) -> Selector | SelectorError:
 
 def requirement(key: object, operator: object, values: tuple) -> LabelRequirement | SelectorError:
     """A validated requirement, or the upstream-style reason it is invalid."""
-    problem = key_problem(key)
-    if problem:
-        return SelectorError(f'unable to parse requirement: invalid label key "{key}": {problem}')
+    problems = key_problems(key)
+    if problems:
+        return SelectorError(f'unable to parse requirement: invalid label key "{key}": {"; ".join(problems)}')
     if operator not in LabelRequirement.OPERATORS:
         return SelectorError(f'"{operator}" is not a valid label selector operator')
     if operator in ("Exists", "DoesNotExist") and values:
         return SelectorError(f"values set must be empty for exists and does not exist (key {key!r})")
     if not values and operator in ("In", "NotIn"):
         return SelectorError(f"for 'in', 'notin' operators, values set can't be empty (key {key!r})")
-    bad = next((v for v in values if value_problem(v)), None)
-    if bad is not None:
-        return SelectorError(f'unable to parse requirement: invalid label value: "{bad}": at key: "{key}":'
-                             f" {_VALUE_RULE}")
-    return LabelRequirement(key, operator, tuple(values))
+    return _value_fault(key, values) or LabelRequirement(key, operator, tuple(values))
+
+
+def _value_fault(key: object, values: tuple) -> SelectorError | None:
+    """The upstream-style reason the first invalid value in `values` is invalid, or None."""
+    for value in values:
+        problems = value_problems(value)
+        if problems:
+            return SelectorError(f'unable to parse requirement: invalid label value: "{value}": at key: "{key}":'
+                                 f' {"; ".join(problems)}')
+    return None
 
 
 # -- the structured form ------------------------------------------------------------------------------------
@@ -246,3 +266,24 @@ def _conjunction(triples: list[tuple]) -> Selector | SelectorError:
             return req
         requirements.append(req)
     return Selector(tuple(requirements))
+
+
+# -- back to the string form ---------------------------------------------------------------------------------
+_FORMATS = {"=": "{key}={values}", "In": "{key} in ({values})", "NotIn": "{key} notin ({values})",
+            "Exists": "{key}", "DoesNotExist": "!{key}"}
+
+
+def format_selector(spec: Mapping | None) -> str:
+    """The string form of a valid structured selector, as upstream prints it (`LabelSelectorAsSelector(s).String()`).
+
+    Requirements are sorted by key (stable: `matchLabels` before expressions of the same key), values within
+    a requirement sorted; a `matchLabels` pair prints `k=v`, expressions `k in (a,b)`, `k notin (a,b)`, `k`
+    and `!k`.  Null and `{}` print "".  `parse_selector` reads the result back into the same selector.
+    Callers: the API server's Table `Selector` column and Scale `status.selector`, and the scheduler's
+    anti-affinity group keys.
+    """
+    spec = spec or {}
+    terms = [(key, "=", (value,)) for key, value in (spec.get("matchLabels") or {}).items()]
+    terms += [(e.get("key"), e.get("operator"), e.get("values") or ()) for e in spec.get("matchExpressions") or ()]
+    return ",".join(_FORMATS[op].format(key=key, values=",".join(sorted(str(v) for v in values)))
+                    for key, op, values in sorted(terms, key=lambda term: term[0]))

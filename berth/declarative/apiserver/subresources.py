@@ -15,6 +15,7 @@ from berth.declarative.apiserver.http import Call, problem_response, respond
 from berth.declarative.apiserver.kinds import BY_PLURAL
 from berth.declarative.apiserver.registry import stamp
 from berth.declarative.apiserver.status import Problem
+from berth.model.labels import format_selector
 
 NODES = BY_PLURAL["nodes"]
 
@@ -88,13 +89,12 @@ async def logs(api, call: Call):
 # -- scale -------------------------------------------------------------------------------------------------
 def scale_of(obj: dict) -> dict:
     meta = obj["metadata"]
-    labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
     return {"kind": "Scale", "apiVersion": "autoscaling/v1",
             "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
                          if k in meta},
             "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
             "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
-                       "selector": ",".join(f"{k}={v}" for k, v in labels.items())}}
+                       "selector": format_selector((obj.get("spec") or {}).get("selector"))}}
 
 
 async def get_scale(api, call: Call):

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 import orjson
 
+from berth.model.labels import format_selector
 from berth.model.timestamps import parse_rfc3339
 
 
@@ -98,8 +99,7 @@ def _containers(obj):
 
 
 def _selector(obj):
-    labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    return ",".join(f"{k}={v}" for k, v in labels.items()) or "<none>"
+    return format_selector((obj.get("spec") or {}).get("selector")) or "<none>"
 
 
 def _deployment_row(d):

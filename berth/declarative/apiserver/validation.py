@@ -11,19 +11,14 @@ import re
 
 from berth.declarative.apiserver.status import cause
 from berth.declarative.quantity import QuantityError, parse_quantity
-from berth.model.labels import EVERYTHING, SelectorError, structured_selector
+from berth.model.labels import (EVERYTHING, SelectorError, name_problems, structured_selector, subdomain_problems,
+                                value_problems)
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start"
              " and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is"
              " '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
-SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and"
-                 " must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation"
-                 " is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
 
 
 def dns_label(value, path: str) -> list[dict]:
@@ -37,29 +32,20 @@ def dns_label(value, path: str) -> list[dict]:
 def dns_subdomain(value, path: str) -> list[dict]:
     if not isinstance(value, str) or not value:
         return [cause(path, "Required value", "FieldValueRequired")]
-    if len(value) > 253:
-        return [cause(path, f'Invalid value: "{value}": must be no more than 253 characters')]
-    return [] if DNS1123_SUBDOMAIN.match(value) else [cause(path, f'Invalid value: "{value}": {SUBDOMAIN_MSG}')]
+    return [cause(path, f'Invalid value: "{value}": {problem}') for problem in subdomain_problems(value)]
 
 
 def qualified_name(key: str, path: str) -> list[dict]:
     prefix, slash, name = key.rpartition("/")
     errs = dns_subdomain(prefix, path) if slash else []
-    if not name or len(name) > 63 or not QUALIFIED_NAME.match(name):
-        errs.append(cause(path, f'Invalid value: "{key}": name part must consist of alphanumeric characters,'
-                                " '-', '_' or '.', and must start and end with an alphanumeric character"
-                                " (at most 63 characters)"))
-    return errs
+    return errs + [cause(path, f'Invalid value: "{key}": {problem}') for problem in name_problems(name)]
 
 
 def labels(values, path: str) -> list[dict]:
     errs: list[dict] = []
     for key, value in (values or {}).items():
         errs += qualified_name(key, path)
-        if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
-            errs.append(cause(f"{path}.{key}", f'Invalid value: "{value}": a valid label must be an empty string or'
-                                               " consist of alphanumeric characters, '-', '_' or '.', and must"
-                                               " start and end with an alphanumeric character"))
+        errs += [cause(f"{path}.{key}", f'Invalid value: "{value}": {problem}') for problem in value_problems(value)]
     return errs
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 
 from berth.declarative.client.quantity import QuantityError, to_count, to_mib, to_millicores
 from berth.model import AntiAffinity, LabelRequirement, Node, Resources, Taint, Toleration, ValidationError, Workload
+from berth.model.labels import format_selector
 from berth.model.node import ZONE_LABEL
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -194,5 +195,4 @@ def _anti_affinity(spec: dict, namespace: str) -> Iterable[AntiAffinity]:
         selector = term.get("labelSelector") or {}
         if selector.get("matchExpressions"):
             raise ConversionError(f"spec.affinity.podAntiAffinity[{i}]: matchExpressions are not supported")
-        labels = ",".join(f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items()))
-        yield AntiAffinity(f"{namespace}:{labels}", topology)
+        yield AntiAffinity(f"{namespace}:{format_selector(selector)}", topology)
