@@ -33,6 +33,9 @@ ALIKE_MIN, ALIKE_SHARE = 32, 0.75
 most this share of the rows."""
 UNLIMITED_PODS = 2**62
 """`pods_free` of a node that declares no pod limit."""
+MAX_VECTORS = 65536
+"""Request vectors kept (`request_vector`); past this many the table starts afresh, so a
+long-lived snapshot charged ever new amounts (a scheduler's host usage) stays bounded."""
 
 
 class Snapshot:
@@ -166,6 +169,8 @@ class Snapshot:
         key = workload.requests_id
         vec = self._vectors.get(key)
         if vec is None:
+            if len(self._vectors) >= MAX_VECTORS:
+                self._vectors.clear()
             vec = np.zeros(len(self.dims), np.int64)
             for dim, amount in workload.requests.items():
                 if dim in self.dim_index:
@@ -338,6 +343,17 @@ class Snapshot:
     def group_count(self, group: str, topology: str) -> np.ndarray | None:
         """Members of an anti-affinity group per node (per its zone for zone topology)."""
         return self.groups.get(f"{topology}:{group}")
+
+    def forget_group(self, group: str, topology: str = "node") -> bool:
+        """Drop a group's count column once no member is charged (no column and a column of
+        zeros mean the same to every plugin), so a long-lived snapshot does not keep one per
+        group ever seen; False if members remain."""
+        key = f"{topology}:{group}"
+        counts = self.groups.get(key)
+        if counts is not None and counts.any():
+            return False
+        self.groups.pop(key, None)
+        return True
 
 
 def _grow(arr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""From Placement's allocation candidates to an engine `Snapshot` of candidate hosts.
+"""From Placement's allocation candidates to the engine's vocabulary: nodes, usage, a workload.
 
 Each candidate root provider that a registered agent owns becomes one engine `Node`: capacity
 and usage come from `provider_summaries` (VCPU as millicores of `cpu`, MEMORY_MB as `memory`,
@@ -6,17 +6,17 @@ other classes as `placement.openstack.org/<CLASS>` dimensions).  Nova's host-sta
 expressed in the engine's own vocabulary, so the engine's filters do the work:
 a down or disabled agent gets a NoSchedule taint (ComputeFilter -> TaintToleration), members
 of the request's server group are charged as zero-size workloads in that group
-(ServerGroupAntiAffinityFilter -> InterPodAffinity; soft weighers count them), and affinity or
-hosts already tried become node-selector requirements (ServerGroupAffinityFilter, RetryFilter ->
-NodeAffinity).  Pure; called by `select`.
+(`group_member`: ServerGroupAntiAffinityFilter -> InterPodAffinity; soft weighers count them),
+and affinity or hosts already tried become node-selector requirements
+(ServerGroupAffinityFilter, RetryFilter -> NodeAffinity).  Pure; called by `hoststate` and
+`select`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from berth.centralised.scheduler.request import RequestSpec
-from berth.engine import Snapshot
+from berth.centralised.scheduler.request import GroupInfo, RequestSpec
 from berth.model import AntiAffinity, LabelRequirement, Node, Resources, Taint, Workload
 from berth.model.node import HOSTNAME_LABEL
 
@@ -24,6 +24,8 @@ DIMS = {"VCPU": ("cpu", 1000), "MEMORY_MB": ("memory", 1)}
 CUSTOM_PREFIX = "placement.openstack.org/"
 DOWN = Taint("berth.io/compute-down", "true")
 DISABLED = Taint("berth.io/compute-disabled", "true")
+BASE_DIMS = ("cpu", "memory", CUSTOM_PREFIX + "DISK_GB")
+"""Every snapshot of hosts has these columns (the disk weigher reads DISK_GB)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,16 @@ def node(c: Candidate) -> Node:
     return Node(c.host.host, Resources({k: v for k, v in _amounts(c.summary, "capacity").items()}), taints=taints)
 
 
+def usage(c: Candidate) -> Resources:
+    """What the host's summary says is in use (the classes with a positive amount)."""
+    return Resources({k: v for k, v in _amounts(c.summary, "used").items() if v > 0})
+
+
+def group_member(group: GroupInfo, i: int) -> Workload:
+    """The `i`-th member of `group`, as a zero-size workload in its anti-affinity group."""
+    return Workload(f"group-member-{i}", Resources({}), anti_affinity=(AntiAffinity(group.id),))
+
+
 def workload(spec: RequestSpec) -> Workload:
     """The engine workload for `spec`: requests, group anti-affinity, affinity and retry selectors."""
     requests = {}
@@ -93,18 +105,3 @@ def workload(spec: RequestSpec) -> Workload:
     return Workload(f"i-{spec.instance_uuid.lower()}", Resources(requests), node_selector=tuple(selector),
                     anti_affinity=anti)
 
-
-def snapshot(cands: list[Candidate], spec: RequestSpec) -> Snapshot:
-    """The candidate hosts with their current usage and the group's members charged."""
-    found = {dim(rc)[0] for c in cands for rc in c.summary.get("resources", {})} | {dim("DISK_GB")[0]}
-    extra = sorted(found - {"cpu", "memory"})
-    snap = Snapshot([node(c) for c in cands], dims=("cpu", "memory", *extra))
-    for row, c in enumerate(cands):
-        used = Resources({k: v for k, v in _amounts(c.summary, "used").items() if v > 0})
-        snap.assign(row, Workload(f"usage-{row}", used), ())
-    if spec.group:
-        member = Workload("group-member", Resources({}), anti_affinity=(AntiAffinity(spec.group.id),))
-        for host in spec.group.hosts:
-            if host in snap.index:
-                snap.assign(snap.index[host], member, ())
-    return snap

@@ -1,9 +1,10 @@
 """`Scheduler.select_destinations`: prefilters -> candidates -> rank -> claim, with alternates.
 
 The flow of Nova's scheduler manager for one server: build the Placement query, fetch
-allocation candidates, rank them with the engine (`select.rank`), then claim the best host's
-allocation request in Placement (a generation-checked `PUT /allocations/{consumer}`); a lost
-claim (409: another scheduler took the room first) moves on to the next host.  On success it
+allocation candidates, rank them with the scheduler's one engine (`select.Ranker`), then claim
+the best host's allocation request in Placement (a generation-checked `PUT
+/allocations/{consumer}`); a lost claim (409: another scheduler took the room first) moves on
+to the next host.  On success it
 returns `Selections`: the claimed host plus up to `max_attempts - 1` unclaimed alternates, each
 carrying its allocation request for the conductor to claim if the build fails.  Several
 schedulers may run at once: Placement's claims decide every race.
@@ -16,12 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from berth.centralised.clients.placement import PlacementClient
 from berth.centralised.scheduler import hosts as hostmod
 from berth.centralised.scheduler.hosts import Candidate, HostInfo
-from berth.centralised.scheduler.placement import PlacementClient
 from berth.centralised.scheduler.prefilters import PREFILTERS, build_query
 from berth.centralised.scheduler.request import RequestSpec
-from berth.centralised.scheduler.select import NoValidHost, SchedulerConfig, no_valid_host, rank
+from berth.centralised.scheduler.select import NoValidHost, Ranker, SchedulerConfig, no_valid_host
 from berth.runtime.clock import Clock
 
 HostSource = Callable[[], dict[str, HostInfo]]
@@ -77,11 +78,13 @@ class Scheduler:
         self.rng = np.random.default_rng(seed)
         self.prefilters = prefilters
         self.lost_claims = 0
+        self.ranker = Ranker(self.config)
+        """One engine for every request, kept up to date from Placement's answers."""
 
     def select_destinations(self, spec: RequestSpec) -> Selections | NoValidHost:
         query = build_query(spec, self.config.max_placement_results, self.prefilters)
         cands = hostmod.candidates(self.placement.allocation_candidates(query), self.hosts())
-        ranking = rank(spec, cands, self.config, self.rng)
+        ranking = self.ranker.rank(spec, cands, self.rng)
         if not ranking.ok:
             return ranking
         return self._claim_first(spec, ranking.candidates, ranking.weights)

@@ -1,13 +1,15 @@
 """The scheduler's engine policy: the engine's filters, nova-default's weighers, and multipliers.
 
-`NovaWeighing(multipliers, group).build(ctx)` returns the engine's `BuiltPolicy`, so `Engine`
-runs it like any named policy.  Filters are the engine's own (`FILTERS`, in nova-default's
-order); the RAM and CPU weighers are nova-default's scorers with their multipliers taken from
-`WeigherConfig`; the disk weigher is the same engine class over the DISK_GB dimension; the two
+`NovaWeighing(multipliers).build(ctx)` returns the engine's `BuiltPolicy`, so `Engine` runs it
+like any named policy.  Filters are the engine's own (`FILTERS`, in nova-default's order); the
+RAM and CPU weighers are nova-default's scorers with their multipliers taken from
+`WeigherConfig`; the disk weigher is the same engine class over the DISK_GB dimension.  The two
 server-group weighers (Nova's ServerGroupSoftAffinityWeigher and -SoftAntiAffinityWeigher,
-which the engine has no counterpart for) count group members per host and reuse the engine
-weigher's min-max normalisation.  Ties go to the first (best-ranked) host, as Nova's stable
-sort does.  Pure; called by `select`.
+which the engine has no counterpart for) depend on the request's group, so `group_weighers`
+gives them per request, as extra scorers of one decision (`Engine.evaluate(extra=...)`, added
+after the policy's own, where Nova's weigher order has them); they count group members per
+host and reuse the engine weigher's min-max normalisation.  Ties go to the first (best-ranked)
+host, as Nova's stable sort does.  Pure; called by `select` and `hoststate`.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ def multipliers(items: list[str]) -> dict[str, float]:
 
 
 MULTIPLIER_OF = {"ram-weigher": "ram_weight_multiplier", "cpu-weigher": "cpu_weight_multiplier"}
+SOFT_GROUP = {"soft-affinity": ("soft-affinity-weigher", 1.0, "soft_affinity_weight_multiplier"),
+              "soft-anti-affinity": ("soft-anti-affinity-weigher", -1.0, "soft_anti_affinity_weight_multiplier")}
+"""Soft server-group policy -> its weigher's name, sign (+1 prefers members) and multiplier."""
 
 
 class GroupMemberWeigher(FreeResourceWeigher):
@@ -80,10 +85,9 @@ class GroupMemberWeigher(FreeResourceWeigher):
 
 @dataclass(frozen=True)
 class NovaWeighing:
-    """A per-request policy spec the engine builds (see module docstring)."""
+    """The scheduler's policy spec, the same for every request (see module docstring)."""
 
     config: WeigherConfig = WeigherConfig()
-    group: GroupInfo | None = None
     name: str = "nova-scheduler"
 
     def build(self, context: PolicyContext) -> BuiltPolicy:
@@ -91,17 +95,15 @@ class NovaWeighing:
         filters = tuple(FILTERS[n]() for n in base.filters)
         scorers = [(SCORERS[n](context, {}), getattr(self.config, MULTIPLIER_OF.get(n, ""), w))
                    for n, w in base.scorers]
-        scorers.append((FreeResourceWeigher("DiskWeigher", dim("DISK_GB")[0]), self.config.disk_weight_multiplier))
-        scorers += self._group_weighers()
+        scorers.append((FreeResourceWeigher("disk-weigher", dim("DISK_GB")[0]), self.config.disk_weight_multiplier))
         devices = DEVICE_PICKERS[base.devices](context, {})
         return BuiltPolicy(self.name, filters, tuple((s, w) for s, w in scorers if w), devices, "first")
 
-    def _group_weighers(self) -> list:
-        g = self.group
-        if g is None or g.policy not in ("soft-affinity", "soft-anti-affinity"):
-            return []
-        if g.policy == "soft-affinity":
-            return [(GroupMemberWeigher("ServerGroupSoftAffinityWeigher", g.id, 1.0),
-                     self.config.soft_affinity_weight_multiplier)]
-        return [(GroupMemberWeigher("ServerGroupSoftAntiAffinityWeigher", g.id, -1.0),
-                 self.config.soft_anti_affinity_weight_multiplier)]
+
+def group_weighers(config: WeigherConfig, group: GroupInfo | None) -> tuple[tuple[GroupMemberWeigher, float], ...]:
+    """The soft server-group weigher of a request's group, with its multiplier (none if zero)."""
+    if group is None or group.policy not in SOFT_GROUP:
+        return ()
+    name, sign, multiplier = SOFT_GROUP[group.policy]
+    weight = getattr(config, multiplier)
+    return ((GroupMemberWeigher(name, group.id, sign), weight),) if weight else ()
