@@ -15,13 +15,13 @@ import httpx
 from berth.centralised.agent.app import create_app as agent_app
 from berth.centralised.agent.inventory import HostResources
 from berth.centralised.agent.service import ComputeAgent
+from berth.centralised.clients.placement import PlacementClient
 from berth.centralised.compute.api import create_app as compute_app
 from berth.centralised.compute.db import Repo
 from berth.centralised.conductor.clients import LocalScheduler
 from berth.centralised.conductor.service import Conductor
 from berth.centralised.placement.service import PlacementService
 from berth.centralised.scheduler.manager import Scheduler, repo_hosts
-from berth.centralised.scheduler.placement import PlacementClient
 from berth.centralised.scheduler.select import SchedulerConfig
 from berth.runtime import FakeRuntime, SystemClock
 from tests.centralised.servers import free_port, serve

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from berth.centralised.scheduler.placement import PlacementClient
+from berth.centralised.clients.placement import PlacementClient
 from berth.launch.centralised import CentralisedPlane, PlaneSpec
 
 SERVERS, GROUPS, AGENTS = 50, 10, 10

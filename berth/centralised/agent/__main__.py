@@ -17,7 +17,7 @@ import uvicorn
 from berth.centralised.agent.app import create_app
 from berth.centralised.agent.inventory import HostResources
 from berth.centralised.agent.service import ComputeAgent
-from berth.centralised.scheduler.placement import PlacementClient, PlacementError
+from berth.centralised.clients.placement import PlacementClient, PlacementError
 from berth.runtime import RUNTIMES
 
 

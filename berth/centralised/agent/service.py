@@ -18,7 +18,7 @@ import httpx
 from os_traits import COMPUTE_STATUS_DISABLED
 
 from berth.centralised.agent.inventory import HostResources
-from berth.centralised.scheduler.placement import PlacementClient
+from berth.centralised.clients.placement import PlacementClient
 from berth.centralised.scheduler.request import provider_uuid, zone_aggregate
 from berth.runtime import Runtime, UnitSpec, UnitStatus
 

@@ -10,10 +10,10 @@ import logging
 import signal
 import threading
 
+from berth.centralised.clients.placement import PlacementClient
 from berth.centralised.compute.db import Repo
 from berth.centralised.conductor.clients import HttpScheduler
 from berth.centralised.conductor.service import Conductor, run
-from berth.centralised.scheduler.placement import PlacementClient
 from berth.runtime.clock import SystemClock
 
 

@@ -18,11 +18,11 @@ import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from berth.centralised.clients.placement import PlacementClient
 from berth.centralised.compute.db import Repo, Row
 from berth.centralised.conductor import plan
 from berth.centralised.conductor.clients import AgentClient, SchedulerClient
 from berth.centralised.scheduler.manager import Selection
-from berth.centralised.scheduler.placement import PlacementClient
 from berth.centralised.scheduler.request import GroupInfo, RequestSpec
 from berth.runtime.clock import Clock
 

@@ -4,5 +4,6 @@
 `request` builds the `RequestSpec`; `prefilters` turn it into a Placement query; `hosts` turns
 the candidates into an engine `Snapshot`; `weighing` assembles the engine policy; `select`
 ranks hosts (pure, no sockets); `manager.Scheduler` runs the whole flow against a
-`placement.PlacementClient`; `app` serves it over HTTP so several schedulers can run at once.
+`berth.centralised.clients.placement.PlacementClient`; `app` serves it over HTTP so several
+schedulers can run at once.
 """

@@ -9,11 +9,11 @@ import argparse
 
 import uvicorn
 
+from berth.centralised.clients.placement import PlacementClient
 from berth.centralised.compute.api import SERVICE_DOWN_TIME
 from berth.centralised.compute.db import Repo
 from berth.centralised.scheduler.app import create_app
 from berth.centralised.scheduler.manager import Scheduler, repo_hosts
-from berth.centralised.scheduler.placement import PlacementClient
 from berth.centralised.scheduler.select import SchedulerConfig
 from berth.centralised.scheduler.weighing import MULTIPLIERS, WeigherConfig, multipliers
 from berth.runtime.clock import SystemClock
