@@ -55,9 +55,8 @@ class RandomDevices:
 
 
 DEVICE_PICKERS = {
-    "best-fit": lambda ctx, shared: BestFitDevices(),
-    "first-fit": lambda ctx, shared: FirstFitDevices(),
-    "random": lambda ctx, shared: RandomDevices(),
+    **{picker.name: (lambda ctx, shared, picker=picker: picker())
+       for picker in (BestFitDevices, FirstFitDevices, RandomDevices)},
     **FGD_DEVICES,
     **FGD_SS_DEVICES,
     **FGD_STRAND_DEVICES,

@@ -24,7 +24,7 @@ class ResourceFit:
     need `gpu_count` wholly free devices.  Nodes with a `pods` capacity also cap the pod count.
     """
 
-    name = "NodeResourcesFit"
+    name = "resource-fit"
 
     def skip(self, snap: Snapshot, workload: Workload) -> bool:
         return False
@@ -76,7 +76,7 @@ class ResourceFit:
 class NodeSelector:
     """Every label requirement of the workload holds on the node (GPU model sets included)."""
 
-    name = "NodeAffinity"
+    name = "node-selector"
 
     def skip(self, snap: Snapshot, workload: Workload) -> bool:
         return not workload.node_selector
@@ -97,7 +97,7 @@ class NodeSelector:
 class TaintToleration:
     """The workload tolerates every NoSchedule and NoExecute taint of the node."""
 
-    name = "TaintToleration"
+    name = "taint-toleration"
 
     def skip(self, snap: Snapshot, workload: Workload) -> bool:
         return not snap.has_taints(HARD_EFFECTS)
@@ -124,7 +124,7 @@ class TaintToleration:
 class AntiAffinity:
     """No other member of the workload's anti-affinity groups on the node (or in its zone)."""
 
-    name = "InterPodAffinity"
+    name = "anti-affinity"
 
     def skip(self, snap: Snapshot, workload: Workload) -> bool:
         return not workload.anti_affinity
@@ -148,10 +148,6 @@ class AntiAffinity:
         return [(status.ANTI_AFFINITY, ~self.filter(snap, workload, rows))]
 
 
-FILTERS = {
-    "resource-fit": ResourceFit,
-    "node-selector": NodeSelector,
-    "taint-toleration": TaintToleration,
-    "anti-affinity": AntiAffinity,
-}
-"""Filter plugins by name; a policy lists the names it runs, in order."""
+FILTERS = {plugin.name: plugin for plugin in (ResourceFit, NodeSelector, TaintToleration, AntiAffinity)}
+"""Filter plugins by their one name; a policy lists the names it runs, in order.  (Upstream
+kube-scheduler names are aliases in the declarative scheduler's configuration reader only.)"""

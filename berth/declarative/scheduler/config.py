@@ -1,7 +1,8 @@
 """Scheduler profiles from a KubeSchedulerConfiguration-shaped YAML, as engine `Policy` objects.
 
 Each profile (`schedulerName`) becomes a `berth.engine.Policy`: upstream plugin names map to the
-engine's filter and score plugins through the tables below, weights carry over, and
+engine's filter and score plugins through `ALIASES` (the only place upstream names stand for
+engine plugins), weights carry over, and
 `NodeResourcesFit`'s `scoringStrategy` (LeastAllocated or MostAllocated) picks the engine scorer.
 Any engine scorer may also be enabled by its own name (e.g. `fgd`, `best-fit`).  Upstream default
 plugins the engine has no counterpart for (volumes, ports, image locality, topology spread) are
@@ -17,16 +18,17 @@ from pathlib import Path
 import yaml
 
 from berth.engine import Policy
+from berth.engine.filters import FILTERS
 from berth.engine.scorers import SCORERS
 from berth.model import ValidationError
 
 DEFAULT_SCHEDULER = "default-scheduler"
 API_VERSIONS = ("kubescheduler.config.k8s.io/v1", "kubescheduler.config.k8s.io/v1beta3")
-FILTERS = {"NodeResourcesFit": "resource-fit", "NodeAffinity": "node-selector",
-           "TaintToleration": "taint-toleration", "InterPodAffinity": "anti-affinity"}
-"""Upstream filter plugin -> engine filter plugin."""
-SCORES = {"NodeResourcesBalancedAllocation": "balanced-allocation", "TaintToleration": "taint-toleration"}
-"""Upstream score plugin -> engine scorer (NodeResourcesFit depends on its scoring strategy)."""
+ALIASES = {"NodeResourcesFit": "resource-fit", "NodeAffinity": "node-selector", "TaintToleration": "taint-toleration",
+           "InterPodAffinity": "anti-affinity", "NodeResourcesBalancedAllocation": "balanced-allocation"}
+"""Upstream plugin name -> the engine's name for it: at a filter point the engine filter of that
+name, at a score point the engine scorer of that name, if there is one (NodeResourcesFit scores
+by its scoring strategy instead, see `STRATEGIES`)."""
 STRATEGIES = {"LeastAllocated": "least-allocated", "MostAllocated": "most-allocated"}
 DEFAULT_FILTERS = ("TaintToleration", "NodeAffinity", "NodeResourcesFit", "InterPodAffinity")
 """In upstream order, so the first failing filter (the reason a node reports) matches kube-scheduler."""
@@ -89,7 +91,7 @@ def build_profile(raw: dict, where: str) -> Profile:
     filters = _apply([(n, 0) for n in DEFAULT_FILTERS], plugins, ("multiPoint", "filter"), where, ignored)
     scores = _apply(list(DEFAULT_SCORES), plugins, ("multiPoint", "score"), where, ignored)
     strategy = _strategy(raw.get("pluginConfig") or [], where)
-    engine_filters = tuple(dict.fromkeys(FILTERS[n] for n, _ in filters if n in FILTERS))
+    engine_filters = tuple(dict.fromkeys(ALIASES[n] for n, _ in filters if ALIASES.get(n) in FILTERS))
     engine_scores = []
     for plugin, weight in scores:
         scorer = _score_name(plugin, strategy)
@@ -114,9 +116,9 @@ def _apply(current: list[tuple[str, int]], plugins: dict, points: tuple[str, ...
             if name in NO_COUNTERPART:
                 ignored.add(name)
                 continue
-            if name not in FILTERS and name not in SCORES and name not in SCORERS:
+            if name not in ALIASES and name not in SCORERS:
                 raise ValidationError(f"{where}.plugins.{point}.enabled[{i}].name",
-                                      f"unknown plugin {name!r}; known: {', '.join(sorted({*FILTERS, *SCORES, *SCORERS}))}")
+                                      f"unknown plugin {name!r}; known: {', '.join(sorted({*ALIASES, *SCORERS}))}")
             weight = item.get("weight") or 1
             if not isinstance(weight, int) or weight < 0:
                 raise ValidationError(f"{where}.plugins.{point}.enabled[{i}].weight", "must be a non-negative integer")
@@ -145,4 +147,5 @@ def _score_name(name: str, strategy: str) -> str | None:
     """The engine scorer for an upstream (or engine) score plugin name; None if it has none."""
     if name == "NodeResourcesFit":
         return strategy
-    return SCORES.get(name) or (name if name in SCORERS else None)
+    scorer = ALIASES.get(name, name)
+    return scorer if scorer in SCORERS else None

@@ -268,7 +268,7 @@ class ModelScore(RowwiseScore):
 class FgdScore(ModelScore):
     """Score plugin: the best FGD score over the devices the workload could take."""
 
-    name = "FGDScore"
+    name = "fgd"
 
     def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
         return np.fmax.reduce(fgd_scores(self.model, snap, workload, rows), axis=1)
@@ -301,5 +301,5 @@ def shared_model(ctx, shared: dict) -> FragmentationModel:
     return one_per_policy(shared, "fragmentation", lambda: FragmentationModel(typical_mix(ctx.mix)))
 
 
-FGD_SCORERS = {"fgd": lambda ctx, shared: FgdScore(shared_model(ctx, shared))}
-FGD_DEVICES = {"fgd": lambda ctx, shared: FgdDevices(shared_model(ctx, shared))}
+FGD_SCORERS = {FgdScore.name: lambda ctx, shared: FgdScore(shared_model(ctx, shared))}
+FGD_DEVICES = {FgdDevices.name: lambda ctx, shared: FgdDevices(shared_model(ctx, shared))}

@@ -74,7 +74,7 @@ class LookModel(StrandModel):
 class LookScore(StrandScore):
     """Score plugin: the best score over the devices the workload could take."""
 
-    name = "FGDLookahead"
+    name = "fgd-lookahead"
 
 
 class LookDevices(StrandDevices):
@@ -88,5 +88,5 @@ def look_model(ctx, shared: dict) -> LookModel:
     return one_per_policy(shared, "fgd-lookahead", lambda: LookModel(ctx.mix))
 
 
-FGD_LOOK_SCORERS = {"fgd-lookahead": lambda ctx, shared: LookScore(look_model(ctx, shared))}
-FGD_LOOK_DEVICES = {"fgd-lookahead": lambda ctx, shared: LookDevices(look_model(ctx, shared))}
+FGD_LOOK_SCORERS = {LookScore.name: lambda ctx, shared: LookScore(look_model(ctx, shared))}
+FGD_LOOK_DEVICES = {LookDevices.name: lambda ctx, shared: LookDevices(look_model(ctx, shared))}

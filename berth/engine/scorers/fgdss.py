@@ -63,7 +63,7 @@ def device_scores(model: FragmentationModel, snap: Snapshot, workload: Workload,
 class FgdSsScore(ModelScore):
     """Score plugin: the best (FGD - weight * sum-of-squares change) over fitting devices."""
 
-    name = "FGDSumOfSquares"
+    name = "fgd-ss"
 
     def __init__(self, model: FragmentationModel, weight: float = WEIGHT) -> None:
         super().__init__(model)
@@ -88,5 +88,5 @@ class FgdSsDevices:
         return (int(np.nanargmax(scores)),)
 
 
-FGD_SS_SCORERS = {"fgd-ss": lambda ctx, shared: FgdSsScore(shared_model(ctx, shared))}
-FGD_SS_DEVICES = {"fgd-ss": lambda ctx, shared: FgdSsDevices(shared_model(ctx, shared))}
+FGD_SS_SCORERS = {FgdSsScore.name: lambda ctx, shared: FgdSsScore(shared_model(ctx, shared))}
+FGD_SS_DEVICES = {FgdSsDevices.name: lambda ctx, shared: FgdSsDevices(shared_model(ctx, shared))}

@@ -90,7 +90,7 @@ class StrandModel:
 class StrandScore(ModelScore):
     """Score plugin: the best score over the devices the workload could take."""
 
-    name = "FGDStranding"
+    name = "fgd-strand"
 
     def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
         return np.fmax.reduce(self.model.scores(snap, workload, rows), axis=1)
@@ -119,5 +119,5 @@ def strand_model(ctx, shared: dict) -> StrandModel:
     return one_per_policy(shared, "fgd-strand", lambda: StrandModel(ctx.mix))
 
 
-FGD_STRAND_SCORERS = {"fgd-strand": lambda ctx, shared: StrandScore(strand_model(ctx, shared))}
-FGD_STRAND_DEVICES = {"fgd-strand": lambda ctx, shared: StrandDevices(strand_model(ctx, shared))}
+FGD_STRAND_SCORERS = {StrandScore.name: lambda ctx, shared: StrandScore(strand_model(ctx, shared))}
+FGD_STRAND_DEVICES = {StrandDevices.name: lambda ctx, shared: StrandDevices(strand_model(ctx, shared))}

@@ -36,7 +36,7 @@ def _cpu_left(snap: Snapshot, rows: Rows) -> np.ndarray:
 class Constant(RowwiseScore):
     """Scores every node 0: with random tie-breaking, a uniformly random feasible node."""
 
-    name = "Random"
+    name = "random"
 
     def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
         return np.zeros(len(rows))
@@ -45,7 +45,7 @@ class Constant(RowwiseScore):
 class DotProduct(RowwiseScore):
     """Tetris-style alignment: the smaller the normalised dot product, the higher the score."""
 
-    name = "DotProduct"
+    name = "dot-product"
 
     def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
         cpu, gpu = workload.requests["cpu"], workload.requests["gpu"]
@@ -57,7 +57,7 @@ class DotProduct(RowwiseScore):
 class BestFit(RowwiseScore):
     """Least leftover: 100 * (1 - sum of 0.5 * (free - request) / max spec over cpu and gpu)."""
 
-    name = "BestFit"
+    name = "best-fit"
 
     def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
         cpu, gpu = workload.requests["cpu"], workload.requests["gpu"]
@@ -69,7 +69,7 @@ class BestFit(RowwiseScore):
 class GpuClustering(RowwiseScore):
     """Keep GPU workloads of one kind together; tiers of 25 points, fuller nodes higher in a tier."""
 
-    name = "GpuClustering"
+    name = "gpu-clustering"
 
     def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
         if not workload.gpu_count:
@@ -85,7 +85,7 @@ class GpuClustering(RowwiseScore):
 class GpuPacking(RowwiseScore):
     """Prefer partly used GPUs, then free GPUs on used nodes, then the smallest wholly free node."""
 
-    name = "GpuPacking"
+    name = "gpu-packing"
 
     def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
         if not workload.gpu_count:
@@ -108,10 +108,5 @@ def _tightest_fit(free: np.ndarray, count: np.ndarray, milli: int) -> np.ndarray
     return fits.min(axis=1, initial=GPU_WHOLE + 1)
 
 
-GPU_SCORERS = {
-    "random": lambda ctx, shared: Constant(),
-    "dot-product": lambda ctx, shared: DotProduct(),
-    "best-fit": lambda ctx, shared: BestFit(),
-    "gpu-clustering": lambda ctx, shared: GpuClustering(),
-    "gpu-packing": lambda ctx, shared: GpuPacking(),
-}
+GPU_SCORERS = {plugin.name: (lambda ctx, shared, plugin=plugin: plugin())
+               for plugin in (Constant, DotProduct, BestFit, GpuClustering, GpuPacking)}

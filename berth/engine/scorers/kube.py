@@ -62,7 +62,7 @@ def _non_zero(key: object, vector: np.ndarray, memo: dict = {}) -> np.ndarray:
 class LeastAllocated(RowwiseScore):
     """Prefers the emptiest node: mean over cpu/memory of (capacity - requested) * 100 / capacity."""
 
-    name = "NodeResourcesLeastAllocated"
+    name = "least-allocated"
 
     def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
         req, cap, divisor = requested_after(snap, workload, rows)
@@ -78,7 +78,7 @@ class LeastAllocated(RowwiseScore):
 class MostAllocated(RowwiseScore):
     """Prefers the fullest node: mean over cpu/memory of requested * 100 / capacity."""
 
-    name = "NodeResourcesMostAllocated"
+    name = "most-allocated"
 
     def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
         req, cap, divisor = requested_after(snap, workload, rows)
@@ -95,7 +95,7 @@ class MostAllocated(RowwiseScore):
 class BalancedAllocation(RowwiseScore):
     """Prefers nodes whose cpu and memory fractions stay equal: (1 - std) * 100."""
 
-    name = "NodeResourcesBalancedAllocation"
+    name = "balanced-allocation"
 
     def score(self, snap: Snapshot, workload: Workload, rows: Rows) -> np.ndarray:
         req, _, divisor = requested_after(snap, workload, rows)
@@ -112,7 +112,7 @@ class BalancedAllocation(RowwiseScore):
 class TaintTolerationScore:
     """Fewer untolerated PreferNoSchedule taints is better; normalised in reverse to 0..100."""
 
-    name = "TaintToleration"
+    name = "taint-toleration"
     normalizes = True
 
     def skip(self, snap: Snapshot, workload: Workload) -> bool:
@@ -132,9 +132,5 @@ class TaintTolerationScore:
         return MAX_NODE_SCORE - np.floor(raw * MAX_NODE_SCORE / worst)
 
 
-KUBE_SCORERS = {
-    "least-allocated": lambda ctx, shared: LeastAllocated(),
-    "most-allocated": lambda ctx, shared: MostAllocated(),
-    "balanced-allocation": lambda ctx, shared: BalancedAllocation(),
-    "taint-toleration": lambda ctx, shared: TaintTolerationScore(),
-}
+KUBE_SCORERS = {plugin.name: (lambda ctx, shared, plugin=plugin: plugin())
+                for plugin in (LeastAllocated, MostAllocated, BalancedAllocation, TaintTolerationScore)}

@@ -41,7 +41,5 @@ class FreeResourceWeigher:
         return (raw - low) / (high - low)
 
 
-NOVA_SCORERS = {
-    "ram-weigher": lambda ctx, shared: FreeResourceWeigher("RAMWeigher", "memory"),
-    "cpu-weigher": lambda ctx, shared: FreeResourceWeigher("CPUWeigher", "cpu"),
-}
+NOVA_SCORERS = {name: (lambda ctx, shared, name=name, dim=dim: FreeResourceWeigher(name, dim))
+                for name, dim in (("ram-weigher", "memory"), ("cpu-weigher", "cpu"))}
