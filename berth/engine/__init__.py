@@ -1,8 +1,9 @@
 """The placement engine: a columnar snapshot, filter and score plugins, policies, and `Engine`.
 
-Public API: `Engine(cluster, policy).place(workload) -> Placement | Unschedulable` and
-`Engine.release(name)`; `POLICIES` lists the named policies.  Both control planes and the
-simulator call this package; nothing here does I/O.
+Public API: `Engine(cluster, policy).place(workload) -> Placement | Unschedulable`,
+`Engine.release(name)` and the other calls listed in `Engine`'s module docstring (the planes use
+nothing else of it); `POLICIES` lists the named policies.  Both control planes and the simulator
+call this package; nothing here does I/O.
 """
 
 from berth.engine.engine import Engine
