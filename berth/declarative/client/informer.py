@@ -78,7 +78,7 @@ class Informer:
     def run(self) -> None:
         delay = 0.1
         while not self._stop.is_set():
-            self._client = KubeClient(self.base_url, pool=1)
+            self._client = KubeClient(self.base_url)
             try:
                 if not self.resource_version:
                     self.relist()

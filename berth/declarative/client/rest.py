@@ -2,34 +2,32 @@
 
 Resources are rows of `names.RESOURCES` (plural -> group/version, namespaced, kind), so paths are data,
 not code.  Responses are plain dicts.  Unary calls use one keep-alive `wire.Connection` per
-thread (one send per request, responses parsed by httptools: a fraction of the CPU of httpx or
-`http.client`, which matters at thousands of calls per second); each watch streams over an
-`http.client` connection of its own.  Expected API outcomes (404, 409, 410,
-422) raise `ApiError` carrying the HTTP code and the server's Status reason, which callers branch
-on; connection failures raise `httpx.TransportError`s.  Used by informers, the scheduler,
-controllers and agents.
+thread (the measured fast path: see `wire`); each watch streams through an `httpx.Client` of its
+own, which `abort_watch` (or `close`) interrupts from another thread.  Expected API outcomes (404,
+409, 410, 422) raise `ApiError` carrying the HTTP code and the server's Status reason, which
+callers branch on; connection failures raise `httpx.TransportError`s.  Used by informers, the
+scheduler, controllers and agents.
 """
 
 from __future__ import annotations
 
-import http.client
 import socket
 import threading
-from http import HTTPStatus
 from collections.abc import Iterator
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import httptools
 import httpx
 import orjson
-from urllib.parse import urlencode, urlsplit
 
 from berth.declarative.client.wire import Connection, Stale
 from berth.declarative.names import RESOURCES, Resource  # noqa: F401 (Resource: exported by the package)
 
-
 USER_AGENT = "berth/0.1"
 HEADERS = f"Accept: application/json\r\nUser-Agent: {USER_AGENT}\r\n".encode()
+WATCH_HEADERS = {"Accept": "application/json", "User-Agent": USER_AGENT}
 
 
 class ApiError(Exception):
@@ -43,7 +41,7 @@ class ApiError(Exception):
 class KubeClient:
     """JSON REST client for one API server (`base_url` such as http://127.0.0.1:6443)."""
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0, pool: int = 16) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._local = threading.local()
@@ -51,6 +49,7 @@ class KubeClient:
         self._lock = threading.Lock()
         parts = urlsplit(self.base_url)
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._watching: httpx.Response | None = None
 
     def close(self) -> None:
         self.abort_watch()
@@ -61,8 +60,9 @@ class KubeClient:
 
     def abort_watch(self) -> None:
         """Interrupt a watch blocked in another thread by shutting its socket down."""
-        conn = getattr(self, "_watching", None)
-        sock = conn.sock if conn is not None else None
+        response = self._watching
+        stream = response.extensions.get("network_stream") if response is not None else None
+        sock = stream.get_extra_info("socket") if stream is not None else None
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -163,41 +163,31 @@ class KubeClient:
               timeout_seconds: int = 300) -> Iterator[dict]:
         """Yield watch events ({"type", "object"}) from `resource_version` until the server ends the stream.
 
-        The stream is read on a connection of its own in large pieces (`read1`) and split into lines here:
-        a watch of every pod carries thousands of events a second."""
+        The body is split into lines here, on bytes (`_lines`): a watch of every pod carries thousands of
+        events a second, and httpx's `iter_lines` decodes the text first."""
         params = {"watch": "1", "resourceVersion": resource_version, "allowWatchBookmarks": "true",
                   "timeoutSeconds": str(timeout_seconds)}
         if field_selector:
             params["fieldSelector"] = field_selector
         if label_selector:
             params["labelSelector"] = label_selector
-        conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout_seconds + 30.0)
-        self._watching = conn
-        try:
+        url = f"{self.base_url}{self.path(plural, namespace)}?{urlencode(params)}"
+        timeout = httpx.Timeout(self.timeout, read=timeout_seconds + 30.0)
+        with httpx.Client(headers=WATCH_HEADERS, timeout=timeout, trust_env=False) as http, \
+                http.stream("GET", url) as response:
+            self._watching = response
             try:
-                conn.request("GET", f"{self.path(plural, namespace)}?{urlencode(params)}",
-                             headers={"Accept": "application/json", "User-Agent": USER_AGENT})
-                resp = conn.getresponse()
-                if resp.status >= 400:
-                    _decode(resp.status, resp.read(), resp.reason)
-            except (OSError, http.client.HTTPException) as err:
-                raise httpx.ConnectError(f"watch {plural}: {err}") from err
-            yield from _lines(resp)
-        finally:
-            self._watching = None
-            conn.close()
+                if response.status_code >= 400:
+                    _decode(response.status_code, response.read(), response.reason_phrase)
+                yield from _lines(response.iter_bytes())
+            finally:
+                self._watching = None
 
 
-def _lines(resp: http.client.HTTPResponse) -> Iterator[dict]:
-    """The decoded JSON lines of a streamed response, until it ends."""
+def _lines(chunks: Iterator[bytes]) -> Iterator[dict]:
+    """The decoded JSON lines of a streamed body, until it ends."""
     rest = b""
-    while True:
-        try:
-            data = resp.read1(1 << 16)
-        except (OSError, http.client.HTTPException) as err:
-            raise httpx.ReadError(f"watch stream: {err}") from err
-        if not data:
-            return
+    for data in chunks:
         lines = (rest + data).split(b"\n") if rest else data.split(b"\n")
         rest = lines.pop()
         for line in lines:

@@ -44,7 +44,7 @@ class Scheduler:
         self.names = {p.scheduler_name for p in self.profiles}
         self.state = ClusterState(self.profiles, seed=seed)
         self.queue = SchedulingQueue(self.clock)
-        self.client = KubeClient(base_url, pool=binders + 4)
+        self.client = KubeClient(base_url)
         self.events = EventRecorder(self.client, "default-scheduler")
         self.normal_events = normal_events
         self.binds: queue.SimpleQueue = queue.SimpleQueue()
