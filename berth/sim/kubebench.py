@@ -16,7 +16,11 @@ are bare, as upstream's benchmark), and the scheduler skips its per-pod Schedule
 (FailedScheduling events still go out); agents renew their Leases every 30 s (upstream kubelets:
 10 s).  Like the API server and scheduler processes, this process freezes what it built during set-up
 (5,000 agents, the informer's cache) out of the garbage collector's scans and collects less often while it
-measures.  Called by `berth bench declarative`.
+measures.  `cpu_ms_per_pod["apiserver"]` is the API server's own cost per pod (create, bind, the agents'
+status writes and every watch), the figure to follow when changing the server.  The load generator
+is a `KubeClient` like every component (unary calls over `client.wire`, watches over httpx): one that
+cost more CPU per pod would take it from the processes measured on a small machine.  Called by
+`berth bench declarative`.
 """
 
 from __future__ import annotations
@@ -99,7 +103,7 @@ def create_all(url: str, names: list[str], creators: int, sent: dict[str, float]
     chunks = [names[i::creators] for i in range(creators)]
 
     def work(chunk: list[str]) -> None:
-        client = KubeClient(url, pool=1)
+        client = KubeClient(url)
         try:
             for name in chunk:
                 sent[name] = time.perf_counter()
