@@ -2,9 +2,13 @@
 
 A request goes out as one `sendall` (request line, headers and body together, TCP_NODELAY), and the
 response is parsed by httptools (the C parser uvicorn uses), which handles Content-Length and chunked
-bodies alike.  `http.client` costs several times the CPU per call (its headers go through the `email`
-package) and sends headers and body in two segments; at thousands of calls a second that is most of a
-client's work.  A connection the server closed while idle raises `Stale` before any byte of the response
+bodies alike.  This is the declarative plane's one hand-written HTTP path, kept because it pays:
+`berth bench declarative --nodes 500 --pods 6000 --no-backlog --json`, run interleaved against the same
+tree with unary calls through one shared `httpx.Client` (TCP_NODELAY, unbounded keep-alive pool), two
+runs each, gave 1,664 and 2,593 pods/s with this module against 635 and 480 with httpx; CPU ms per
+pod, this module vs httpx: creators 0.05 vs 0.66, scheduler 0.17 vs 0.97, agents 0.09 vs 0.41, API
+server 0.31 vs 0.48 (httpx sends a request's headers and body as two segments).  Watches stream through
+httpx.  A connection the server closed while idle raises `Stale` before any byte of the response
 arrives, which the caller may retry; anything else is an `OSError` or `httptools.HttpParserError`.
 Not thread-safe: `KubeClient` keeps one per thread.
 """
