@@ -8,24 +8,22 @@ source of truth.  The GPU model and zone are also exposed as the well-known labe
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from berth.model.constraints import Taint
 from berth.model.errors import ValidationError
-from berth.model.labels import check_label_key, check_label_value
+from berth.model.labels import check_label_key, check_label_value, subdomain_problems
 from berth.model.resources import GPU, GPU_WHOLE, Resources
 
 GPU_MODEL_LABEL = "gpu.berth.io/model"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 HOSTNAME_LABEL = "kubernetes.io/hostname"
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
 def check_name(name: str, field_path: str = "name") -> str:
     """Return `name` if it is an RFC 1123 subdomain (lower case, at most 253 characters)."""
-    if not isinstance(name, str) or not _NAME.match(name) or len(name) > 253:
+    if not isinstance(name, str) or subdomain_problems(name):
         raise ValidationError(field_path, f"{name!r} is not a valid name (RFC 1123: lower-case "
                               "letters, digits, '-' and '.', starting and ending alphanumeric)")
     return name

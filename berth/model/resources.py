@@ -8,11 +8,11 @@ valid label-style identifier is a custom, opaque integer dimension (for example
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from berth.model.errors import ValidationError
+from berth.model.labels import key_problems
 
 CPU = "cpu"
 MEMORY = "memory"
@@ -29,14 +29,11 @@ STANDARD = {
 }
 """The built-in dimensions and their units."""
 
-_CUSTOM_NAME = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-
-
 def check_name(name: str, prefix: str = "") -> str:
     """Return `name` if it is a built-in or well-formed custom resource name."""
     if name in STANDARD:
         return name
-    if not isinstance(name, str) or not _CUSTOM_NAME.match(name) or "/" not in name:
+    if not isinstance(name, str) or "/" not in name or key_problems(name):
         raise ValidationError(
             f"{prefix}.{name}" if prefix else str(name),
             "unknown resource; use cpu, memory, gpu, pods or a domain-prefixed custom name "
