@@ -53,6 +53,14 @@ def test_version_document_and_negotiation(api):
     assert plain.headers["vary"] == "openstack-api-version"
 
 
+@pytest.mark.parametrize("header", ["placement 1.2, compute 2.50", "compute 2.50, placement 1.2"])
+def test_the_placement_entry_is_found_in_either_order(api, header):
+    resp = api.get("/resource_classes", headers={"openstack-api-version": header})
+    assert resp.status_code == 200
+    assert resp.headers["openstack-api-version"] == "placement 1.2"
+    assert resp.headers["vary"] == "openstack-api-version"
+
+
 def test_candidates_then_claim_until_full(api):
     rp = provider(api, "cn1", VCPU=4, MEMORY_MB=2048)
     found = api.get("/allocation_candidates?resources=VCPU:2,MEMORY_MB:512").json()

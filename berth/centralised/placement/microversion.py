@@ -1,16 +1,19 @@
 """Microversions of the Placement API (1.0 to 1.39) and their negotiation.
 
-`negotiate` reads the `OpenStack-API-Version` header of a request the way upstream does:
-absent means the minimum (1.0), `latest` means the maximum, a malformed value is a 400, a
-well-formed value outside [MIN, MAX] is a 406 whose body carries min/max so clients can
-fall back.  `Version` compares as a tuple; the route table gates handlers with it.
-Called by `berth.centralised.placement.app` once per request.
+`negotiate` reads the `OpenStack-API-Version` header of a request with `microversion_parse`,
+as upstream does: the placement entry among any other services' (in any order); absent means
+the minimum (1.0), `latest` means the maximum, a malformed value is a 400, a well-formed value
+outside [MIN, MAX] is a 406 whose body carries min/max so clients can fall back.  `Version`
+compares as a tuple; the route table gates handlers with it.  Called by
+`berth.centralised.placement.app` once per request.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from typing import NamedTuple
+
+import microversion_parse
 
 from berth.centralised.placement.errors import ApiError
 
@@ -31,7 +34,6 @@ class Version(NamedTuple):
 
 MIN = Version(1, 0)
 MAX = Version(1, 39)
-_FORMAT = re.compile(r"^(\d+)\.(\d+)$")
 
 
 def parse(text: str) -> Version:
@@ -39,24 +41,15 @@ def parse(text: str) -> Version:
     text = text.strip()
     if text == "latest":
         return MAX
-    match = _FORMAT.match(text)
-    if not match:
-        raise ApiError(400, f"invalid version string: {text}")
-    return Version(int(match.group(1)), int(match.group(2)))
+    try:
+        return Version(*microversion_parse.parse_version_string(text))
+    except TypeError:
+        raise ApiError(400, f"invalid version string: {text}") from None
 
 
-def _placement_value(header: str) -> str | None:
-    """The placement entry of a possibly multi-service header value."""
-    for part in header.split(","):
-        words = part.strip().split(None, 1)
-        if len(words) == 2 and words[0].lower() == SERVICE:
-            return words[1]
-    return None
-
-
-def negotiate(header: str | None) -> Version:
-    """The version a request asks for; raises ApiError 400/406 on a bad header."""
-    value = _placement_value(header) if header else None
+def negotiate(headers: Mapping[str, str]) -> Version:
+    """The version a request with these (lower-cased) headers asks for; ApiError 400/406 on a bad one."""
+    value = microversion_parse.get_version({HEADER: headers[HEADER]}, SERVICE) if HEADER in headers else None
     if value is None:
         return MIN
     version = parse(value)

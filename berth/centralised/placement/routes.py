@@ -47,7 +47,15 @@ def g(handler, action: str | None = None, since: int = 0, until: int | None = No
 
 
 RP = "/resource_providers/{uuid}"
-ROUTES: list[tuple[str, dict[str, Gate]]] = [
+ROUTES: list[tuple[str, dict[str, Gate]]] = [  # the most requested first: Starlette tries routes in order
+    ("/allocation_candidates", {"GET": g(candidates.listing, "allocation_candidates:list", 10, reply=True,
+                                                  runs="fresh-index")}),
+    ("/allocations/{consumer_uuid}", {"GET": g(allocations.get_for_consumer, "allocations:list", reply=True),
+                                      "PUT": g(allocations.put_for_consumer, "allocations:update", body=True),
+                                      "DELETE": g(allocations.delete_for_consumer, "allocations:delete")}),
+    (RP, {"GET": g(providers.show, "resource_providers:show", reply=True),
+          "DELETE": g(providers.delete_provider, "resource_providers:delete"),
+          "PUT": g(providers.update_provider, "resource_providers:update", body=True)}),
     ("/", {"GET": g(root.home, runs="loop")}),
     ("/resource_classes", {"GET": g(resource_classes.listing, "resource_classes:list", 2, reply=True),
                            "POST": g(resource_classes.create, "resource_classes:create", 2, body=True)}),
@@ -57,9 +65,6 @@ ROUTES: list[tuple[str, dict[str, Gate]]] = [
         "DELETE": g(resource_classes.remove, "resource_classes:delete", 2)}),
     ("/resource_providers", {"GET": g(providers.listing, "resource_providers:list", reply=True),
                              "POST": g(providers.create, "resource_providers:create", body=True)}),
-    (RP, {"GET": g(providers.show, "resource_providers:show", reply=True),
-          "DELETE": g(providers.delete_provider, "resource_providers:delete"),
-          "PUT": g(providers.update_provider, "resource_providers:update", body=True)}),
     (RP + "/inventories", {"GET": g(inventories.get_all, "resource_providers:inventories:list", reply=True),
                            "POST": g(inventories.create, "resource_providers:inventories:create", body=True),
                            "PUT": g(inventories.set_all, "resource_providers:inventories:update", body=True),
@@ -74,11 +79,6 @@ ROUTES: list[tuple[str, dict[str, Gate]]] = [
                           "PUT": g(aggregates.put, "resource_providers:aggregates:update", 1, body=True)}),
     (RP + "/allocations", {"GET": g(allocations.get_for_provider, "resource_providers:allocations:list", reply=True)}),
     ("/allocations", {"POST": g(allocations.post, "allocations:manage", 13, body=True)}),
-    ("/allocations/{consumer_uuid}", {"GET": g(allocations.get_for_consumer, "allocations:list", reply=True),
-                                      "PUT": g(allocations.put_for_consumer, "allocations:update", body=True),
-                                      "DELETE": g(allocations.delete_for_consumer, "allocations:delete")}),
-    ("/allocation_candidates", {"GET": g(candidates.listing, "allocation_candidates:list", 10, reply=True,
-                                                  runs="fresh-index")}),
     ("/traits", {"GET": g(traits.listing, "traits:list", 6, reply=True)}),
     ("/traits/{name}", {"GET": g(traits.show, "traits:show", 6, reply=True), "PUT": g(traits.put, "traits:update", 6),
                         "DELETE": g(traits.remove, "traits:delete", 6)}),

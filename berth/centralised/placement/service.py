@@ -1,11 +1,13 @@
 """`PlacementService`: the database, its candidate index and the ASGI app, wired together.
 
-Construct one per API worker process: `PlacementService("sqlite:///path.db").app` is an ASGI
-application; several workers over the same database stay coherent through the write serial.
+Construct one per API worker process: `PlacementService("sqlite:///path.db").app` is its
+Starlette application (`placement.app`, which never imports this module); several workers
+over the same database stay coherent through the write serial.
 """
 
 from __future__ import annotations
 
+from berth.centralised.placement.app import create_app
 from berth.centralised.placement.db import Database
 from berth.centralised.placement.index import Index
 
@@ -20,5 +22,4 @@ class PlacementService:
         self.cors_origins = tuple(cors_origins)
         self.db = Database(db_url)
         self.index = Index(self.db)
-        from berth.centralised.placement.app import create_app
         self.app = create_app(self)
