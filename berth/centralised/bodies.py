@@ -16,7 +16,8 @@ from typing import Any
 import jsonschema
 import orjson
 
-_COMPILED: dict[int, jsonschema.protocols.Validator] = {}
+_COMPILED: dict[int, tuple[dict, jsonschema.protocols.Validator]] = {}
+"""id(schema) -> (schema, its validator); the schema is kept so its id is never reused."""
 
 _NAMED_KEYS = {  # validator -> the keys of the instance an error is about, beyond its path
     "additionalProperties": lambda err: sorted(set(err.instance) - set(err.schema.get("properties", {}))),
@@ -38,8 +39,8 @@ class Problem:
 def _validator(schema: dict) -> jsonschema.protocols.Validator:
     found = _COMPILED.get(id(schema))
     if found is None:
-        found = _COMPILED[id(schema)] = jsonschema.validators.validator_for(schema)(schema)
-    return found
+        found = _COMPILED[id(schema)] = (schema, jsonschema.validators.validator_for(schema)(schema))
+    return found[1]
 
 
 def field_of(err: jsonschema.ValidationError) -> str:
