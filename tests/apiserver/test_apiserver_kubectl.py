@@ -5,7 +5,6 @@ get nodes, delete with graceful termination (a small stand-in agent finishes the
 
 from __future__ import annotations
 
-import http.server
 import shutil
 import subprocess
 import threading
@@ -13,8 +12,10 @@ import threading
 import httpx
 import pytest
 
+from berth.declarative.agent.logserver import LogServer
+
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
-pytestmark = pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl is not installed")
+pytestmark = pytest.mark.usefixtures("kubectl_path")  # a missing kubectl fails these tests
 
 DEPLOYMENT = """apiVersion: apps/v1
 kind: Deployment
@@ -60,30 +61,25 @@ users: [{{name: berth, user: {{}}}}]
     return run
 
 
+class StandInLogs:
+    """A stand-in node agent's logs: every container says hello; nothing stops."""
+
+    def logs(self, namespace, pod, container, tail, previous):
+        return f"hello from {pod}/{container}\n".encode()
+
+    def container_done(self, namespace, pod, container):
+        return True
+
+    def stopping(self):
+        return False
+
+
 @pytest.fixture
 def log_agent():
-    """A stand-in node agent that serves /containerLogs/{ns}/{pod}/{container} on loopback."""
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's naming)
-            parts = self.path.split("?")[0].strip("/").split("/")
-            if parts[0] != "containerLogs" or len(parts) != 4:
-                self.send_error(404)
-                return
-            body = f"hello from {parts[2]}/{parts[3]}\n".encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
+    """The agents' real log endpoint (`LogServer`) on loopback, over a stand-in source."""
+    server = LogServer(StandInLogs()).start()
+    yield server.port
+    server.stop()
 
 
 def add_running_pods(url: str, node: str, agent_port: int) -> list[str]:

@@ -23,7 +23,7 @@ from berth.launch.ports import free_port
 
 KUBECTL = shutil.which("kubectl")
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-deployment.yaml"
-pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+pytestmark = pytest.mark.usefixtures("kubectl_path")  # a missing kubectl fails these tests
 
 
 class Up:

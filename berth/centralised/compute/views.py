@@ -1,7 +1,7 @@
 """JSON views of compute rows, in Nova's wire shapes (server, flavor, group, zone, service).
 
 Pure functions from `Repo` rows (plus the clock's `now` where liveness matters) to dicts; the
-API returns them unchanged.  Imported by `compute.api`.
+API returns them unchanged.  Imported by `compute.routes`.
 """
 
 from __future__ import annotations
