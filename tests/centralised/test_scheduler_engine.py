@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from berth.centralised.scheduler.hosts import HostInfo
 from berth.centralised.scheduler.manager import Scheduler
 from berth.centralised.scheduler.request import RequestSpec
+from tests.centralised.test_scheduler_select import hosts, summaries
 
 
 class ScriptedPlacement:
@@ -22,19 +22,6 @@ class ScriptedPlacement:
         return SimpleNamespace(ok=True)
 
 
-def answer(providers: dict[str, tuple[int, int]]) -> dict:
-    reqs, sums = [], {}
-    for rp, (cpu, mem) in providers.items():
-        reqs.append({"allocations": {rp: {"resources": {"VCPU": 1, "MEMORY_MB": 512}}}})
-        sums[rp] = {"resources": {"VCPU": {"capacity": cpu, "used": 0}, "MEMORY_MB": {"capacity": mem, "used": 0}},
-                    "root_provider_uuid": rp}
-    return {"allocation_requests": reqs, "provider_summaries": sums}
-
-
-def infos(*names: str, down: tuple[str, ...] = ()) -> dict[str, HostInfo]:
-    return {f"rp-{n}": HostInfo(n, f"rp-{n}", f"http://{n}", "nova", n not in down, False) for n in names}
-
-
 def request(n: int) -> RequestSpec:
     return RequestSpec(f"5f0c3a52-1111-4a6e-9c1e-{n:012d}", "p", "u", {"VCPU": 1, "MEMORY_MB": 512})
 
@@ -45,8 +32,8 @@ def use(ac: dict, rp: str, vcpu: int, mem: int) -> None:
 
 
 def test_successive_requests_share_one_engine_and_follow_usage_changes():
-    ac = answer({"rp-a": (16, 8192), "rp-b": (8, 4096)})
-    scheduler = Scheduler(ScriptedPlacement(ac), lambda: infos("a", "b"), seed=0)
+    ac = summaries({"rp-a": (16, 8192), "rp-b": (8, 4096)})
+    scheduler = Scheduler(ScriptedPlacement(ac), lambda: hosts("a", "b"), seed=0)
     assert scheduler.select_destinations(request(1)).chosen.host == "a"   # the freest host
     engine = scheduler.ranker.hosts.engine
     tick = engine.snapshot.tick
@@ -63,26 +50,26 @@ def test_successive_requests_share_one_engine_and_follow_usage_changes():
 
 
 def test_new_hosts_join_the_engine_and_changed_hosts_are_redefined():
-    ac = answer({"rp-a": (8, 4096)})
-    agents = infos("a", "b")
+    ac = summaries({"rp-a": (8, 4096)})
+    agents = hosts("a", "b")
     scheduler = Scheduler(ScriptedPlacement(ac), lambda: agents, seed=0)
     assert scheduler.select_destinations(request(1)).chosen.host == "a"
     engine = scheduler.ranker.hosts.engine
 
-    ac.update(answer({"rp-a": (8, 4096), "rp-b": (32, 16384)}))
+    ac.update(summaries({"rp-a": (8, 4096), "rp-b": (32, 16384)}))
     assert scheduler.select_destinations(request(2)).chosen.host == "b"
     assert scheduler.ranker.hosts.engine is engine and scheduler.ranker.hosts.rebuilds == 0
 
-    agents.update(infos("a", "b", down=("b",)))   # a definition change: the host is down now
+    agents.update(hosts("a", "b", down=("b",)))   # a definition change: the host is down now
     third = scheduler.select_destinations(request(3))
     assert third.chosen.host == "a" and not third.alternates
 
 
 def test_hosts_missing_from_an_answer_are_not_chosen_nor_counted():
-    ac = answer({"rp-a": (8, 4096), "rp-b": (32, 16384)})
-    scheduler = Scheduler(ScriptedPlacement(ac), lambda: infos("a", "b"), seed=0)
+    ac = summaries({"rp-a": (8, 4096), "rp-b": (32, 16384)})
+    scheduler = Scheduler(ScriptedPlacement(ac), lambda: hosts("a", "b"), seed=0)
     assert scheduler.select_destinations(request(1)).chosen.host == "b"
-    ac.update(answer({"rp-a": (8, 4096)}))
+    ac.update(summaries({"rp-a": (8, 4096)}))
     only = scheduler.select_destinations(request(2))
     assert only.chosen.host == "a" and not only.alternates
     use(ac, "rp-a", 8, 4096)
