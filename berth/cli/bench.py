@@ -109,6 +109,8 @@ def declarative(
     store: str = typer.Option("sqlite", help="API server store: sqlite (durable, in a temp dir) or memory."),
     backlog: bool = typer.Option(True, help="Also measure scheduling alone: a fresh scheduler binding PODS "
                                             "pending pods (--no-backlog skips it)."),
+    coalesce: bool = typer.Option(True, help="The API server joins a connection's writes within one event-loop "
+                                             "turn (--no-coalesce measures without it)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Pods/s from creation to bound through the real HTTP path of the declarative plane.
@@ -133,14 +135,14 @@ def declarative(
         with console.status(f"run {i + 1}/{repeat}") as status:
             say = lambda step: status.update(f"run {i + 1}/{repeat}: {step}")  # noqa: E731
             run = bench_declarative(nodes, pods, init_pods, creators=creators, binders=binders, store=store,
-                                    progress=say)
+                                    coalesce=coalesce, progress=say)
             if backlog:
                 run = replace(run, backlog_pods_per_s=bench_backlog(nodes, pods, creators=creators, binders=binders,
-                                                                    store=store, progress=say))
+                                                                    store=store, coalesce=coalesce, progress=say))
             runs.append(run)
     med = lambda attr: float(statistics.median(getattr(r, attr) for r in runs))  # noqa: E731
     summary = {"nodes": nodes, "pods": pods, "init_pods": init_pods, "store": store, "creators": creators,
-               "binders": binders,
+               "binders": binders, "coalesce": coalesce,
                "pods_per_s": med("pods_per_s"), "p50_ms": med("p50_ms"), "p99_ms": med("p99_ms"),
                "backlog_pods_per_s": med("backlog_pods_per_s") if backlog else None,
                "upstream_reference_pods_per_s": runs[0].upstream_reference_pods_per_s,
@@ -150,7 +152,8 @@ def declarative(
         return
     table = Table("nodes", "pods", "pods/s create-to-bound (median)", "p50 ms", "p99 ms", "runs (pods/s)",
                   "backlog pods/s",
-                  title=f"declarative plane benchmark ({store} store, scheduler process, fake agents)")
+                  title=f"declarative plane benchmark ({store} store, scheduler process, fake agents"
+                        f"{'' if coalesce else ', writes not coalesced'})")
     table.add_row(str(nodes), str(pods), f"{summary['pods_per_s']:,.0f}", f"{summary['p50_ms']:.0f}",
                   f"{summary['p99_ms']:.0f}", ", ".join(f"{r.pods_per_s:,.0f}" for r in runs),
                   f"{summary['backlog_pods_per_s']:,.0f}" if backlog else "-")

@@ -56,6 +56,8 @@ class LocalCluster:
     node_capacity: dict[str, str] | None = None
     node_prefix: str = "node"
     scheduler_process: bool = False
+    coalesce: bool = True
+    """The API server joins a connection's writes within one loop turn (`apiserver.transport`)."""
     scheduler_config: str | None = None
     controllers: bool = True
     start_scheduler: bool = True
@@ -109,6 +111,7 @@ class LocalCluster:
     def _start_apiserver(self) -> None:
         store = f"sqlite:///{self.state_dir / 'state.db'}" if self.state_dir else "memory://"
         argv = [sys.executable, "-m", "berth.declarative.apiserver", "--store", store, "--port", str(self.port)]
+        argv += [] if self.coalesce else ["--no-coalesce"]
         if self.state_dir:
             with open(self.state_dir / "apiserver.log", "ab") as log:  # closed here, never by the GC later
                 self.children.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,

@@ -26,7 +26,7 @@ import httpx
 import orjson
 
 from berth.declarative.client import ApiError, KubeClient
-from berth.declarative.client.rest import WATCH_HEADERS
+from berth.declarative.client.rest import HEADER_FIELDS
 from berth.launch.declarative import LocalCluster
 from berth.sim.kubebench import pod_body
 
@@ -64,7 +64,7 @@ class HttpxCaller:
 
     def __init__(self, base_url: str, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self.http = httpx.Client(headers=WATCH_HEADERS, timeout=timeout, trust_env=False)  # KubeClient's headers
+        self.http = httpx.Client(headers=HEADER_FIELDS, timeout=timeout, trust_env=False)  # KubeClient's headers
 
     def request(self, method: str, path: str, body: dict | None = None,
                 content_type: str = "application/json") -> dict:

@@ -170,6 +170,7 @@ def serve_creators(url: str, creators: int) -> None:
 
 def bench_declarative(nodes: int = 5000, pods: int = 10000, init_pods: int = 1000, *, creators: int = 16,
                       binders: int = 32, writers: int = 4, store: str = "sqlite", timeout: float = 300.0,
+                      coalesce: bool = True,
                       progress: Callable[[str], None] = lambda step: None) -> DeclarativeBench:
     """Run once; returns throughput and create-to-bound percentiles."""
     t0 = time.perf_counter()
@@ -177,7 +178,7 @@ def bench_declarative(nodes: int = 5000, pods: int = 10000, init_pods: int = 100
         cluster = LocalCluster(state_dir=tmp if store == "sqlite" else None, nodes=nodes, runtime="fake",
                                node_capacity=NODE_CAPACITY, scheduler_process=True, controllers=False,
                                lease_interval=30.0, status_interval=3600.0,
-                               normal_events=False, binders=binders, agent_writers=writers)
+                               normal_events=False, binders=binders, agent_writers=writers, coalesce=coalesce)
         progress(f"starting the API server, the scheduler and {nodes} fake node agents")
         cluster.start()
         load = None
@@ -210,14 +211,14 @@ def bench_declarative(nodes: int = 5000, pods: int = 10000, init_pods: int = 100
 
 
 def bench_backlog(nodes: int, pods: int, *, creators: int = 16, binders: int = 32, store: str = "sqlite",
-                  timeout: float = 300.0,
+                  timeout: float = 300.0, coalesce: bool = True,
                   progress: Callable[[str], None] = lambda step: None) -> float:
     """Pods/s a fresh scheduler process binds from a backlog of `pods` pending pods."""
     with tempfile.TemporaryDirectory(prefix="berth-bench-") as tmp:
         cluster = LocalCluster(state_dir=tmp if store == "sqlite" else None, nodes=nodes, runtime="fake",
                                node_capacity=NODE_CAPACITY, scheduler_process=True, controllers=False,
                                start_scheduler=False, lease_interval=30.0, status_interval=3600.0,
-                               normal_events=False, binders=binders)
+                               normal_events=False, binders=binders, coalesce=coalesce)
         progress(f"backlog: starting the API server and {nodes} fake node agents")
         cluster.start()
         try:

@@ -15,9 +15,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=6443)
     parser.add_argument("--sync", default="normal", choices=("normal", "full"),
                         help="SQLite durability: normal survives kill -9, full also survives power loss")
+    parser.add_argument("--no-coalesce", dest="coalesce", action="store_false",
+                        help="send each write as it comes instead of joining a loop turn's writes (to measure "
+                             "what joining buys: berth bench declarative --no-coalesce)")
     args = parser.parse_args(argv)
     options = {"sync": args.sync, "group_commit": True} if not args.store.startswith("memory") else {}
-    serve(create_app(open_store(args.store, **options)), args.host, args.port)
+    serve(create_app(open_store(args.store, **options)), args.host, args.port, coalesce=args.coalesce)
 
 
 if __name__ == "__main__":

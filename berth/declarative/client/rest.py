@@ -2,8 +2,8 @@
 
 Resources are rows of `names.RESOURCES` (plural -> group/version, namespaced, kind), so paths are data,
 not code.  Responses are plain dicts.  Unary calls use one keep-alive `wire.Connection` per
-thread (the measured fast path: see `wire`); each watch streams through an `httpx.Client` of its
-own, which `abort_watch` (or `close`) interrupts from another thread.  Expected API outcomes (404,
+thread, and each watch streams on a `wire.Connection` of its own, which `abort_watch` (or `close`)
+interrupts from another thread: the measured fast path (see `wire`).  Expected API outcomes (404,
 409, 410, 422) raise `ApiError` carrying the HTTP code and the server's Status reason, which
 callers branch on; connection failures raise `httpx.TransportError`s.  Used by informers, the
 scheduler, controllers and agents.
@@ -26,8 +26,9 @@ from berth.declarative.client.wire import Connection, Stale
 from berth.declarative.names import RESOURCES, Resource  # noqa: F401 (Resource: exported by the package)
 
 USER_AGENT = "berth/0.1"
-HEADERS = f"Accept: application/json\r\nUser-Agent: {USER_AGENT}\r\n".encode()
-WATCH_HEADERS = {"Accept": "application/json", "User-Agent": USER_AGENT}
+HEADER_FIELDS = {"Accept": "application/json", "User-Agent": USER_AGENT}
+"""The headers of every request (`HEADERS`, the same as raw lines for `wire`)."""
+HEADERS = "".join(f"{k}: {v}\r\n" for k, v in HEADER_FIELDS.items()).encode()
 
 
 class ApiError(Exception):
@@ -49,7 +50,7 @@ class KubeClient:
         self._lock = threading.Lock()
         parts = urlsplit(self.base_url)
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
-        self._watching: httpx.Response | None = None
+        self._watching: Connection | None = None
 
     def close(self) -> None:
         self.abort_watch()
@@ -60,14 +61,9 @@ class KubeClient:
 
     def abort_watch(self) -> None:
         """Interrupt a watch blocked in another thread by shutting its socket down."""
-        response = self._watching
-        stream = response.extensions.get("network_stream") if response is not None else None
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        conn = self._watching
+        if conn is not None:
+            conn.abort()
 
     # ---- paths -----------------------------------------------------------------------------------
     @staticmethod
@@ -163,31 +159,39 @@ class KubeClient:
               timeout_seconds: int = 300) -> Iterator[dict]:
         """Yield watch events ({"type", "object"}) from `resource_version` until the server ends the stream.
 
-        The body is split into lines here, on bytes (`_lines`): a watch of every pod carries thousands of
-        events a second, and httpx's `iter_lines` decodes the text first."""
+        The stream is read on a `wire.Connection` of its own, in pieces as they arrive, and split into
+        lines here, on bytes (`_lines`): a watch of every pod carries thousands of events a second."""
         params = {"watch": "1", "resourceVersion": resource_version, "allowWatchBookmarks": "true",
                   "timeoutSeconds": str(timeout_seconds)}
         if field_selector:
             params["fieldSelector"] = field_selector
         if label_selector:
             params["labelSelector"] = label_selector
-        url = f"{self.base_url}{self.path(plural, namespace)}?{urlencode(params)}"
-        timeout = httpx.Timeout(self.timeout, read=timeout_seconds + 30.0)
-        with httpx.Client(headers=WATCH_HEADERS, timeout=timeout, trust_env=False) as http, \
-                http.stream("GET", url) as response:
-            self._watching = response
+        target = f"{self.path(plural, namespace)}?{urlencode(params)}"
+        conn = self._watching = Connection(self._host, self._port, self.timeout)
+        try:
             try:
-                if response.status_code >= 400:
-                    _decode(response.status_code, response.read(), response.reason_phrase)
-                yield from _lines(response.iter_bytes())
-            finally:
-                self._watching = None
+                status, pieces = conn.stream(target, HEADERS, timeout_seconds + 30.0)
+                if status >= 400:
+                    _decode(status, b"".join(pieces), _phrase(status))
+            except (OSError, httptools.HttpParserError) as err:
+                raise httpx.ConnectError(f"watch {plural}: {err}") from err
+            yield from _lines(pieces, plural)
+        finally:
+            self._watching = None
+            conn.close()
 
 
-def _lines(chunks: Iterator[bytes]) -> Iterator[dict]:
+def _lines(chunks: Iterator[bytes], plural: str) -> Iterator[dict]:
     """The decoded JSON lines of a streamed body, until it ends."""
     rest = b""
-    for data in chunks:
+    while True:
+        try:
+            data = next(chunks, b"")
+        except (OSError, httptools.HttpParserError) as err:
+            raise httpx.ReadError(f"watch {plural}: {err}") from err
+        if not data:
+            return
         lines = (rest + data).split(b"\n") if rest else data.split(b"\n")
         rest = lines.pop()
         for line in lines:
