@@ -6,9 +6,12 @@ import copy
 
 from kube_objects import node_obj, pod_obj
 
+from berth.declarative.client import ApiError
+from berth.declarative.client.informer import key_of
 from berth.declarative.controllers.actions import Create, Delete, Patch, Update
 from berth.declarative.controllers.deployment import HASH_LABEL, reconcile_deployment
 from berth.declarative.controllers.garbagecollector import finish_owner, orphaned
+from berth.declarative.controllers.manager import ControllerManager
 from berth.declarative.controllers.nodelifecycle import UNREACHABLE, evictions, reconcile_node
 from berth.declarative.controllers.replicaset import reconcile_replicaset
 from berth.model.timestamps import rfc3339
@@ -245,3 +248,36 @@ def test_orphan_propagation_strips_owner_references():
                                    "finalizers": ["orphan"]}}
     actions = finish_owner(rs, [{**owned_pod("p"), "kind": "Pod"}])
     assert actions[0].patch == {"metadata": {"ownerReferences": []}} and actions[1].name == "web-abc"
+
+
+class ServerAfterOrphaning:
+    """The API server just after an owner deleted with propagation Orphan is gone: its dependent
+    ReplicaSet has lost its ownerReferences; deletions are recorded."""
+
+    def __init__(self, rs: dict) -> None:
+        self.rs, self.deleted = rs, []
+
+    def get(self, plural, name, namespace=None):
+        if plural == "replicasets":
+            return self.rs
+        raise ApiError(404, "NotFound", f"{plural} {name!r} not found")
+
+    def delete(self, plural, name, namespace=None, **options):
+        self.deleted.append((plural, name))
+
+
+def test_gc_reads_a_dependent_again_before_deleting_it_for_a_gone_owner():
+    """The informer still holds the ReplicaSet with its owner's reference, but the server's copy was
+    orphaned before the owner went: the collector must not delete it."""
+    owner_ref = {"kind": "Deployment", "name": "web", "uid": "dep-1", "controller": True}
+    cached = {"kind": "ReplicaSet", "metadata": {"name": "web-abc", "namespace": "default", "uid": "rs-1",
+                                                 "ownerReferences": [owner_ref]}}
+    manager = ControllerManager("http://127.0.0.1:9")  # never started: no socket is opened
+    manager.replicasets.cache[key_of(cached)] = cached
+    server = ServerAfterOrphaning({**cached, "metadata": {**cached["metadata"], "ownerReferences": []}})
+    manager.client = server
+    manager.sync_gc(f"replicasets|{key_of(cached)}")
+    assert server.deleted == []
+    server.rs = cached  # still owned by the gone Deployment on the server too: now it goes
+    manager.sync_gc(f"replicasets|{key_of(cached)}")
+    assert server.deleted == [("replicasets", "web-abc")]

@@ -277,8 +277,23 @@ class ControllerManager:
                     for d in inf.items() if any(r.get("uid") == uid for r in d["metadata"].get("ownerReferences") or [])]
             self.execute(finish_owner(obj, deps), obj)
             return
-        if orphaned(obj, self._owner_cached) and orphaned(obj, self._owner_live):
+        if orphaned(obj, self._owner_cached) and orphaned(obj, self._owner_live) and self._still_orphaned(plural, obj):
             self.execute([delete_orphan(obj)], obj)
+
+    def _still_orphaned(self, plural: str, obj: dict) -> bool:
+        """The dependent as the server has it now is orphaned too.  The informer's copy may predate the
+        patch that orphaned it (an owner deleted with propagation Orphan loses its finalizer only after
+        that patch), so, as upstream's collector does, the dependent is read again before it is deleted;
+        its owners were found gone first, so this read sees any orphaning patch."""
+        meta = obj["metadata"]
+        try:
+            live = self.client.get(plural, meta["name"], meta.get("namespace"))
+        except ApiError as err:
+            if err.code == 404:
+                return False
+            raise
+        same = live["metadata"].get("uid") == meta.get("uid")
+        return same and orphaned({**live, "kind": obj["kind"]}, self._owner_live)
 
     def _owner_cached(self, ref: dict, namespace: str | None) -> bool:
         informer = {"ReplicaSet": self.replicasets, "Deployment": self.deployments, "Node": self.nodes}.get(ref["kind"])
