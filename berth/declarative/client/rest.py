@@ -160,7 +160,7 @@ class KubeClient:
         """Yield watch events ({"type", "object"}) from `resource_version` until the server ends the stream.
 
         The stream is read on a `wire.Connection` of its own, in pieces as they arrive, and split into
-        lines here, on bytes (`_lines`): a watch of every pod carries thousands of events a second."""
+        lines here, on bytes (`json_lines`): a watch of every pod carries thousands of events a second."""
         params = {"watch": "1", "resourceVersion": resource_version, "allowWatchBookmarks": "true",
                   "timeoutSeconds": str(timeout_seconds)}
         if field_selector:
@@ -176,13 +176,13 @@ class KubeClient:
                     _decode(status, b"".join(pieces), _phrase(status))
             except (OSError, httptools.HttpParserError) as err:
                 raise httpx.ConnectError(f"watch {plural}: {err}") from err
-            yield from _lines(pieces, plural)
+            yield from json_lines(pieces, plural)
         finally:
             self._watching = None
             conn.close()
 
 
-def _lines(chunks: Iterator[bytes], plural: str) -> Iterator[dict]:
+def json_lines(chunks: Iterator[bytes], plural: str) -> Iterator[dict]:
     """The decoded JSON lines of a streamed body, until it ends."""
     rest = b""
     while True:
