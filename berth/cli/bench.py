@@ -166,13 +166,12 @@ def client(
     rounds: int = typer.Option(5, min=1, help="Rounds, the clients interleaved; medians are reported."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
-    """The declarative client's calls over its hand-written connection (`client.wire`) beside httpx.
+    """The declarative client's unary calls over its hand-written connection (`client.wire`) beside httpx.
 
     The API server runs alone as a child process on loopback (memory store).  From one thread,
     each client makes CALLS of each kind per round (GET one pod, POST a new pod, PATCH one pod's
-    status) and then reads a watch of the CALLS pods it created, the two clients interleaved
-    round by round; reported are medians of wall and of this thread's CPU microseconds per call
-    (per event for the watch), and httpx / wire.  Every answer and event is checked.
+    status), the two interleaved round by round; reported are medians of wall and of this
+    thread's CPU microseconds per call, and httpx / wire.  Every answer is checked.
     """
     from berth.sim.clientbench import CLIENTS, KINDS, bench_client
 
@@ -182,10 +181,9 @@ def client(
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
-    names = {"get": "GET pod", "create": "POST pod", "patch_status": "PATCH status", "watch": "watch event",
-             "all": "all"}
-    table = Table("µs per call or event", *CLIENTS, "httpx/wire", *(f"{c} CPU" for c in CLIENTS), "CPU httpx/wire",
-                  title=f"declarative client, calls and watch events (medians of {rounds} rounds of {calls} per kind)")
+    names = {"get": "GET pod", "create": "POST pod", "patch_status": "PATCH status", "all": "all"}
+    table = Table("µs per call", *CLIENTS, "httpx/wire", *(f"{c} CPU" for c in CLIENTS), "CPU httpx/wire",
+                  title=f"declarative client, unary calls (medians of {rounds} rounds of {calls} per kind)")
     for kind in (*KINDS, "all"):
         table.add_row(names[kind], *(f"{result.wall_us[c][kind]:.0f}" for c in CLIENTS),
                       f"{result.ratio['wall'][kind]:.2f}", *(f"{result.cpu_us[c][kind]:.0f}" for c in CLIENTS),

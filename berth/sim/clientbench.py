@@ -1,12 +1,11 @@
-"""`bench_client`: the declarative plane's calls through `client.wire` beside one `httpx.Client`.
+"""`bench_client`: the declarative plane's unary calls through `client.wire` beside one `httpx.Client`.
 
-`KubeClient` makes its unary calls and watches over `wire.Connection` (one `sendall` per request,
-httptools parsing) rather than through httpx, berth's HTTP client everywhere else; this is the
-measurement that decides whether that fast path stays.  A `LocalCluster` runs the API server alone as a child process on
+`KubeClient` makes its unary calls over `wire.Connection` (one `sendall` per request, httptools
+parsing) rather than through httpx, berth's HTTP client everywhere else; this is the measurement that
+decides whether that fast path stays.  A `LocalCluster` runs the API server alone as a child process on
 loopback (memory store; no scheduler, controllers or node agents), and this process makes the same
 three calls through each client from one thread: GET one pod, POST a new pod, and a merge PATCH of one
-pod's status; then a watch of the pods it created in that round, from the revision before them (the
-server replays them), read until all have arrived ("watch": per event).  Both clients encode and decode as `KubeClient.request` does (orjson; a failure status
+pod's status.  Both clients encode and decode as `KubeClient.request` does (orjson; a failure status
 raises `ApiError`): `wire` is a `KubeClient` itself, `httpx` a keep-alive `httpx.Client` (TCP_NODELAY,
 httpcore's default) behind the same encoding, so only the transport differs.  Rounds interleave the
 clients (wire, httpx, wire, httpx, ...), so a shared machine's drift falls on both; in each round every
@@ -20,18 +19,18 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import httpx
 import orjson
 
 from berth.declarative.client import ApiError, KubeClient
-from berth.declarative.client.rest import HEADER_FIELDS, json_lines
+from berth.declarative.client.rest import HEADER_FIELDS
 from berth.launch.declarative import LocalCluster
 from berth.sim.kubebench import pod_body
 
-KINDS = ("get", "create", "patch_status", "watch")
+KINDS = ("get", "create", "patch_status")
 CLIENTS = ("wire", "httpx")
 LABEL = "berth-bench-client"
 TARGET = "bench-target"
@@ -77,11 +76,6 @@ class HttpxCaller:
             raise ApiError(response.status_code, str(data.get("reason", "")), str(data.get("message", "")))
         return data
 
-    def events(self, path: str) -> Iterator[dict]:
-        """A watch's events, streamed as `KubeClient.watch` splits them (`json_lines`), over httpx."""
-        with self.http.stream("GET", self.base_url + path) as response:
-            yield from json_lines(response.iter_bytes(), "pods")
-
     def close(self) -> None:
         self.http.close()
 
@@ -113,46 +107,14 @@ def _timed(caller, requests: list[tuple]) -> tuple[float, float, list[dict]]:
     return time.perf_counter() - wall, time.thread_time() - cpu, answers
 
 
-def _selector(label: str) -> str:
-    return f"labelSelector={LABEL}%3D{label}"
-
-
-def _watch_path(label: str, revision: str) -> str:
-    return (f"{KubeClient.path('pods', NAMESPACE)}?watch=1&resourceVersion={revision}&{_selector(label)}"
-            "&timeoutSeconds=60")
-
-
-def _events(caller, label: str, revision: str) -> Iterator[dict]:
-    """The watch's events through the client's own transport."""
-    if isinstance(caller, KubeClient):
-        return caller.watch("pods", revision, NAMESPACE, label_selector=f"{LABEL}={label}", timeout_seconds=60)
-    return caller.events(_watch_path(label, revision))
-
-
-def _timed_watch(caller, label: str, revision: str, count: int) -> tuple[float, float, list[str]]:
-    """Read a watch until `count` pods were added: (wall seconds, CPU seconds, their names in order)."""
-    wall, cpu, names = time.perf_counter(), time.thread_time(), []
-    for event in _events(caller, label, revision):
-        if event.get("type") == "ADDED":
-            names.append(event["object"]["metadata"]["name"])
-            if len(names) == count:
-                break
-    return time.perf_counter() - wall, time.thread_time() - cpu, names
-
-
 def _round(caller, label: str, prefix: str, calls: int) -> tuple[dict, int]:
-    """Every call kind `calls` times: (kind -> [wall µs, CPU µs] per call or event, correct answers)."""
+    """Every call kind `calls` times: (kind -> [wall µs, CPU µs] per call, correct answers)."""
     figures, correct = {}, 0
-    listing = caller.request("GET", f"{KubeClient.path('pods', NAMESPACE)}?{_selector(label)}&limit=1")
-    revision = listing["metadata"]["resourceVersion"]
-    for kind in KINDS[:-1]:
+    for kind in KINDS:
         requests = _requests(kind, label, prefix, calls)
         wall, cpu, answers = _timed(caller, requests)
         figures[kind] = [1e6 * wall / calls, 1e6 * cpu / calls]
         correct += sum(ANSWER[kind](a) == r[4] for a, r in zip(answers, requests))
-    wall, cpu, names = _timed_watch(caller, label, revision, calls)
-    figures["watch"] = [1e6 * wall / calls, 1e6 * cpu / calls]
-    correct += sum(name == f"{prefix}-{i}" for i, name in enumerate(names))
     return figures, correct
 
 
@@ -174,7 +136,7 @@ def bench_client(calls: int = 2000, rounds: int = 5, *,
                 caller.close()
     finally:
         cluster.stop()
-    checks = {c: {"answers": len(KINDS) * calls * rounds, "correct": correct[c], "created": calls * rounds,
+    checks = {c: {"answers": 3 * calls * rounds, "correct": correct[c], "created": calls * rounds,
                   "listed": listed[c]} for c in CLIENTS}
     return _summary(calls, rounds, samples, checks)
 

@@ -2,8 +2,10 @@
 
 Resources are rows of `names.RESOURCES` (plural -> group/version, namespaced, kind), so paths are data,
 not code.  Responses are plain dicts.  Unary calls use one keep-alive `wire.Connection` per
-thread, and each watch streams on a `wire.Connection` of its own, which `abort_watch` (or `close`)
-interrupts from another thread: the measured fast path (see `wire`).  Expected API outcomes (404,
+thread (the measured fast path: see `wire`); each watch streams through an `httpx.Client` of its
+own, which `abort_watch` (or `close`) interrupts from another thread: over `wire` a watch gained
+nothing (`berth bench client` at commit 20ec30b: 31.0 µs wall / 4.2 µs CPU per event against
+httpx's 29.6 / 4.8).  Expected API outcomes (404,
 409, 410, 422) raise `ApiError` carrying the HTTP code and the server's Status reason, which
 callers branch on; connection failures raise `httpx.TransportError`s.  Used by informers, the
 scheduler, controllers and agents.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -50,7 +52,7 @@ class KubeClient:
         self._lock = threading.Lock()
         parts = urlsplit(self.base_url)
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
-        self._watching: Connection | None = None
+        self._watching: httpx.Response | None = None
 
     def close(self) -> None:
         self.abort_watch()
@@ -61,9 +63,14 @@ class KubeClient:
 
     def abort_watch(self) -> None:
         """Interrupt a watch blocked in another thread by shutting its socket down."""
-        conn = self._watching
-        if conn is not None:
-            conn.abort()
+        response = self._watching
+        stream = response.extensions.get("network_stream") if response is not None else None
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     # ---- paths -----------------------------------------------------------------------------------
     @staticmethod
@@ -159,39 +166,32 @@ class KubeClient:
               timeout_seconds: int = 300) -> Iterator[dict]:
         """Yield watch events ({"type", "object"}) from `resource_version` until the server ends the stream.
 
-        The stream is read on a `wire.Connection` of its own, in pieces as they arrive, and split into
-        lines here, on bytes (`json_lines`): a watch of every pod carries thousands of events a second."""
+        The stream is read through an httpx client of its own and split into lines here, on bytes
+        (`json_lines`): a watch of every pod carries thousands of events a second, and httpx's
+        `iter_lines` decodes the text first."""
         params = {"watch": "1", "resourceVersion": resource_version, "allowWatchBookmarks": "true",
                   "timeoutSeconds": str(timeout_seconds)}
         if field_selector:
             params["fieldSelector"] = field_selector
         if label_selector:
             params["labelSelector"] = label_selector
-        target = f"{self.path(plural, namespace)}?{urlencode(params)}"
-        conn = self._watching = Connection(self._host, self._port, self.timeout)
-        try:
+        url = f"{self.base_url}{self.path(plural, namespace)}?{urlencode(params)}"
+        timeout = httpx.Timeout(self.timeout, read=timeout_seconds + 30.0)
+        with httpx.Client(headers=HEADER_FIELDS, timeout=timeout, trust_env=False) as http, \
+                http.stream("GET", url) as response:
+            self._watching = response
             try:
-                status, pieces = conn.stream(target, HEADERS, timeout_seconds + 30.0)
-                if status >= 400:
-                    _decode(status, b"".join(pieces), _phrase(status))
-            except (OSError, httptools.HttpParserError) as err:
-                raise httpx.ConnectError(f"watch {plural}: {err}") from err
-            yield from json_lines(pieces, plural)
-        finally:
-            self._watching = None
-            conn.close()
+                if response.status_code >= 400:
+                    _decode(response.status_code, response.read(), response.reason_phrase)
+                yield from json_lines(response.iter_bytes())
+            finally:
+                self._watching = None
 
 
-def json_lines(chunks: Iterator[bytes], plural: str) -> Iterator[dict]:
+def json_lines(chunks: Iterable[bytes]) -> Iterator[dict]:
     """The decoded JSON lines of a streamed body, until it ends."""
     rest = b""
-    while True:
-        try:
-            data = next(chunks, b"")
-        except (OSError, httptools.HttpParserError) as err:
-            raise httpx.ReadError(f"watch {plural}: {err}") from err
-        if not data:
-            return
+    for data in chunks:
         lines = (rest + data).split(b"\n") if rest else data.split(b"\n")
         rest = lines.pop()
         for line in lines:

@@ -1,5 +1,4 @@
-"""`Connection`: one keep-alive HTTP/1.1 client connection, for the many small unary calls of `KubeClient`
-and, one connection each, its watches (`stream`).
+"""`Connection`: one keep-alive HTTP/1.1 client connection, for the many small unary calls of `KubeClient`.
 
 A request goes out as one `sendall` (request line, headers and body together, TCP_NODELAY), and the
 response is parsed by httptools (the C parser uvicorn uses), which handles Content-Length and chunked
@@ -11,7 +10,9 @@ GET of a pod 61 / 22 vs 439 / 333, POST of a pod 141 / 33 vs 662 / 434, PATCH of
 vs 587 / 401; over all three, 109 / 33 vs 565 / 391, httpx 5.2x the wall time and 11.8x the CPU.  An
 earlier end-to-end comparison, taken with a code edit that sent `KubeClient`'s unary calls through
 httpx (so no command reproduces it), gave 1,664 and 2,593 pods/s with this module against 635 and 480
-in `berth bench declarative --nodes 500 --pods 6000 --no-backlog`.  A connection the server closed while idle raises `Stale` before any byte of the response
+in `berth bench declarative --nodes 500 --pods 6000 --no-backlog`.  Watches stream through httpx: a
+watch over this module gained nothing (`berth bench client` at commit 20ec30b, which measured one: 31.0
+µs wall / 4.2 µs CPU per event against httpx's 29.6 / 4.8).  A connection the server closed while idle raises `Stale` before any byte of the response
 arrives, which the caller may retry; anything else is an `OSError` or `httptools.HttpParserError`.
 Not thread-safe: `KubeClient` keeps one per thread.
 """
@@ -19,7 +20,6 @@ Not thread-safe: `KubeClient` keeps one per thread.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import httptools
 
@@ -32,14 +32,14 @@ class Connection:
     """A lazily opened keep-alive connection to `host:port`."""
 
     __slots__ = ("host", "port", "timeout", "sock", "_host_header", "_body", "_done", "_started", "_parser",
-                 "_keep", "_head")
+                 "_keep")
 
     def __init__(self, host: str, port: int, timeout: float) -> None:
         self.host, self.port, self.timeout = host, port, timeout
         self.sock: socket.socket | None = None
         self._host_header = f"Host: {host}:{port}\r\n".encode()
         self._body: list[bytes] = []
-        self._done = self._started = self._keep = self._head = False
+        self._done = self._started = self._keep = False
         self._parser: httptools.HttpResponseParser | None = None
 
     def request(self, method: str, target: str, headers: bytes, body: bytes | None) -> tuple[int, bytes]:
@@ -56,55 +56,6 @@ class Connection:
             self.close()
             raise (err if fresh else Stale(str(err))) from None
         return self._response(fresh)
-
-    def stream(self, target: str, headers: bytes, read_timeout: float) -> tuple[int, Iterator[bytes]]:
-        """GET `target` on this (fresh) connection; return (status, the body's pieces as they arrive).
-
-        For a watch: the connection is its own, the iterator ends when the body does, the server closes,
-        or `abort()` is called from another thread, and it closes the connection.  A read that waits
-        longer than `read_timeout` raises `TimeoutError`."""
-        self._connect()
-        self.sock.settimeout(read_timeout)
-        self.sock.sendall(b"".join((f"GET {target} HTTP/1.1\r\n".encode(), self._host_header, headers, b"\r\n")))
-        parser = self._parser = httptools.HttpResponseParser(self)
-        self._body, self._done, self._head = [], False, False
-        try:
-            while not self._head and self._feed(parser):
-                pass
-        except BaseException:
-            self.close()
-            raise
-        if not self._head:
-            self.close()
-            raise ConnectionResetError("the server closed the connection before its response")
-        return parser.get_status_code(), self._pieces(parser)
-
-    def _feed(self, parser: httptools.HttpResponseParser) -> bool:
-        """Parse what the next read brings; False when the server has closed."""
-        data = self.sock.recv(1 << 16)
-        if data:
-            parser.feed_data(data)
-        return bool(data)
-
-    def _pieces(self, parser: httptools.HttpResponseParser) -> Iterator[bytes]:
-        try:
-            while True:
-                if self._body:
-                    pieces, self._body = self._body, []
-                    yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
-                if self._done or not self._feed(parser):
-                    return
-        finally:
-            self.close()
-
-    def abort(self) -> None:
-        """End a `stream` blocked in another thread: its next read sees the connection closed."""
-        sock = self.sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def _connect(self) -> None:
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
@@ -139,7 +90,6 @@ class Connection:
     # httptools callbacks
     def on_headers_complete(self) -> None:
         self._keep = self._parser.should_keep_alive()  # asked now: the parser forgets once the message ends
-        self._head = True
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
