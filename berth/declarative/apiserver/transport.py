@@ -11,11 +11,12 @@ public attribute) by composition, so that each connection's protocol writes thro
 `CorkedTransport`; nothing of uvicorn is subclassed or imported by private path.  Used by
 `apiserver.serve` (`--no-coalesce` leaves uvicorn's protocol as it is).
 
-It stays because it pays: `berth bench declarative --json` against `berth bench declarative
---no-coalesce --json` (5,000 fake nodes, 10,000 pods after 1,000, SQLite store; six interleaved
-runs each on a 2-core machine, medians) gave a create-to-bound p50 of 17.6 ms with coalescing
-against 21.1 ms without (p99 96.9 against 104.6 ms), 3,274 against 3,236 pods/s, and 5,631
-against 5,105 pods/s from a backlog; CPU per pod was the same (API server 0.258 ms in both).
+It stays because it pays in latency: `berth bench declarative --json` against `berth bench declarative
+--no-coalesce --json` (5,000 fake nodes, 10,000 pods after 1,000, SQLite store; six interleaved runs
+each on a 2-core machine, medians; two such sets) gave a create-to-bound p50 of 17.6 and 18.7 ms with
+coalescing against 21.1 and 21.7 ms without, and p99 96.9 and 93.1 against 104.6 and 99.4 ms.
+Throughput did not move beyond the runs' spread (3,274 and 3,184 against 3,236 and 3,343 pods/s), nor
+did CPU per pod (API server 0.254-0.258 ms either way).
 """
 
 from __future__ import annotations
