@@ -38,6 +38,8 @@ RESOURCES: dict[str, Resource] = {r.plural: r for r in (
     Resource("leases", "Lease", group="coordination.k8s.io"),
     Resource("replicasets", "ReplicaSet", group="apps"),
     Resource("deployments", "Deployment", group="apps"),
+    Resource("serviceaccounts", "ServiceAccount"),
+    Resource("selfsubjectreviews", "SelfSubjectReview", group="authentication.k8s.io", namespaced=False),
 )}
 """Plural -> resource, in the order the server lists them in discovery."""
 

@@ -79,6 +79,8 @@ KINDS: tuple[ResourceSpec, ...] = (
     served("replicasets", "V1ReplicaSet", ("rs",), ("status", "scale"),
            ("metadata.name", "metadata.namespace", "status.replicas"), ("all",)),
     served("deployments", "V1Deployment", ("deploy",), ("status", "scale"), categories=("all",)),
+    served("serviceaccounts", "V1ServiceAccount", ("sa",), ("token",)),
+    served("selfsubjectreviews", "V1SelfSubjectReview", verbs=("create",)),
 )
 
 BY_PATH: dict[tuple[str, str, str], ResourceSpec] = {(k.group, k.version, k.plural): k for k in KINDS}
@@ -93,6 +95,7 @@ SUBRESOURCES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "eviction": ("Eviction", "policy/v1", "V1Eviction", ("create",)),
     "log": ("Pod", "v1", "", ("get",)),
     "finalize": ("Namespace", "v1", "V1Namespace", ("update",)),
+    "token": ("TokenRequest", "authentication.k8s.io/v1", "AuthenticationV1TokenRequest", ("create",)),
 }
 
 GROUP_VERSIONS: tuple[tuple[str, str], ...] = tuple(dict.fromkeys((k.group, k.version) for k in KINDS))
