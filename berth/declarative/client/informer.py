@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import httpx
 
+from berth.declarative.client.credentials import Credentials
 from berth.declarative.client.rest import ApiError, KubeClient
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,10 @@ class Informer:
     def __init__(self, base_url: str, plural: str, namespace: str | None = None, *,
                  field_selector: str | None = None, label_selector: str | None = None,
                  on_add: Handler | None = None, on_update: Handler | None = None,
-                 on_delete: Handler | None = None, watch_timeout: int = 60) -> None:
+                 on_delete: Handler | None = None, watch_timeout: int = 60,
+                 credentials: Credentials | None = None) -> None:
         self.base_url, self.plural, self.namespace = base_url, plural, namespace
+        self.credentials = credentials
         self.field_selector, self.label_selector = field_selector, label_selector
         self.on_add, self.on_update, self.on_delete = on_add, on_update, on_delete
         self.watch_timeout = watch_timeout
@@ -78,7 +81,7 @@ class Informer:
     def run(self) -> None:
         delay = 0.1
         while not self._stop.is_set():
-            self._client = KubeClient(self.base_url)
+            self._client = KubeClient(self.base_url, credentials=self.credentials)
             try:
                 if not self.resource_version:
                     self.relist()

@@ -7,13 +7,17 @@ own, which `abort_watch` (or `close`) interrupts from another thread: over `wire
 nothing (`berth bench client` at commit 20ec30b: 31.0 µs wall / 4.2 µs CPU per event against
 httpx's 29.6 / 4.8).  Expected API outcomes (404,
 409, 410, 422) raise `ApiError` carrying the HTTP code and the server's Status reason, which
-callers branch on; connection failures raise `httpx.TransportError`s.  Used by informers, the
-scheduler, controllers and agents.
+callers branch on; connection failures raise `httpx.TransportError`s.  `credentials` (a
+`Credentials`) give the CA an https server is verified against, the client certificate and the bearer
+token; `for_token` gives a view of the same connections that sends another token (the node agents'
+host writes for each node with that node's own).  Used by informers, the scheduler, controllers and agents.
 """
 
 from __future__ import annotations
 
+import copy
 import socket
+import ssl
 import threading
 from collections.abc import Iterable, Iterator
 from http import HTTPStatus
@@ -24,6 +28,7 @@ import httptools
 import httpx
 import orjson
 
+from berth.declarative.client.credentials import Credentials
 from berth.declarative.client.wire import Connection, Stale
 from berth.declarative.names import RESOURCES, Resource  # noqa: F401 (Resource: exported by the package)
 
@@ -42,17 +47,37 @@ class ApiError(Exception):
 
 
 class KubeClient:
-    """JSON REST client for one API server (`base_url` such as http://127.0.0.1:6443)."""
+    """JSON REST client for one API server (`base_url` such as https://127.0.0.1:6443)."""
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 30.0, credentials: Credentials | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.credentials = credentials or Credentials()
         self._local = threading.local()
         self._conns: list[Connection] = []
         self._lock = threading.Lock()
         parts = urlsplit(self.base_url)
-        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
+        tls = parts.scheme == "https"
+        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or (443 if tls else 80)
+        self._ssl: ssl.SSLContext | None = self.credentials.ssl_context() if tls else None
         self._watching: httpx.Response | None = None
+        self._authorize(self.credentials.token)
+
+    def _authorize(self, token: str | None) -> None:
+        """Send `token` as the bearer token of this client's requests (none: no Authorization header)."""
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        if token and not token.isprintable():
+            raise ValueError("a bearer token holds a character no header may carry")
+        self._fields = {**HEADER_FIELDS, **auth}
+        self._headers = "".join(f"{k}: {v}\r\n" for k, v in self._fields.items()).encode()
+
+    def for_token(self, token: str | None) -> "KubeClient":
+        """A view of this client that sends `token` instead: it shares this client's per-thread connections
+        (closing either closes them), so one client can act for many identities, one request at a time."""
+        view = copy.copy(self)
+        view._watching = None
+        view._authorize(token)
+        return view
 
     def close(self) -> None:
         self.abort_watch()
@@ -91,7 +116,7 @@ class KubeClient:
                 content_type: str = "application/json") -> dict:
         """One call on this thread's keep-alive connection; a stale connection is retried once."""
         content = orjson.dumps(body) if body is not None else None
-        headers = HEADERS if content is None else HEADERS + f"Content-Type: {content_type}\r\n".encode()
+        headers = self._headers if content is None else self._headers + f"Content-Type: {content_type}\r\n".encode()
         url = f"{path}?{urlencode(params)}" if params else path
         conn = self._connection()
         for attempt in (1, 2):
@@ -107,7 +132,7 @@ class KubeClient:
         """This thread's keep-alive connection (`wire.Connection`: one send per request, httptools parsing)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = Connection(self._host, self._port, self.timeout)
+            conn = Connection(self._host, self._port, self.timeout, self._ssl)
             self._local.conn = conn
             with self._lock:
                 self._conns.append(conn)
@@ -177,7 +202,7 @@ class KubeClient:
             params["labelSelector"] = label_selector
         url = f"{self.base_url}{self.path(plural, namespace)}?{urlencode(params)}"
         timeout = httpx.Timeout(self.timeout, read=timeout_seconds + 30.0)
-        with httpx.Client(headers=HEADER_FIELDS, timeout=timeout, trust_env=False) as http, \
+        with httpx.Client(headers=self._fields, timeout=timeout, trust_env=False, verify=self._ssl or True) as http, \
                 http.stream("GET", url) as response:
             self._watching = response
             try:

@@ -14,12 +14,15 @@ in `berth bench declarative --nodes 500 --pods 6000 --no-backlog`.  Watches stre
 watch over this module gained nothing (`berth bench client` at commit 20ec30b, which measured one: 31.0
 µs wall / 4.2 µs CPU per event against httpx's 29.6 / 4.8).  A connection the server closed while idle raises `Stale` before any byte of the response
 arrives, which the caller may retry; anything else is an `OSError` or `httptools.HttpParserError`.
+Given an `ssl.SSLContext` (from `Credentials`), the socket is wrapped in TLS on connecting, verified for
+`host`; a TLS connection the server ended (close_notify or EOF) counts as closed, as a plain one does.
 Not thread-safe: `KubeClient` keeps one per thread.
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 
 import httptools
 
@@ -28,16 +31,21 @@ class Stale(ConnectionResetError):
     """The server had closed the idle keep-alive connection: nothing of the response was received."""
 
 
+CLOSED = (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+"""How a closed connection shows, plain or in TLS."""
+
+
 class Connection:
     """A lazily opened keep-alive connection to `host:port`."""
 
     __slots__ = ("host", "port", "timeout", "sock", "_host_header", "_body", "_done", "_started", "_parser",
-                 "_keep")
+                 "_keep", "tls")
 
-    def __init__(self, host: str, port: int, timeout: float) -> None:
-        self.host, self.port, self.timeout = host, port, timeout
+    def __init__(self, host: str, port: int, timeout: float, tls: ssl.SSLContext | None = None) -> None:
+        self.host, self.port, self.timeout, self.tls = host, port, timeout, tls
         self.sock: socket.socket | None = None
-        self._host_header = f"Host: {host}:{port}\r\n".encode()
+        name = f"[{host}]" if ":" in host else host
+        self._host_header = f"Host: {name}:{port}\r\n".encode()
         self._body: list[bytes] = []
         self._done = self._started = self._keep = False
         self._parser: httptools.HttpResponseParser | None = None
@@ -52,7 +60,7 @@ class Connection:
                             body or b""))
         try:
             self.sock.sendall(message)
-        except (BrokenPipeError, ConnectionResetError) as err:
+        except CLOSED as err:
             self.close()
             raise (err if fresh else Stale(str(err))) from None
         return self._response(fresh)
@@ -60,6 +68,12 @@ class Connection:
     def _connect(self) -> None:
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            try:
+                sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+            except BaseException:
+                sock.close()
+                raise
         self.sock = sock
 
     def _response(self, fresh: bool) -> tuple[int, bytes]:
@@ -73,7 +87,7 @@ class Connection:
                     raise ConnectionResetError("the server closed the connection")
                 self._started = True
                 parser.feed_data(data)
-        except ConnectionResetError as err:
+        except CLOSED as err:
             self.close()
             if self._started or fresh:
                 raise
