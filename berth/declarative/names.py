@@ -38,6 +38,10 @@ RESOURCES: dict[str, Resource] = {r.plural: r for r in (
     Resource("leases", "Lease", group="coordination.k8s.io"),
     Resource("replicasets", "ReplicaSet", group="apps"),
     Resource("deployments", "Deployment", group="apps"),
+    Resource("roles", "Role", group="rbac.authorization.k8s.io"),
+    Resource("clusterroles", "ClusterRole", group="rbac.authorization.k8s.io", namespaced=False),
+    Resource("rolebindings", "RoleBinding", group="rbac.authorization.k8s.io"),
+    Resource("clusterrolebindings", "ClusterRoleBinding", group="rbac.authorization.k8s.io", namespaced=False),
     Resource("serviceaccounts", "ServiceAccount"),
     Resource("selfsubjectreviews", "SelfSubjectReview", group="authentication.k8s.io", namespaced=False),
 )}

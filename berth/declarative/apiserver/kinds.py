@@ -79,6 +79,10 @@ KINDS: tuple[ResourceSpec, ...] = (
     served("replicasets", "V1ReplicaSet", ("rs",), ("status", "scale"),
            ("metadata.name", "metadata.namespace", "status.replicas"), ("all",)),
     served("deployments", "V1Deployment", ("deploy",), ("status", "scale"), categories=("all",)),
+    served("roles", "V1Role"),  # upstream's RBAC kinds have no short names
+    served("clusterroles", "V1ClusterRole", field_labels=("metadata.name",)),
+    served("rolebindings", "V1RoleBinding"),
+    served("clusterrolebindings", "V1ClusterRoleBinding", field_labels=("metadata.name",)),
     served("serviceaccounts", "V1ServiceAccount", ("sa",), ("token",)),
     served("selfsubjectreviews", "V1SelfSubjectReview", verbs=("create",)),
 )

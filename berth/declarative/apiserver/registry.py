@@ -19,7 +19,7 @@ from berth.declarative.apiserver.defaults import apply_defaults
 from berth.declarative.apiserver.kinds import BY_PLURAL, KINDS, ResourceSpec
 from berth.declarative.apiserver.schema import node_for
 from berth.declarative.apiserver.status import Problem
-from berth.declarative.apiserver.validation import validate, validate_status
+from berth.declarative.apiserver.validation import validate, validate_status, validate_update
 from berth.declarative.names import SYSTEM_NAMESPACES
 from berth.model.timestamps import rfc3339
 from berth.store import CONFLICT, EXISTS, NOT_FOUND, Store
@@ -177,6 +177,9 @@ class Registry:
         if spec.namespaced:
             new["metadata"]["namespace"] = cur_meta.get("namespace", "")
         key = spec.key(cur_meta.get("namespace", ""), name)
+        causes = validate_update(spec, current, new)
+        if causes:
+            return st.invalid(spec, name, causes)
         if dry_run:
             return new
         if finished_deleting(new):

@@ -124,6 +124,16 @@ def _event_row(ev):
             f"{(inv.get('kind') or '').lower()}/{inv.get('name', '')}", ev.get("message", "")]
 
 
+def _binding_row(b):
+    ref = b.get("roleRef") or {}
+    subjects = [s for s in b.get("subjects") or [] if isinstance(s, dict)]
+    names = {kind: ", ".join(s.get("name", "") if kind != "ServiceAccount" else
+                             f"{s.get('namespace', '')}/{s.get('name', '')}" for s in subjects if s.get("kind") == kind)
+             for kind in ("User", "Group", "ServiceAccount")}
+    return [_meta(b).get("name"), f"{ref.get('kind', '')}/{ref.get('name', '')}", _age(b), names["User"],
+            names["Group"], names["ServiceAccount"]]
+
+
 def _col(name, kind="string", priority=0, fmt=""):
     return {"name": name, "type": kind, "format": fmt, "description": name, "priority": priority}
 
@@ -146,7 +156,11 @@ COLUMNS = {
     "Event": ([_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")], _event_row),
     "Lease": ([_col("Name", fmt="name"), _col("Holder"), _col("Age")],
               lambda ls: [_meta(ls).get("name"), (ls.get("spec") or {}).get("holderIdentity", ""), _age(ls)]),
-}
+    "RoleBinding": ([_col("Name", fmt="name"), _col("Role"), _col("Age"), _col("Users", priority=1),
+                     _col("Groups", priority=1), _col("ServiceAccounts", priority=1)], _binding_row),
+    "ClusterRoleBinding": ([_col("Name", fmt="name"), _col("Role"), _col("Age"), _col("Users", priority=1),
+                            _col("Groups", priority=1), _col("ServiceAccounts", priority=1)], _binding_row),
+}  # Role and ClusterRole: upstream prints Name and Created At, which is DEFAULT
 DEFAULT = ([_col("Name", fmt="name"), _col("Created At", "date")],
            lambda o: [_meta(o).get("name"), _meta(o).get("creationTimestamp")])
 

@@ -65,7 +65,7 @@ def quantities(values, path: str, *, non_negative: bool = True) -> list[dict]:
 
 def metadata(spec, obj: dict) -> list[dict]:
     meta = obj.get("metadata") or {}
-    name_rule = dns_label if spec.kind == "Namespace" else dns_subdomain
+    name_rule = NAME_RULES.get(spec.kind, dns_subdomain)
     errs = name_rule(meta.get("name"), "metadata.name")
     errs += labels(meta.get("labels"), "metadata.labels")
     errs += [c for key in (meta.get("annotations") or {}) for c in qualified_name(key, "metadata.annotations")]
@@ -145,8 +145,114 @@ def event(obj: dict) -> list[dict]:
     return []
 
 
+def path_segment(value, path: str) -> list[dict]:
+    """Upstream's path-segment name rule (RBAC objects, whose names such as 'system:node' are no subdomains)."""
+    if not isinstance(value, str) or not value:
+        return [cause(path, "Required value", "FieldValueRequired")]
+    if value in (".", ".."):
+        return [cause(path, f'Invalid value: "{value}": may not be \'{value}\'')]
+    bad = next((c for c in ("/", "%") if c in value), None)
+    return [cause(path, f'Invalid value: "{value}": may not contain \'{bad}\'')] if bad else []
+
+
+RBAC_GROUP = "rbac.authorization.k8s.io"
+SUBJECT_GROUPS = {"ServiceAccount": "", "User": RBAC_GROUP, "Group": RBAC_GROUP}
+
+
+def unsupported(path: str, value, allowed) -> dict:
+    supported = ", ".join(f'"{a}"' for a in allowed)
+    return cause(path, f'Unsupported value: "{value}": supported values: {supported}', "FieldValueNotSupported")
+
+
+def policy_rule(rule, path: str, namespaced: bool) -> list[dict]:
+    """One PolicyRule: verbs required; either resources (with API groups) or non-resource URLs, not both."""
+    rule = rule if isinstance(rule, dict) else {}
+    errs = [] if rule.get("verbs") else [cause(f"{path}.verbs", "Required value: verbs must contain at least one"
+                                                                " value", "FieldValueRequired")]
+    urls = rule.get("nonResourceURLs")
+    if urls:
+        if namespaced:
+            errs.append(cause(f"{path}.nonResourceURLs", f"Invalid value: {urls}: namespaced rules cannot apply"
+                                                         " to non-resource URLs"))
+        if rule.get("apiGroups") or rule.get("resources") or rule.get("resourceNames"):
+            errs.append(cause(f"{path}.nonResourceURLs", f"Invalid value: {urls}: rules cannot apply to both"
+                                                         " regular resources and non-resource URLs"))
+        return errs
+    for key, what in (("apiGroups", "api group"), ("resources", "resource")):
+        if not rule.get(key):
+            errs.append(cause(f"{path}.{key}", f"Required value: resource rules must supply at least one {what}",
+                              "FieldValueRequired"))
+    return errs
+
+
+def rules(obj: dict, namespaced: bool) -> list[dict]:
+    return [c for i, r in enumerate(obj.get("rules") or []) for c in policy_rule(r, f"rules[{i}]", namespaced)]
+
+
+def cluster_role(obj: dict) -> list[dict]:
+    errs = rules(obj, False)
+    aggregation = obj.get("aggregationRule")
+    if aggregation is not None:
+        selectors = (aggregation or {}).get("clusterRoleSelectors") or []
+        if not selectors:
+            errs.append(cause("aggregationRule.clusterRoleSelectors", "Required value: at least one"
+                              " clusterRoleSelector required if aggregationRule is non-nil", "FieldValueRequired"))
+        for i, sel in enumerate(selectors):
+            parsed = structured_selector(sel)
+            if isinstance(parsed, SelectorError):
+                errs.append(cause(f"aggregationRule.clusterRoleSelectors[{i}]", f"Invalid value: {sel}: "
+                                                                               f"{parsed.message}"))
+    return errs
+
+
+def role_ref(ref, kinds: tuple[str, ...]) -> list[dict]:
+    ref = ref if isinstance(ref, dict) else {}
+    errs = []
+    if ref.get("apiGroup") != RBAC_GROUP:
+        errs.append(unsupported("roleRef.apiGroup", ref.get("apiGroup", ""), (RBAC_GROUP,)))
+    if ref.get("kind") not in kinds:
+        errs.append(unsupported("roleRef.kind", ref.get("kind", ""), kinds))
+    return errs + path_segment(ref.get("name"), "roleRef.name")
+
+
+def subject(s, path: str, cluster: bool) -> list[dict]:
+    s = s if isinstance(s, dict) else {}
+    kind = s.get("kind")
+    if kind not in SUBJECT_GROUPS:
+        return [unsupported(f"{path}.kind", kind or "", tuple(SUBJECT_GROUPS))]
+    if kind != "ServiceAccount":
+        errs = [] if s.get("name") else [cause(f"{path}.name", "Required value", "FieldValueRequired")]
+        if s.get("apiGroup") != RBAC_GROUP:
+            errs.append(unsupported(f"{path}.apiGroup", s.get("apiGroup", ""), (RBAC_GROUP,)))
+        return errs
+    errs = dns_subdomain(s.get("name"), f"{path}.name")
+    if s.get("apiGroup"):
+        errs.append(unsupported(f"{path}.apiGroup", s["apiGroup"], ("",)))
+    if cluster and not s.get("namespace"):
+        errs.append(cause(f"{path}.namespace", "Required value", "FieldValueRequired"))
+    return errs
+
+
+def role_binding(obj: dict, cluster: bool = False) -> list[dict]:
+    errs = role_ref(obj.get("roleRef"), ("ClusterRole",) if cluster else ("Role", "ClusterRole"))
+    return errs + [c for i, s in enumerate(obj.get("subjects") or []) for c in subject(s, f"subjects[{i}]", cluster)]
+
+
+def role_binding_update(old: dict, new: dict) -> list[dict]:
+    """A binding's roleRef never changes (delete and recreate the binding instead), as upstream."""
+    if "roleRef" in old and old["roleRef"] != new.get("roleRef"):
+        return [cause("roleRef", f"Invalid value: {new.get('roleRef')}: cannot change roleRef")]
+    return []
+
+
+NAME_RULES = {"Namespace": dns_label, "Role": path_segment, "ClusterRole": path_segment,
+              "RoleBinding": path_segment, "ClusterRoleBinding": path_segment}
+
 VALIDATORS = {"Pod": pod, "Deployment": workload, "ReplicaSet": workload, "Node": node, "Lease": lease,
-              "Event": event}
+              "Event": event, "Role": lambda obj: rules(obj, True), "ClusterRole": cluster_role,
+              "RoleBinding": role_binding, "ClusterRoleBinding": lambda obj: role_binding(obj, True)}
+
+UPDATE_VALIDATORS = {"RoleBinding": role_binding_update, "ClusterRoleBinding": role_binding_update}
 
 
 STATUS_VALIDATORS = {"Node": node}
@@ -156,6 +262,12 @@ def validate_status(spec, obj: dict) -> list[dict]:
     """The causes that make a status write invalid (only kinds whose status carries checked values)."""
     rule = STATUS_VALIDATORS.get(spec.kind)
     return rule(obj) if rule else []
+
+
+def validate_update(spec, old: dict, new: dict) -> list[dict]:
+    """The causes that make replacing `old` by `new` invalid (fields that never change after create)."""
+    rule = UPDATE_VALIDATORS.get(spec.kind)
+    return rule(old, new) if rule else []
 
 
 def validate(spec, obj: dict) -> list[dict]:
