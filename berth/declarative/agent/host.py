@@ -11,7 +11,9 @@ also serves the agents' logs at the kubelet's path `/containerLogs/{ns}/{pod}/{c
 one loopback port (`logserver.LogServer`), published in each Node's `daemonEndpoints`, which the API
 server's `pods/log` proxies to (`follow=true` streams new output until the container stops).
 `berth up` runs one host of process-runtime agents; the benchmark runs thousands of fake-runtime
-agents in one host.
+agents in one host.  Its shared reads (the pod informer) carry `credentials`; each node's writes (its
+Node, its Lease, its pods' status and deletion) carry that node's own bearer token from `node_tokens`,
+so the API server's node authorisation sees every agent as itself.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import httpx
 
 from berth.declarative.agent.logserver import LogServer
 from berth.declarative.agent.node import LEASE_NAMESPACE, NodeAgent
-from berth.declarative.client import ApiError, Informer, KubeClient
+from berth.declarative.client import ApiError, Credentials, Informer, KubeClient
 from berth.runtime import UnitState
 from berth.runtime.clock import Clock, SystemClock
 
@@ -37,13 +39,16 @@ class AgentHost:
 
     def __init__(self, base_url: str, agents: list[NodeAgent], clock: Clock | None = None, *,
                  lease_interval: float = 10.0, sync_interval: float = 0.2, writers: int = 4,
-                 serve_logs: bool = True, status_interval: float = 60.0, relist_interval: float = 1.0) -> None:
+                 serve_logs: bool = True, status_interval: float = 60.0, relist_interval: float = 1.0,
+                 credentials: Credentials | None = None, node_tokens: dict[str, str] | None = None) -> None:
         self.base_url, self.clock = base_url, clock or SystemClock()
         self.agents = {a.name: a for a in agents}
         self.lease_interval, self.sync_interval = lease_interval, sync_interval
         self.relist_interval = relist_interval
         self.status_interval = status_interval
-        self.client = KubeClient(base_url)
+        self.client = KubeClient(base_url, credentials=credentials)
+        tokens = node_tokens or {}  # each node writes through a view of `client` with its own token
+        self.node_clients = {name: self.client.for_token(tokens[name]) for name in self.agents if name in tokens}
         self.writes_queue: queue.SimpleQueue = queue.SimpleQueue()
         self._writers = [threading.Thread(target=self._writer, name=f"agent-writer-{i}", daemon=True)
                          for i in range(writers)]
@@ -56,7 +61,7 @@ class AgentHost:
             agent.log_port = self.log_server.port if self.log_server else 0
         selector = f"spec.nodeName={agents[0].name}" if len(agents) == 1 else "spec.nodeName!="
         self.pods = Informer(base_url, "pods", field_selector=selector, on_add=self._pod,
-                             on_update=lambda o, n: self._pod(n), on_delete=self._pod_gone)
+                             on_update=lambda o, n: self._pod(n), on_delete=self._pod_gone, credentials=credentials)
         self.writes = 0
 
     # ---- life cycle ----------------------------------------------------------------------------
@@ -102,24 +107,30 @@ class AgentHost:
         list(pool.map(self._register_one, self.agents.values()))
         pool.shutdown()
 
+    def client_of(self, node: str) -> KubeClient:
+        """The client that writes as `node` (its own token), or the shared one when it has none."""
+        return self.node_clients.get(node, self.client)
+
     def _register_one(self, agent: NodeAgent) -> None:
+        client = self.client_of(agent.name)
         try:
-            node = self.client.create("nodes", agent.node_object())
+            node = client.create("nodes", agent.node_object())
         except ApiError as err:
             if err.code != 409:
                 raise
-            node = self.client.patch("nodes", agent.name, {"metadata": {"labels": agent.labels}})
-        self.client.patch("nodes", agent.name, {"status": agent.node_status(self.clock.now())}, sub="status")
+            node = client.patch("nodes", agent.name, {"metadata": {"labels": agent.labels}})
+        client.patch("nodes", agent.name, {"status": agent.node_status(self.clock.now())}, sub="status")
         self._renew(agent, node["metadata"].get("uid"))
 
     def _renew(self, agent: NodeAgent, node_uid: str | None = None) -> None:
         lease = agent.lease_object(self.clock.now(), node_uid)
+        client = self.client_of(agent.name)
         try:
-            self.client.update("leases", lease)
+            client.update("leases", lease)
         except ApiError as err:
             if err.code != 404:
                 raise
-            self.client.create("leases", lease, LEASE_NAMESPACE)
+            client.create("leases", lease, LEASE_NAMESPACE)
 
     def _lease_loop(self) -> None:
         last = posted = self.clock.now()
@@ -134,8 +145,8 @@ class AgentHost:
                 try:
                     self._renew(agent)
                     if repost:
-                        self.client.patch("nodes", agent.name, {"status": agent.node_status(self.clock.now())},
-                                          sub="status")
+                        self.client_of(agent.name).patch("nodes", agent.name,
+                                                         {"status": agent.node_status(self.clock.now())}, sub="status")
                 except (ApiError, httpx.HTTPError) as err:
                     log.info("lease of %s not renewed: %s", agent.name, err)
             last = self.clock.now()
@@ -187,11 +198,12 @@ class AgentHost:
 
     def _write(self, kind: str, pod: dict, status: dict | None) -> None:
         meta = pod["metadata"]
+        client = self.client_of((pod.get("spec") or {}).get("nodeName", ""))
         try:
             if kind == "status":
-                self.client.patch("pods", meta["name"], {"status": status}, meta.get("namespace"), sub="status")
+                client.patch("pods", meta["name"], {"status": status}, meta.get("namespace"), sub="status")
             else:
-                self.client.delete("pods", meta["name"], meta.get("namespace"), grace=0, uid=meta.get("uid"))
+                client.delete("pods", meta["name"], meta.get("namespace"), grace=0, uid=meta.get("uid"))
             self.writes += 1
         except (ApiError, httpx.HTTPError) as err:
             if not (isinstance(err, ApiError) and err.code in (404, 409)):

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import httpx
 
-from berth.declarative.client import ApiError, Informer, KubeClient, WorkQueue
+from berth.declarative.client import ApiError, Credentials, Informer, KubeClient, WorkQueue
 from berth.declarative.client.events import EventRecorder
 from berth.declarative.client.informer import key_of
 from berth.declarative.controllers.actions import Action, Create, Delete, Patch, controller_uid, perform
@@ -44,16 +44,16 @@ class ControllerManager:
     """The declarative plane's controllers against one API server."""
 
     def __init__(self, base_url: str, clock: Clock | None = None, *, node_grace: float = GRACE,
-                 tick: float = 2.0) -> None:
+                 tick: float = 2.0, credentials: Credentials | None = None) -> None:
         self.clock = clock or SystemClock()
         self.node_grace, self.tick = node_grace, tick
-        self.client = KubeClient(base_url)
+        self.client = KubeClient(base_url, credentials=credentials)
         self.events = EventRecorder(self.client, "controller-manager")
         self.queues = {name: WorkQueue(self.clock) for name in ("replicaset", "deployment", "node", "gc")}
         self.expect_pods: dict[str, dict[str, tuple[float, dict | None]]] = {}
         self.expect_scale: dict[str, dict[str, tuple[float, int]]] = {}
         self.lock = threading.RLock()
-        inf = lambda plural, ns=None, **h: Informer(base_url, plural, ns, **h)  # noqa: E731
+        inf = lambda plural, ns=None, **h: Informer(base_url, plural, ns, credentials=credentials, **h)  # noqa: E731
         self.pods = inf("pods", on_add=self._pod, on_update=lambda o, n: self._pod(n), on_delete=self._pod_deleted)
         self.replicasets = inf("replicasets", on_add=self._rs, on_update=lambda o, n: self._rs(n),
                                on_delete=self._rs_deleted)

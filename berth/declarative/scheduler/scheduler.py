@@ -20,7 +20,7 @@ import threading
 
 import httpx
 
-from berth.declarative.client import ApiError, Informer, KubeClient
+from berth.declarative.client import ApiError, Credentials, Informer, KubeClient
 from berth.declarative.client.events import EventRecorder, now_rfc3339
 from berth.declarative.scheduler.cache import ClusterState
 from berth.declarative.scheduler.config import Profile, default_profiles
@@ -37,23 +37,24 @@ class Scheduler:
     """Schedules pending pods of the configured profiles against one API server."""
 
     def __init__(self, base_url: str, profiles: list[Profile] | None = None, *, clock: Clock | None = None,
-                 binders: int = 8, normal_events: bool = True, seed: int = 0) -> None:
+                 binders: int = 8, normal_events: bool = True, seed: int = 0,
+                 credentials: Credentials | None = None) -> None:
         self.base_url = base_url
         self.clock = clock or SystemClock()
         self.profiles = profiles or default_profiles()
         self.names = {p.scheduler_name for p in self.profiles}
         self.state = ClusterState(self.profiles, seed=seed)
         self.queue = SchedulingQueue(self.clock)
-        self.client = KubeClient(base_url)
+        self.client = KubeClient(base_url, credentials=credentials)
         self.events = EventRecorder(self.client, "default-scheduler")
         self.normal_events = normal_events
         self.binds: queue.SimpleQueue = queue.SimpleQueue()
         self._binders = [threading.Thread(target=self._binder, name=f"binder-{i}", daemon=True)
                          for i in range(binders)]
         self.nodes = Informer(base_url, "nodes", on_add=self._node_changed, on_update=lambda o, n: self._node_changed(n),
-                              on_delete=self._node_deleted)
+                              on_delete=self._node_deleted, credentials=credentials)
         self.pods = Informer(base_url, "pods", on_add=self._pod_changed, on_update=lambda o, n: self._pod_changed(n),
-                             on_delete=self._pod_deleted)
+                             on_delete=self._pod_deleted, credentials=credentials)
         self.bound = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
