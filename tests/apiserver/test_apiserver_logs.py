@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from berth.declarative.apiserver import create_app
+from berth.declarative.apiserver.authn import trust_every_caller_as_admin
 from berth.declarative.apiserver.status import Problem
 from berth.store import MemoryStore
 from tests.apiserver.conftest import pod
@@ -34,7 +35,7 @@ class Recorded:
 
 async def test_custom_log_source_streams_the_agents_text():
     source = Recorded()
-    app = create_app(MemoryStore(), log_source=source)
+    app = create_app(MemoryStore(), access=trust_every_caller_as_admin(), log_source=source)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://berth") as c:
         await c.post("/api/v1/nodes", json={"metadata": {"name": "n1"}})
         await c.post(PODS, json=pod("p"))

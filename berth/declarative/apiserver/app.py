@@ -18,8 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from berth.declarative.apiserver import discovery, handlers, openapi, subresources
+from berth.declarative.apiserver import discovery, handlers, openapi, reviews, serviceaccounts, subresources
 from berth.declarative.apiserver import status as st
+from berth.declarative.apiserver.access import Attributes, Chain
+from berth.declarative.apiserver.gate import USER, Gate
 from berth.declarative.apiserver.http import Call, json_response, problem_response
 from berth.declarative.apiserver.kinds import BY_PATH, KINDS
 from berth.declarative.apiserver.logs import AgentLogProxy, LogSource
@@ -48,6 +50,7 @@ ROUTES = {
     ("scale", "PUT"): subresources.put_scale,
     ("scale", "PATCH"): subresources.patch_scale,
     ("finalize", "PUT"): handlers.replace,
+    ("token", "POST"): serviceaccounts.token_request,
 }
 
 
@@ -116,18 +119,25 @@ async def dispatch(api: Api, request: Request, group: str, version: str, rest: s
         return problem_response(call)
     target = call.sub or ("item" if call.name else "collection")
     handler = ROUTES.get((target, request.method))
+    if call.spec.plural in reviews.REVIEWS:  # create-only kinds, never stored
+        handler = reviews.review if (target, request.method) == ("collection", "POST") else None
     if handler is None:
         return problem_response(st.method_not_allowed(request.method, request.url.path))
     return await handler(api, call)
 
 
-def create_app(store: Store, *, log_source: LogSource | None = None, clock=utc_now,
-               max_watch_seconds: float = 1800) -> "FastPath":
+def create_app(store: Store, *, access: Chain, log_source: LogSource | None = None, clock=utc_now,
+               max_watch_seconds: float = 1800, issuer: serviceaccounts.Issuer | None = None,
+               max_watches: int = 100) -> "FastPath":
     """The API server as an ASGI app over `store` (run it with uvicorn; see berth.declarative.apiserver).
 
+    Every request passes `access` (authentication, then authorisation; see `gate`): there is no default.
     `max_watch_seconds` caps every watch stream (upstream picks 30-60 min); clients reconnect after it.
+    `issuer` signs the tokens of `serviceaccounts/token` (without it that subresource answers 404);
+    `max_watches` caps each user's open watches (429 past it).
     """
     api = Api(store, log_source, clock, max_watch_seconds)
+    api.issuer = issuer
 
     async def core(request: Request) -> Response:
         return await dispatch(api, request, "", "v1", request.path_params["rest"])
@@ -174,23 +184,36 @@ def create_app(store: Store, *, log_source: LogSource | None = None, clock=utc_n
     ]
     app = Starlette(routes=routes)
     app.state.api = api
-    return FastPath(app, api)
+    return FastPath(app, api, Gate(access, max_watches))
 
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 class FastPath:
-    """The outer ASGI app: resource requests go straight to `dispatch` (the hot path: no router scan and no
-    middleware layers); everything else (discovery, OpenAPI, health) goes through the Starlette app."""
+    """The outer ASGI app: every HTTP request passes the `Gate` first (401, 403, 429); then resource requests
+    go straight to `dispatch` (the hot path: no router scan and no middleware layers) and everything else
+    (discovery, OpenAPI, health) goes through the Starlette app."""
 
-    def __init__(self, app: Starlette, api: Api) -> None:
+    def __init__(self, app: Starlette, api: Api, gate: Gate) -> None:
         self.app = app
         self.state = app.state
         self.api = api
+        self.gate = gate
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["method"] in METHODS:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        attrs = self.gate.admit(scope)
+        if not isinstance(attrs, Attributes):
+            return await attrs(scope, receive, send)
+        if attrs.verb != "watch":
+            return await self._route(scope, receive, send)
+        with self.gate.watch(scope[USER]) as refused:  # counted against its user's cap while it streams
+            await (refused or self._route)(scope, receive, send)
+
+    async def _route(self, scope, receive, send) -> None:
+        if scope["method"] in METHODS:
             parts = scope["path"].split("/", 4)
             if len(parts) == 5 and parts[1] == "apis" and parts[4]:
                 return await self._serve(scope, receive, send, parts[2], parts[3], parts[4])
