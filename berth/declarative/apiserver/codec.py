@@ -128,6 +128,9 @@ def _scalar(value, node: Node, path: str, errors: list[str]):
     allowed = _OK.get(node.type)
     if allowed is not None and type(value) not in allowed:
         return _wrong(value, path, SCALARS_JSON.get(node.type, node.type), errors)
+    problem = node.check(value, path or "<root>") if node.check is not None else ""
+    if problem:
+        errors.append(problem)
     return value
 
 

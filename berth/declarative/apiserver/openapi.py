@@ -58,7 +58,10 @@ def schema_of(node: Node) -> dict:
         return {"type": "array", "items": schema_of(node.item)}
     if node.type == "map":
         return {"type": "object", "additionalProperties": schema_of(node.item)}
-    return dict(SCALAR_SCHEMAS.get(node.type, {}))
+    out = dict(SCALAR_SCHEMAS.get(node.type, {}))
+    if node.format:
+        out["format"] = node.format
+    return out
 
 
 def component(node: Node, gvk: dict | None) -> dict:

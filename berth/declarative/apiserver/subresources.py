@@ -11,9 +11,11 @@ from starlette.responses import StreamingResponse
 
 from berth.declarative.apiserver import handlers
 from berth.declarative.apiserver import status as st
+from berth.declarative.apiserver.codec import conform
 from berth.declarative.apiserver.http import Call, problem_response, respond
 from berth.declarative.apiserver.kinds import BY_PLURAL
 from berth.declarative.apiserver.registry import stamp
+from berth.declarative.apiserver.schema import node_for
 from berth.declarative.apiserver.status import Problem
 from berth.model.labels import format_selector
 
@@ -123,6 +125,10 @@ def set_replicas(api, call: Call, make_scale):
         scale = make_scale(scale_of(obj))
         if isinstance(scale, Problem):
             return scale
+        errors: list[str] = []
+        conform(scale, node_for("V1Scale"), "", [], errors)
+        if errors:
+            return st.bad_request('Scale in version "v1" cannot be handled as a Scale: ' + "; ".join(errors[:5]))
         replicas = ((scale or {}).get("spec") or {}).get("replicas") if isinstance(scale, dict) else None
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             return st.invalid(call.spec, call.name, [st.cause("spec.replicas", f"Invalid value: {replicas!r}:"

@@ -8,11 +8,18 @@ wording (apimachinery validation), so kubectl prints familiar text.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from berth.declarative.apiserver.status import cause
 from berth.declarative.quantity import QuantityError, parse_quantity
 from berth.model.labels import (EVERYTHING, SelectorError, name_problems, structured_selector, subdomain_problems,
                                 value_problems)
+
+MAX_INT32 = 2**31 - 1
+MAX_INT64 = Decimal(2**63 - 1)
+MAX_QUANTITY = {"cpu": MAX_INT64 / 1000}
+"""The largest amount of a resource: upstream counts cpu in int64 thousandths (MilliValue) and other resources
+in int64 units, and both wrap silently past that (kubernetes issue 128684), so larger amounts are refused."""
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -60,7 +67,20 @@ def quantities(values, path: str, *, non_negative: bool = True) -> list[dict]:
             continue
         if non_negative and value < 0:
             errs.append(cause(sub, f'Invalid value: "{text}": must be greater than or equal to 0'))
+        elif abs(value) > MAX_QUANTITY.get(name, MAX_INT64):
+            errs.append(cause(sub, f'Invalid value: "{text}": must be no more than'
+                                   f' {MAX_QUANTITY.get(name, MAX_INT64)}'))
     return errs
+
+
+def in_range(spec: dict, name: str, path: str, low: int, high: int | None = None) -> list[dict]:
+    """A cause when the optional integer `spec[name]` is below `low` (or above `high`), worded as upstream's."""
+    value = spec.get(name)
+    if not isinstance(value, int) or (low <= value and (high is None or value <= high)):
+        return []
+    rule = f"must be between {low} and {high}, inclusive" if high is not None else \
+        f"must be greater than or equal to {low}"
+    return [cause(f"{path}.{name}", f"Invalid value: {value}: {rule}")]
 
 
 def metadata(spec, obj: dict) -> list[dict]:
@@ -95,6 +115,8 @@ def pod_spec(spec: dict | None, path: str) -> list[dict]:
         return [cause(f"{path}.containers", "Required value", "FieldValueRequired")]
     errs = containers(spec["containers"], f"{path}.containers")
     errs += containers(spec.get("initContainers"), f"{path}.initContainers")
+    errs += in_range(spec, "activeDeadlineSeconds", path, 1, MAX_INT32)
+    errs += in_range(spec, "terminationGracePeriodSeconds", path, 0)
     if spec.get("restartPolicy") not in (None, "Always", "OnFailure", "Never"):
         errs.append(cause(f"{path}.restartPolicy", f'Unsupported value: "{spec["restartPolicy"]}": supported'
                                                    ' values: "Always", "OnFailure", "Never"', "FieldValueNotSupported"))
