@@ -136,17 +136,17 @@ def test_binding_is_read_from_the_current_object(authorizer):
                                                 ("leases", "n1", True), ("leases", "n2", False),
                                                 ("events", "anything", True), ("pods", "whatever", True)])
 def test_admit_create_needs_own_name(plural, name, allowed):
-    problem = admit_create(N1, plural, LEASE_NAMESPACE, {"metadata": {"name": name}})
+    problem = admit_create(N1, plural, {"metadata": {"name": name}})
     assert (problem is None) is allowed
     if not allowed:
         assert problem.code == 403 and problem.reason == "Forbidden"
         assert problem.message.startswith(f'{plural if plural == "nodes" else "leases.coordination.k8s.io"} "{name}"'
                                           f" is forbidden: ")
-    assert admit_create(User("admin", groups=("system:masters",)), plural, "", {"metadata": {"name": name}}) is None
+    assert admit_create(User("admin", groups=("system:masters",)), plural, {"metadata": {"name": name}}) is None
 
 
 def test_admit_create_node_wording():
-    problem = admit_create(N1, "nodes", "", {"metadata": {"name": "n2"}})
+    problem = admit_create(N1, "nodes", {"metadata": {"name": "n2"}})
     assert problem.message == 'nodes "n2" is forbidden: node "n1" is not allowed to modify node "n2"'
 
 
@@ -169,8 +169,8 @@ def token_request(name: str | None, uid: str | None = None, kind: str = "Pod") -
     ("builder", token_request("nobody", "uid-x"), 404, 'pods "nobody" not found'),
 ])
 def test_admit_token_request(authorizer, account, request_body, code, reason):
-    problem = admit_token_request(N1, authorizer, "default", account, request_body)
+    problem = admit_token_request(N1, authorizer.store, "default", account, request_body)
     assert (problem and problem.code) == code
     if problem:
         assert reason in problem.message
-    assert admit_token_request(User("alice"), authorizer, "default", account, request_body) is None
+    assert admit_token_request(User("alice"), authorizer.store, "default", account, request_body) is None

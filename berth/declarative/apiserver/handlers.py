@@ -17,7 +17,9 @@ from starlette.responses import StreamingResponse
 from berth.declarative.apiserver import patch as patches
 from berth.declarative.apiserver import status as st
 from berth.declarative.apiserver.codec import from_record
+from berth.declarative.apiserver.gate import USER
 from berth.declarative.apiserver.http import Call, int_param, problem_response, respond
+from berth.declarative.apiserver.noderestriction import admit_create
 from berth.declarative.apiserver.schema import node_for
 from berth.declarative.apiserver.selectors import Filter, make_filter
 from berth.declarative.apiserver.status import Problem
@@ -156,6 +158,9 @@ async def create(api, call: Call):
     if isinstance(got, Problem):
         return problem_response(got)
     body, mode = got
+    refused = admit_create(call.request.scope.get(USER), call.spec.plural, body)  # a node names only its own
+    if refused is not None:
+        return problem_response(refused)
     result = api.registry.create(call.spec, call.namespace, body, validation=mode, dry_run=call.dry_run)
     if isinstance(result, Problem):
         return problem_response(result)

@@ -14,10 +14,10 @@ can widen a node's reach; for everyone else it has no opinion.  A node may
   to it references; create the self-reviews every user may, and read discovery.
 
 What needs the request body is checked by the admission functions below, which the handlers call after
-authorisation: `admit_create` (a created Node or Lease must carry the node's own name) and
-`admit_token_request` (a TokenRequest must be bound to a pod on the node).  Their 403s and the
-authorizer's reasons use upstream's wording.  Callers: `app.py` puts the authorizer in the chain; the
-create and TokenRequest handlers call the admission functions.
+authorisation: `admit_create` (`handlers.create`: a created Node or Lease must carry the node's own name)
+and `admit_token_request` (`serviceaccounts.token_request`: a TokenRequest must be bound to a pod on the
+node that runs as that service account).  Their 403s and the authorizer's reasons use upstream's wording.
+The API server's `__main__` puts the authorizer first in the chain, before RBAC.
 """
 
 from __future__ import annotations
@@ -240,10 +240,12 @@ def forbidden(plural: str, name: str, reason: str) -> Problem:
                    {"name": name, "group": spec.group if spec else "", "kind": plural})
 
 
-def admit_create(user: User, plural: str, namespace: str, obj) -> Problem | None:
+def admit_create(user: User | None, plural: str, obj) -> Problem | None:
     """A node's create of a Node or Lease must name its own object (the name is only in the body)."""
+    if plural not in ("nodes", "leases") or user is None:
+        return None
     node = node_name(user)
-    if not node or plural not in ("nodes", "leases"):
+    if not node:
         return None
     name = str(((obj.get("metadata") if isinstance(obj, dict) else None) or {}).get("name") or "")
     if name == node:
@@ -251,10 +253,10 @@ def admit_create(user: User, plural: str, namespace: str, obj) -> Problem | None
     return forbidden(plural, name, modify_node(node, name) if plural == "nodes" else LEASE_OTHER)
 
 
-def admit_token_request(user: User, authorizer: NodeAuthorizer, namespace: str, account: str,
-                        request) -> Problem | None:
-    """A node's TokenRequest must be bound to a pod (name and uid) scheduled on that node, as upstream's."""
-    node = node_name(user)
+def admit_token_request(user: User | None, store: Store, namespace: str, account: str, request) -> Problem | None:
+    """A node's TokenRequest must be bound to a pod (name and uid) scheduled on that node and running as the
+    service account, as upstream's NodeRestriction and token registry check."""
+    node = node_name(user) if user is not None else None
     if not node:
         return None
     ref = ((request.get("spec") if isinstance(request, dict) else None) or {}).get("boundObjectRef") or {}
@@ -262,7 +264,7 @@ def admit_token_request(user: User, authorizer: NodeAuthorizer, namespace: str, 
         return forbidden("serviceaccounts", account, "node requested token not bound to a pod")
     if not ref.get("uid"):
         return forbidden("serviceaccounts", account, "node requested token with a pod binding without a uid")
-    record = authorizer.store.get(BY_PLURAL["pods"].key(namespace, str(ref["name"])))
+    record = store.get(BY_PLURAL["pods"].key(namespace, str(ref["name"])))
     if record is None:
         return Problem(404, "NotFound", f'pods "{ref["name"]}" not found',
                        {"name": str(ref["name"]), "group": "", "kind": "pods"})
