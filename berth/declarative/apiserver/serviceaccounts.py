@@ -14,8 +14,10 @@ import uuid
 from dataclasses import dataclass
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from berth.declarative.apiserver import noderestriction
 from berth.declarative.apiserver import status as st
 from berth.declarative.apiserver.http import Call, problem_response, respond
 from berth.declarative.apiserver.kinds import BY_PLURAL
@@ -49,6 +51,8 @@ class Issuer:
 
     def __init__(self, private_key, *, issuer: str = ISSUER, audiences: tuple[str, ...] = (ISSUER,),
                  max_seconds: int = 48 * 3600, clock=time.time) -> None:
+        if not isinstance(private_key, ec.EllipticCurvePrivateKey) or private_key.curve.name != "secp256r1":
+            raise ValueError("the service account key must be an EC P-256 private key")
         self.key, self.public = private_key, private_key.public_key()
         self.issuer, self.audiences, self.max_seconds, self.clock = issuer, audiences, max_seconds, clock
 
@@ -136,10 +140,12 @@ async def token_request(api, call: Call):
     body = await call.body()
     if isinstance(body, Problem):
         return problem_response(body)
+    user = call.request.scope.get("berth.user")  # gate.USER (the gate imports this module)
+    denied = noderestriction.admit_token_request(user, api.store, call.namespace, call.name, body) if user else None
     spec = _spec(body, issuer)
     account = api.registry.get(ACCOUNTS, call.namespace, call.name)
     pod = _bound_pod(api, call.namespace, spec[2]) if not isinstance(spec, Problem) else None
-    for problem in (spec, account, pod):
+    for problem in (denied, spec, account, pod):
         if isinstance(problem, Problem):
             return problem_response(problem)
     audiences, seconds, ref = spec
