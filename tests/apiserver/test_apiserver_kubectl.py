@@ -13,6 +13,9 @@ import httpx
 import pytest
 
 from berth.declarative.agent.logserver import LogServer
+from berth.declarative.apiserver import AgentLogProxy, create_app
+from berth.declarative.apiserver.authn import trust_every_caller_as_admin
+from berth.store import MemoryStore
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 pytestmark = pytest.mark.usefixtures("kubectl_path")  # a missing kubectl fails these tests
@@ -74,10 +77,19 @@ class StandInLogs:
         return False
 
 
+AGENT_TOKEN = "the-api-servers-credential-for-agents"
+
+
+@pytest.fixture
+def app():
+    """The API server whose log proxy sends the credential the agents' log endpoint accepts."""
+    return create_app(MemoryStore(), access=trust_every_caller_as_admin(), log_source=AgentLogProxy(token=AGENT_TOKEN))
+
+
 @pytest.fixture
 def log_agent():
     """The agents' real log endpoint (`LogServer`) on loopback, over a stand-in source."""
-    server = LogServer(StandInLogs()).start()
+    server = LogServer(StandInLogs(), token=AGENT_TOKEN).start()
     yield server.port
     server.stop()
 

@@ -13,7 +13,8 @@ server's `pods/log` proxies to (`follow=true` streams new output until the conta
 `berth up` runs one host of process-runtime agents; the benchmark runs thousands of fake-runtime
 agents in one host.  Its shared reads (the pod informer) carry `credentials`; each node's writes (its
 Node, its Lease, its pods' status and deletion) carry that node's own bearer token from `node_tokens`,
-so the API server's node authorisation sees every agent as itself.
+so the API server's node authorisation sees every agent as itself.  The log endpoint answers only requests
+that carry `log_token` (the API server's credential for it; without one it refuses every request).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class AgentHost:
     def __init__(self, base_url: str, agents: list[NodeAgent], clock: Clock | None = None, *,
                  lease_interval: float = 10.0, sync_interval: float = 0.2, writers: int = 4,
                  serve_logs: bool = True, status_interval: float = 60.0, relist_interval: float = 1.0,
-                 credentials: Credentials | None = None, node_tokens: dict[str, str] | None = None) -> None:
+                 credentials: Credentials | None = None, node_tokens: dict[str, str] | None = None,
+                 log_token: str | None = None) -> None:
         self.base_url, self.clock = base_url, clock or SystemClock()
         self.agents = {a.name: a for a in agents}
         self.lease_interval, self.sync_interval = lease_interval, sync_interval
@@ -56,7 +58,7 @@ class AgentHost:
         self.dirty: set[str] = set()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.log_server = LogServer(self) if serve_logs else None
+        self.log_server = LogServer(self, token=log_token) if serve_logs else None
         for agent in agents:
             agent.log_port = self.log_server.port if self.log_server else 0
         selector = f"spec.nodeName={agents[0].name}" if len(agents) == 1 else "spec.nodeName!="

@@ -5,11 +5,16 @@ construction, so `port` is known before the Nodes that publish it in `daemonEndp
 Query parameters: `tailLines`, `previous=true`, and `follow=true`, which streams the log as it grows until
 the container stops, the host stops or the client goes away.  The API server's `pods/log` proxies here.
 `AgentHost` owns one; `source` is anything with the host's `logs`, `container_done` and `stopping`.
+
+Only the API server may ask: every request must carry `Authorization: Bearer <token>` with the `token`
+the server was given (the API server's `--kubelet-token-file`), compared in constant time; anything else
+gets a fixed 401 that echoes nothing of the request.  A server given no token refuses every request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import socket
 import threading
 import time
@@ -42,12 +47,12 @@ class LogSource(Protocol):
 class LogServer:
     """The log endpoint of `source` on 127.0.0.1:`port`; `start()` serves it on a thread, `stop()` ends it."""
 
-    def __init__(self, source: LogSource) -> None:
+    def __init__(self, source: LogSource, *, token: str | None = None) -> None:
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(128)
         self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(create_app(source), log_config=None, log_level="warning", access_log=False,
+        config = uvicorn.Config(create_app(source, token), log_config=None, log_level="warning", access_log=False,
                                 lifespan="off", server_header=False, timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
@@ -67,8 +72,8 @@ class LogServer:
         self._sock.close()
 
 
-def create_app(source: LogSource) -> Starlette:
-    """The ASGI app: the two kubelet log paths; anything else is 404."""
+def create_app(source: LogSource, token: str | None = None) -> "BearerOnly":
+    """The ASGI app: the two kubelet log paths (anything else is 404), behind the bearer `token` check."""
 
     async def container_logs(request: Request) -> Response:
         p, query = request.path_params, request.query_params
@@ -86,9 +91,31 @@ def create_app(source: LogSource) -> Starlette:
     async def not_found(request: Request) -> Response:
         return _text(404, b"not found\n")
 
-    return Starlette(routes=[Route("/containerLogs/{namespace}/{pod}/{container}", container_logs),
-                             Route("/containerLogs/{namespace}/{pod}", container_logs),
-                             Route("/{rest:path}", not_found)])
+    return BearerOnly(Starlette(routes=[Route("/containerLogs/{namespace}/{pod}/{container}", container_logs),
+                                        Route("/containerLogs/{namespace}/{pod}", container_logs),
+                                        Route("/{rest:path}", not_found)]), token)
+
+
+class BearerOnly:
+    """ASGI wrapper: passes a request on only when its `Authorization` header is `Bearer <token>`; else 401."""
+
+    UNAUTHORIZED = Response(b"Unauthorized\n", status_code=401, media_type=TEXT,
+                            headers={"WWW-Authenticate": 'Bearer realm="berth-agent"'})
+
+    def __init__(self, app, token: str | None) -> None:
+        self.app = app
+        self._expected = f"Bearer {token}".encode() if token else None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and not self.allowed(scope):
+            return await self.UNAUTHORIZED(scope, receive, send)
+        await self.app(scope, receive, send)
+
+    def allowed(self, scope: dict) -> bool:
+        if self._expected is None:
+            return False
+        sent = [value for name, value in scope["headers"] if name == b"authorization"]
+        return len(sent) == 1 and hmac.compare_digest(sent[0], self._expected)
 
 
 async def _follow(source: LogSource, namespace: str, pod: str, container: str | None,

@@ -5,7 +5,9 @@ kubelet. A node agent publishes its port in Node `status.daemonEndpoints.kubelet
 address in `status.addresses` (InternalIP; 127.0.0.1 when absent); the annotation `berth.dev/log-endpoint`
 (a base URL such as 'http://127.0.0.1:10250') overrides both. `AgentLogProxy` then streams
 `GET {base}/containerLogs/{namespace}/{pod}/{container}?follow=&tailLines=&previous=&...` from it.
-Other deployments (the simulator, tests) may pass any object that fills `LogSource`.
+Each request carries `Authorization: Bearer <token>`, the credential the agents' log endpoints accept (the
+API server's `--kubelet-token-file`); an agent that refuses it is a 502 for the client, whose own
+credentials were fine.  Other deployments (the simulator, tests) may pass any object that fills `LogSource`.
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ class LogSource(Protocol):
 
 
 class AgentLogProxy:
-    """The default `LogSource`: proxies to the URL in the Node's `berth.dev/log-endpoint` annotation."""
+    """The default `LogSource`: proxies to the node's agent, sending `token` as its bearer credential."""
 
-    def __init__(self, timeout: float = 10.0) -> None:
+    def __init__(self, timeout: float = 10.0, *, token: str | None = None) -> None:
         self.timeout = timeout
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     async def open(self, pod, node, container, params):
         name = pod["metadata"]["name"]
@@ -51,11 +54,16 @@ class AgentLogProxy:
         url = f"{base.rstrip('/')}/containerLogs/{pod['metadata']['namespace']}/{name}/{container}"
         client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, read=None))
         try:
-            request = client.build_request("GET", url, params={k: v for k, v in params.items() if k in LOG_PARAMS})
+            request = client.build_request("GET", url, params={k: v for k, v in params.items() if k in LOG_PARAMS},
+                                           headers=self._headers)
             response = await client.send(request, stream=True)
         except httpx.HTTPError as err:
             await client.aclose()
             return Problem(502, "BadGateway", f"cannot reach the node agent at {base}: {err}")
+        if response.status_code in (401, 403):
+            await response.aclose()
+            await client.aclose()
+            return Problem(502, "BadGateway", f"the node agent at {base} refused the API server's credential")
         if response.status_code != 200:
             text = (await response.aread()).decode(errors="replace")[:500]
             await response.aclose()
