@@ -102,16 +102,51 @@ class Reply:
         self.status_code, self.body = status, body
         self.raw_headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
         if warning:
-            self.raw_headers.append((b"warning", warning.encode("latin-1", "replace")))
+            self.raw_headers.append((b"warning", warning.encode("ascii")))
 
     async def __call__(self, scope, receive, send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         await send({"type": "http.response.body", "body": self.body})
 
 
+WARNING_TEXT_MAX = 256
+WARNINGS_MAX = 4096
+"""Caps on one warning's text and on the Warning header as a whole, as upstream's warning recorder keeps."""
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escaped(char: str) -> str:
+    """One character as it may stand inside a header's quoted-string (printable ASCII, Go-style escapes)."""
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    code = ord(char)
+    if 0x20 <= code < 0x7F:
+        return char
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def warning_value(text: str) -> str:
+    """One `299 - "text"` warning value: the text cut to WARNING_TEXT_MAX characters, every character that
+    is not printable ASCII escaped, so client-supplied text (a field name) can never break the header."""
+    if len(text) > WARNING_TEXT_MAX:
+        text = text[:WARNING_TEXT_MAX - 3] + "..."
+    return '299 - "' + "".join(_escaped(c) for c in text) + '"'
+
+
+def warning_header(warnings) -> str:
+    """The Warning header for `warnings`: their values joined until WARNINGS_MAX bytes, '' for none."""
+    out, size = [], 0
+    for text in warnings:
+        value = warning_value(text)
+        if size + len(value) + 2 > WARNINGS_MAX:
+            break
+        out.append(value)
+        size += len(value) + 2
+    return ", ".join(out)
+
+
 def json_response(body, status: int = 200, warnings: list[str] | tuple = ()) -> Reply:
-    warning = ", ".join(f'299 - "{w}"'.replace("\n", " ") for w in warnings[:20]) if warnings else ""
-    return Reply(orjson.dumps(body), status, warning)
+    return Reply(orjson.dumps(body), status, warning_header(warnings) if warnings else "")
 
 
 def problem_response(problem: Problem) -> Reply:
