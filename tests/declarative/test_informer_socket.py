@@ -26,8 +26,8 @@ def server():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(open_store("memory://", retain=20), access=trust_every_caller_as_admin()), host="127.0.0.1",
-                                        port=port, log_level="warning"))
+    app = create_app(open_store("memory://", retain=20), access=trust_every_caller_as_admin())
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

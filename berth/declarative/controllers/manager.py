@@ -1,6 +1,8 @@
-"""`ControllerManager`: runs the ReplicaSet, Deployment, node lifecycle and garbage collector loops.
+"""`ControllerManager`: runs the ReplicaSet, Deployment, node lifecycle, garbage collector and ServiceAccounts
+loops.
 
-One process, shared informers (pods, replicasets, deployments, nodes, leases), one `WorkQueue`
+One process, shared informers (pods, replicasets, deployments, nodes, leases, namespaces,
+serviceaccounts), one `WorkQueue`
 and worker thread per controller.  Informer events enqueue the keys a change can affect (a pod's
 controlling ReplicaSet, a ReplicaSet's Deployment, a Lease's Node, an object's owners and
 dependents); a ticker re-checks nodes every few seconds (heartbeats, evictions) and sweeps for
@@ -26,6 +28,7 @@ from berth.declarative.controllers.deployment import reconcile_deployment
 from berth.declarative.controllers.garbagecollector import delete_orphan, finish_owner, orphaned
 from berth.declarative.controllers.nodelifecycle import GRACE, evictions, reconcile_node
 from berth.declarative.controllers.replicaset import reconcile_replicaset
+from berth.declarative.controllers.serviceaccounts import ENSURED, reconcile_namespace
 from berth.declarative.names import LEASE_NAMESPACE, PLURALS, RESOURCES
 from berth.model.timestamps import rfc3339
 from berth.runtime.clock import Clock, SystemClock
@@ -49,7 +52,7 @@ class ControllerManager:
         self.node_grace, self.tick = node_grace, tick
         self.client = KubeClient(base_url, credentials=credentials)
         self.events = EventRecorder(self.client, "controller-manager")
-        self.queues = {name: WorkQueue(self.clock) for name in ("replicaset", "deployment", "node", "gc")}
+        self.queues = {name: WorkQueue(self.clock) for name in ("replicaset", "deployment", "node", "gc", "serviceaccount")}
         self.expect_pods: dict[str, dict[str, tuple[float, dict | None]]] = {}
         self.expect_scale: dict[str, dict[str, tuple[float, int]]] = {}
         self.lock = threading.RLock()
@@ -61,9 +64,14 @@ class ControllerManager:
                                on_delete=self._dep_deleted)
         self.nodes = inf("nodes", on_add=self._node, on_update=lambda o, n: self._node(n))
         self.leases = inf("leases", LEASE_NAMESPACE, on_update=lambda o, n: self._node_key(n["metadata"]["name"]))
-        self.informers = [self.nodes, self.leases, self.deployments, self.replicasets, self.pods]
+        account_key = lambda obj: self.queues["serviceaccount"].add(obj["metadata"].get("namespace") or  # noqa: E731
+                                                                     obj["metadata"]["name"])
+        self.namespaces = inf("namespaces", on_add=account_key, on_update=lambda o, n: account_key(n))
+        self.serviceaccounts = inf("serviceaccounts", on_delete=account_key)
+        self.informers = [self.nodes, self.leases, self.deployments, self.replicasets, self.pods, self.namespaces,
+                          self.serviceaccounts]
         self.workers = {"replicaset": self.sync_replicaset, "deployment": self.sync_deployment,
-                        "node": self.sync_node, "gc": self.sync_gc}
+                        "node": self.sync_node, "gc": self.sync_gc, "serviceaccount": self.sync_serviceaccounts}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -263,6 +271,10 @@ class ControllerManager:
         self.execute(actions + evict, node)
         if later is not None:
             self.queues["node"].add_after(name, max(0.05, later - now))
+
+    def sync_serviceaccounts(self, namespace: str) -> None:
+        present = {name for name in ENSURED if self.serviceaccounts.get(f"{namespace}/{name}") is not None}
+        self.execute(reconcile_namespace(self.namespaces.get(namespace), present))
 
     def sync_gc(self, item: str) -> None:
         plural, key = item.split("|", 1)
