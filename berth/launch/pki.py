@@ -40,7 +40,7 @@ CLIENT_USAGE = ExtendedKeyUsageOID.CLIENT_AUTH
 
 def write_secret(path: Path, data: bytes) -> None:
     """Write `data` to `path` as a file of mode 0600 from its creation (a fresh file renamed over any old one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -288,3 +288,13 @@ def write_kubeconfig(path: Path, server: str, ca_file: Path | None, cert_key: tu
     write_secret(path, kubeconfig(server, ca_file.read_bytes() if ca_file else b"", cert_pem=cert, key_pem=key,
                                   token=token, user=user))
     return path
+
+
+def user_kubeconfig(state_dir: Path, user: str, groups: tuple[str, ...], server: str, out: Path) -> Path:
+    """Sign a client certificate for `user` in `groups` with the cluster's CA (which must exist) and write a
+    0600 kubeconfig for `server` holding it; the key lives only in that file."""
+    ca = ClusterPKI(state_dir).authority(create=False)
+    cert, key = ca.issue(user, groups)
+    write_secret(out, kubeconfig(server, cert_pem(ca.cert), cert_pem=cert_pem(cert), key_pem=key_pem(key),
+                                 user=user))
+    return out
