@@ -44,6 +44,8 @@ RESOURCES: dict[str, Resource] = {r.plural: r for r in (
     Resource("clusterrolebindings", "ClusterRoleBinding", group="rbac.authorization.k8s.io", namespaced=False),
     Resource("serviceaccounts", "ServiceAccount"),
     Resource("selfsubjectreviews", "SelfSubjectReview", group="authentication.k8s.io", namespaced=False),
+    Resource("selfsubjectaccessreviews", "SelfSubjectAccessReview", group="authorization.k8s.io", namespaced=False),
+    Resource("selfsubjectrulesreviews", "SelfSubjectRulesReview", group="authorization.k8s.io", namespaced=False),
 )}
 """Plural -> resource, in the order the server lists them in discovery."""
 

@@ -138,6 +138,7 @@ def create_app(store: Store, *, access: Chain, log_source: LogSource | None = No
     """
     api = Api(store, log_source, clock, max_watch_seconds)
     api.issuer = issuer
+    api.access = access  # the chain, for reviews that ask it on a user's behalf
 
     async def core(request: Request) -> Response:
         return await dispatch(api, request, "", "v1", request.path_params["rest"])

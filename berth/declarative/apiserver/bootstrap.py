@@ -11,8 +11,8 @@ The roles of berth's own components hold what their code calls and nothing more:
 (berth/declarative/scheduler: watches pods and nodes, binds, writes a pod's status, evicts by delete, records
 events), `system:kube-controller-manager` (berth/declarative/controllers: the ReplicaSet, Deployment, node
 lifecycle and garbage collector loops) and `system:node` (berth/declarative/agent: its Node and Lease, the
-status of its pods, their ServiceAccount tokens), which NodeRestriction narrows further to a node's own
-objects.  Rules are data: `rule("verbs", "group", "resources")` with space-separated words.
+status of its pods, their ServiceAccount tokens).  As upstream, `system:node` is bound to nobody: the node
+authorizer decides for node credentials, to their own objects.  Rules are data: `rule("verbs", "group", "resources")` with space-separated words.
 """
 
 from __future__ import annotations
@@ -104,7 +104,6 @@ CLUSTER_ROLE_BINDINGS: dict[str, list[tuple[str, str]]] = {
     "system:public-info-viewer": [("Group", "system:authenticated"), ("Group", "system:unauthenticated")],
     "system:kube-scheduler": [("User", "system:kube-scheduler")],
     "system:kube-controller-manager": [("User", "system:kube-controller-manager")],
-    "system:node": [("Group", "system:nodes")],
 }
 """Binding name (= the ClusterRole it grants) -> its subjects."""
 

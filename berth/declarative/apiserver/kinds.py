@@ -85,6 +85,8 @@ KINDS: tuple[ResourceSpec, ...] = (
     served("clusterrolebindings", "V1ClusterRoleBinding", field_labels=("metadata.name",)),
     served("serviceaccounts", "V1ServiceAccount", ("sa",), ("token",)),
     served("selfsubjectreviews", "V1SelfSubjectReview", verbs=("create",)),
+    served("selfsubjectaccessreviews", "V1SelfSubjectAccessReview", verbs=("create",)),
+    served("selfsubjectrulesreviews", "V1SelfSubjectRulesReview", verbs=("create",)),
 )
 
 BY_PATH: dict[tuple[str, str, str], ResourceSpec] = {(k.group, k.version, k.plural): k for k in KINDS}

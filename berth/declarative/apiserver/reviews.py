@@ -7,6 +7,7 @@ such a collection here (and answers 405 to any other method).  SelfSubjectReview
 
 from __future__ import annotations
 
+from berth.declarative.apiserver import accessreviews
 from berth.declarative.apiserver import status as st
 from berth.declarative.apiserver.access import User
 from berth.declarative.apiserver.gate import USER
@@ -31,6 +32,8 @@ def self_subject_review(api, call: Call, user: User, body) -> dict | Problem:
 
 REVIEWS = {
     "selfsubjectreviews": self_subject_review,
+    "selfsubjectaccessreviews": accessreviews.access_review,
+    "selfsubjectrulesreviews": accessreviews.rules_review,
 }
 
 
