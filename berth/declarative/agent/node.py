@@ -6,15 +6,19 @@ when it changed, or the final DELETE (grace 0) once a terminating pod's containe
 stopped.  Pods being deleted get their units stopped with the pod's
 `deletionGracePeriodSeconds`.  The Node object carries the capacity (the real machine's, or a
 declared one for fake nodes), the Ready condition, `127.0.0.1` as address and the log port.
+With a `satoken.TokenProjector` (`tokens`), a pod's containers start with its ServiceAccount token
+projected into a file, as the kubelet's (the projector's TokenRequest is the one call that leaves).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 from dataclasses import dataclass, field
 
 from berth.declarative.agent.podstatus import pod_status, stamp, unit_specs
+from berth.declarative.agent.satoken import TokenProjector
 from berth.declarative.names import LEASE_NAMESPACE
 from berth.model.timestamps import rfc3339_micro
 from berth.runtime import Runtime, UnitState
@@ -45,8 +49,9 @@ class NodeAgent:
     """The pods of one node and how they run."""
 
     def __init__(self, name: str, runtime: Runtime, capacity: dict[str, str] | None = None,
-                 labels: dict[str, str] | None = None, log_port: int = 0) -> None:
-        self.name, self.runtime = name, runtime
+                 labels: dict[str, str] | None = None, log_port: int = 0,
+                 tokens: TokenProjector | None = None) -> None:
+        self.name, self.runtime, self.tokens = name, runtime, tokens
         self.capacity = capacity or machine_capacity()
         self.labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
                        "kubernetes.io/arch": platform.machine().replace("x86_64", "amd64"), **(labels or {})}
@@ -104,6 +109,8 @@ class NodeAgent:
         if record is not None:
             for unit in record.units:
                 self.runtime.remove(unit)
+            if self.tokens is not None:
+                self.tokens.forget(record.pod)
 
     def stopping(self) -> bool:
         """True while a pod being deleted still waits for its units to stop."""
@@ -116,6 +123,8 @@ class NodeAgent:
         """
         for unit in self.runtime.sync():
             self.dirty.add(unit.name.rsplit("/", 1)[0])
+        if self.tokens is not None:
+            self.tokens.refresh()
         if not self.dirty:
             return []
         dirty, self.dirty = self.dirty, set()
@@ -153,7 +162,10 @@ class NodeAgent:
         return []
 
     def _start_units(self, record: PodRecord) -> None:
+        projected = self.tokens.env(record.pod) if self.tokens is not None else {}
         for spec in unit_specs(record.pod):
+            if projected:
+                spec = dataclasses.replace(spec, env={**projected, **spec.env})
             if self.runtime.status(spec.name) is not None:
                 self.runtime.remove(spec.name)
             try:
