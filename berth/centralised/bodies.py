@@ -3,9 +3,11 @@
 `parse(raw, schema)` decodes a body and checks it against a schema (compiled once per schema
 object), returning the data or a `Problem` that names the field at fault: `server.colour` for
 a key the schema does not allow, `server.name` for a missing or bad value, `body` for JSON
-that does not parse.  Nova validates its request bodies the same way.  Used by the compute
-API, the compute agent and the scheduler service; Placement keeps upstream's own messages
-(`placement.request`).
+that does not parse or nests deeper than `MAX_DEPTH` (validators recurse once per level, so a
+900-deep document would exhaust the stack).  Echoed text is clipped to `CLIP` characters, so an
+answer never repeats a whole body.  Nova validates its request bodies the same way.  Used by the
+compute API, the compute agent and the scheduler service; Placement keeps upstream's own
+messages (`placement.request`) and shares `too_deep` and `clip`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ from typing import Any
 
 import jsonschema
 import orjson
+
+MAX_DEPTH = 32
+"""Nesting levels a body may have (the deepest document any service takes has fewer than 8)."""
+CLIP = 200
+"""Characters of client text an error message repeats at most."""
 
 _COMPILED: dict[int, tuple[dict, jsonschema.protocols.Validator]] = {}
 """id(schema) -> (schema, its validator); the schema is kept so its id is never reused."""
@@ -33,7 +40,25 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"Invalid input for field/attribute {self.field}: {self.message}"
+        return f"Invalid input for field/attribute {clip(self.field)}: {clip(self.message)}"
+
+
+def clip(text: str, limit: int = CLIP) -> str:
+    """`text`, cut to `limit` characters (marked) when longer."""
+    return text if len(text) <= limit else text[:limit] + "...(truncated)"
+
+
+def too_deep(data: object, limit: int = MAX_DEPTH) -> bool:
+    """True when lists and objects nest more than `limit` levels in `data` (iterative: no recursion)."""
+    level, frontier = 0, [data]
+    while frontier:
+        level += 1
+        if level > limit:
+            return True
+        frontier = [v for item in frontier
+                    for v in (item.values() if isinstance(item, dict) else item if isinstance(item, list) else ())
+                    if isinstance(v, (dict, list))]
+    return False
 
 
 def _validator(schema: dict) -> jsonschema.protocols.Validator:
@@ -56,5 +81,7 @@ def parse(raw: bytes, schema: dict) -> Any | Problem:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         return Problem("body", f"malformed JSON: {exc}")
+    if too_deep(data):
+        return Problem("body", f"nested more than {MAX_DEPTH} levels deep")
     err = jsonschema.exceptions.best_match(_validator(schema).iter_errors(data))
     return data if err is None else Problem(field_of(err), err.message)

@@ -1,7 +1,8 @@
 """`berth up --plane centralised --demo`: a self-checking tour of the compute API.
 
-Creates a flavor and an anti-affinity server group, boots one server per agent in the group
-plus one too many, shows where they went (and the NoValidHost fault of the extra one, with its
+Checks the door first: no token is a 401, and the demo member claiming `X-Roles: admin` a 403.
+As the admin, creates a flavor; as the demo member, an anti-affinity server group and one server
+per agent in the group plus one too many; shows where they went (and the NoValidHost fault of the extra one, with its
 reasons), shows Placement's usages, deletes everything and checks the usages are back to zero.
 Raises RuntimeError when a step does not do what it should.  Called by `berth.cli.up.up_centralised`.
 """
@@ -17,12 +18,15 @@ from rich.table import Table
 TIMEOUT = 120.0
 
 
-def tour(console: Console, compute_url: str, placement_url: str) -> None:
-    api = httpx.Client(base_url=compute_url, timeout=30)
+def tour(console: Console, compute_url: str, placement_url: str, *, admin: str, member: str) -> None:
+    """The tour, with the plane's admin and member tokens."""
+    boss = httpx.Client(base_url=compute_url, timeout=30, headers={"X-Auth-Token": admin})
+    api = httpx.Client(base_url=compute_url, timeout=30, headers={"X-Auth-Token": member})
     placement = httpx.Client(base_url=placement_url, timeout=30,
-                             headers={"X-Auth-Token": "admin", "OpenStack-API-Version": "placement 1.39"})
-    services = api.get("/os-services").json()["services"]
-    _post(api, "/flavors", {"flavor": {"id": "demo", "name": "demo.small", "vcpus": 1, "ram": 256, "disk": 1}})
+                             headers={"X-Auth-Token": admin, "OpenStack-API-Version": "placement 1.39"})
+    _door(console, compute_url, api)
+    services = boss.get("/os-services").json()["services"]
+    _post(boss, "/flavors", {"flavor": {"id": "demo", "name": "demo.small", "vcpus": 1, "ram": 256, "disk": 1}})
     group = _post(api, "/os-server-groups", {"server_group": {"name": "demo", "policy": "anti-affinity"}})
     gid = group["server_group"]["id"]
     ids = [_post(api, "/servers", {"server": {"name": f"demo-{i}", "flavorRef": "demo"},
@@ -43,6 +47,15 @@ def tour(console: Console, compute_url: str, placement_url: str) -> None:
         raise RuntimeError(f"usages not released after deletes: {left}")
     console.print("[bold green]demo complete[/]: servers spread by the engine's anti-affinity filter, "
                   "claimed in Placement, run by the agents, deleted, and every allocation released")
+
+
+def _door(console: Console, compute_url: str, api: httpx.Client) -> None:
+    """No token: 401; the member's token with a forged admin role: 403."""
+    anonymous = httpx.get(f"{compute_url}/servers", timeout=30).status_code
+    forged = api.get("/os-services", headers={"X-Roles": "admin"}).status_code
+    if (anonymous, forged) != (401, 403):
+        raise RuntimeError(f"no token gave {anonymous} and a forged admin role {forged}, not 401 and 403")
+    console.print("no token: 401; the demo member claiming X-Roles: admin: 403")
 
 
 def _post(api: httpx.Client, path: str, body: dict) -> dict:

@@ -1,9 +1,12 @@
 """`berth up`: a whole control plane on this machine in one command (declarative by default).
 
-The declarative plane starts the Kubernetes-compatible API server on SQLite in `--state-dir`,
-the controllers, the scheduler and `--nodes` node agents running real processes, writes a
-kubeconfig and prints how to use it with `kubectl`, then runs until Ctrl-C, when it stops every
-part (agents terminate their pods' processes).  Starting again with the same `--state-dir`
+The declarative plane makes a CA, the API server's certificate and every part's credential in
+`--state-dir` (`pki/`, files 0600), starts the Kubernetes-compatible API server on SQLite there,
+serving HTTPS with client certificates and RBAC (`--insecure`: plain HTTP with bearer tokens), the
+controllers, the scheduler and `--nodes` node agents running real processes, writes the
+administrator's kubeconfig (the CA and a client certificate embedded) and prints its path and how to
+use it with `kubectl` (never a key or token), then runs until Ctrl-C, when it stops every part (agents
+terminate their pods' processes).  Starting again with the same `--state-dir`
 resumes from the store.  `--demo` applies `examples/hello-deployment.yaml` with kubectl, waits for
 the rollout, shows the pods and one pod's logs, deletes the Deployment and shuts down: a
 self-checking tour.  `--plane centralised` starts the OpenStack-style plane instead (Placement, the
@@ -46,6 +49,8 @@ def up(
                                           help="KubeSchedulerConfiguration YAML (profiles, plugin weights)."),
     demo: bool = typer.Option(False, "--demo", help="Apply the example Deployment, show it working, then shut down."),
     plane: str = typer.Option("declarative", "--plane", help="declarative (Kubernetes API) or centralised (OpenStack)."),
+    insecure: bool = typer.Option(False, "--insecure", help="Serve plain HTTP with bearer tokens instead of TLS "
+                                  "(authentication and RBAC still apply)."),
 ) -> None:
     """Start the API server, controllers, scheduler and NODES local agents; Ctrl-C stops them all."""
     if plane not in PLANES:
@@ -63,7 +68,8 @@ def up(
     if demo and shutil.which("kubectl") is None:
         raise ValidationError("--demo", "needs the kubectl binary on PATH")
     console = Console()
-    cluster = LocalCluster(state_dir=state_dir, nodes=nodes, port=port, runtime=runtime, profiles=profiles)
+    cluster = LocalCluster(state_dir=state_dir, nodes=nodes, port=port, runtime=runtime, profiles=profiles,
+                           insecure=insecure)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("starting", total=4)
         try:
@@ -84,10 +90,13 @@ def up(
 
 def _announce(console: Console, cluster) -> None:
     kubeconfig = cluster.kubeconfig.resolve()
+    security = ("plain HTTP (--insecure): bearer tokens, RBAC" if cluster.insecure else
+                "TLS, client certificates, RBAC")
     console.print(Panel.fit(
-        f"API server   {cluster.url}\n"
+        f"API server   {cluster.url} ({security})\n"
         f"nodes        {cluster.nodes} ({cluster.runtime} runtime)\n"
-        f"kubeconfig   {kubeconfig}\n\n"
+        f"kubeconfig   {kubeconfig} (administrator, system:masters; keep it private)\n"
+        f"credentials  {(cluster.home / 'pki').resolve()} (CA, certificates, keys; mode 0600)\n\n"
         f"  export KUBECONFIG={kubeconfig}\n"
         f"  kubectl get nodes\n"
         f"  kubectl apply -f {EXAMPLE}\n"
@@ -155,7 +164,8 @@ def up_centralised(agents: int = 3, state_dir: str | None = None, runtime: str =
         signal.signal(signal.SIGTERM, _interrupt)
         if demo:
             from berth.cli.centralised_demo import tour
-            tour(console, plane.compute_url, plane.placement_url)
+            tour(console, plane.compute_url, plane.placement_url, admin=plane.token("admin"),
+                 member=plane.token("member"))
         else:
             _watch_centralised(console, plane)
     except KeyboardInterrupt:
@@ -166,20 +176,25 @@ def up_centralised(agents: int = 3, state_dir: str | None = None, runtime: str =
 
 
 def _show_centralised(console: Console, plane: CentralisedPlane, as_json: bool) -> None:
-    urls = plane.endpoints()
+    urls, creds = plane.endpoints(), plane.credentials
+    tokens = {name: str(creds.token(name)) for name in ("admin", "member")}
     if as_json:
-        print(json.dumps({"state_dir": str(plane.dir), "endpoints": urls}, indent=2), flush=True)
+        print(json.dumps({"state_dir": str(plane.dir), "endpoints": urls, "token_files": tokens}, indent=2),
+              flush=True)
         return
     width = max(len(n) for n in urls)
     lines = [f"{name.ljust(width)}  {url}" for name, url in urls.items()]
     c, p = plane.compute_url, plane.placement_url
-    lines += ["", f"state and logs: {plane.dir}", "",
-              f"  curl -s -XPOST {c}/flavors -H 'Content-Type: application/json' \\",
+    admin, member = (f'-H "X-Auth-Token: $(cat {tokens[n]})"' for n in ("admin", "member"))
+    lines += ["", f"state and logs: {plane.dir}",
+              f"tokens (files, 0600): admin {tokens['admin']}, member {tokens['member']}", "",
+              f"  curl -s -XPOST {c}/flavors {admin} -H 'Content-Type: application/json' \\",
               "       -d '{\"flavor\": {\"id\": \"m1\", \"name\": \"m1\", \"vcpus\": 1, \"ram\": 512}}'",
-              f"  curl -s -XPOST {c}/servers -H 'Content-Type: application/json' \\",
+              f"  curl -s -XPOST {c}/servers {member} -H 'Content-Type: application/json' \\",
               "       -d '{\"server\": {\"name\": \"vm1\", \"flavorRef\": \"m1\"}}'",
-              f"  curl -s {c}/servers/detail",
-              f"  openstack --os-auth-type admin_token --os-endpoint {p} --os-token admin resource provider list",
+              f"  curl -s {c}/servers/detail {member}",
+              f"  openstack --os-auth-type admin_token --os-endpoint {p} \\",
+              f"       --os-token \"$(cat {tokens['admin']})\" resource provider list",
               "", "Ctrl-C stops everything."]
     console.print(Panel.fit("\n".join(lines), title="berth up: centralised plane ready"), highlight=False)
 

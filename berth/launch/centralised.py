@@ -1,7 +1,10 @@
 """`CentralisedPlane`: Placement, the compute API, schedulers, a conductor and N agents on this machine.
 
 `CentralisedPlane(spec).start()` launches each service as its own process on 127.0.0.1 with
-SQLite databases in the state directory (logs under `logs/`), waits until each answers and
+SQLite databases in the state directory (logs under `logs/`, credentials under `secrets/`:
+`berth.centralised.tokens.generate` makes a service, a conductor, an admin and a member token,
+kept across restarts, and each process is given only the files it needs, by path, never a
+token on a command line), waits until each answers and
 every agent has registered, and `stop()` ends them (SIGTERM, then SIGKILL).  `steps()` lists
 the start-up as labelled actions, so a caller can show progress.  Called by `berth up --plane
 centralised` (`berth.cli.up`, which prints), and by the end-to-end tests, which drive the plane
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from berth.centralised.tokens import HEADER, Credentials, generate, read_token
 from berth.launch.ports import free_port
 from berth.model import ValidationError
 
@@ -69,6 +73,7 @@ class CentralisedPlane:
     def __post_init__(self) -> None:
         self.dir = Path(self.spec.state_dir or tempfile.mkdtemp(prefix="berth-centralised-"))
         (self.dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.credentials: Credentials = generate(self.dir / "secrets")
         self._next = self.spec.port
 
     # ---- addresses -----------------------------------------------------------------------
@@ -85,6 +90,10 @@ class CentralisedPlane:
     @property
     def compute_url(self) -> str:
         return self.children["compute"].url
+
+    def token(self, name: str) -> str:
+        """One of the plane's tokens (service, conductor, admin, member), read from its file."""
+        return read_token(self.credentials.token(name))
 
     def agent_hosts(self) -> list[str]:
         return [n for n in self.children if n.startswith("cmp-")]
@@ -119,14 +128,16 @@ class CentralisedPlane:
 
     def _start_placement(self) -> None:
         port = self._port(0)
-        self._wait(self._spawn("placement", PLACEMENT_MODULE, ["--db", self.db("placement"), "--port", str(port)],
+        self._wait(self._spawn("placement", PLACEMENT_MODULE, ["--db", self.db("placement"), "--port", str(port),
+                                                               "--token-file", str(self.credentials.tokens)],
                                f"http://127.0.0.1:{port}", "/"))
 
     def _start_compute(self) -> None:
         port = self._port(1)
         self._wait(self._spawn("compute", "berth.centralised.compute",
                                ["--db", self.db("compute"), "--port", str(port),
-                                "--service-down-time", str(self.spec.heartbeat * 4)],
+                                "--service-down-time", str(self.spec.heartbeat * 4),
+                                "--token-file", str(self.credentials.tokens)],
                                f"http://127.0.0.1:{port}", "/"))
 
     def _start_scheduler(self, i: int) -> None:
@@ -135,11 +146,15 @@ class CentralisedPlane:
         self._wait(self._spawn(f"scheduler-{i}", "berth.centralised.scheduler",
                                ["--db", self.db("compute"), "--placement", self.placement_url, "--port", str(port),
                                 "--host-subset-size", str(s.host_subset_size), "--max-attempts", str(s.max_attempts),
-                                "--service-down-time", str(s.heartbeat * 4)],
+                                "--service-down-time", str(s.heartbeat * 4),
+                                "--token-file", str(self.credentials.tokens),
+                                "--service-token-file", str(self.credentials.token("service"))],
                                f"http://127.0.0.1:{port}", "/healthz"))
 
     def _start_conductor(self) -> None:
-        args = ["--db", self.db("compute"), "--placement", self.placement_url]
+        args = ["--db", self.db("compute"), "--placement", self.placement_url,
+                "--service-token-file", str(self.credentials.token("service")),
+                "--agent-token-file", str(self.credentials.token("conductor"))]
         for name, child in self.children.items():
             if name.startswith("scheduler-"):
                 args += ["--scheduler", child.url]
@@ -151,7 +166,9 @@ class CentralisedPlane:
         self._spawn(host, "berth.centralised.agent",
                     ["--host", host, "--port", str(port), "--placement", self.placement_url,
                      "--compute", self.compute_url, "--runtime", s.runtime, "--vcpus", str(s.agent_vcpus),
-                     "--ram", str(s.agent_ram), "--disk", str(s.agent_disk), "--heartbeat", str(s.heartbeat)],
+                     "--ram", str(s.agent_ram), "--disk", str(s.agent_disk), "--heartbeat", str(s.heartbeat),
+                     "--token-file", str(self.credentials.agent_tokens),
+                     "--service-token-file", str(self.credentials.token("service"))],
                     f"http://127.0.0.1:{port}", "/healthz")
 
     def _wait(self, child: Child, timeout: float = READY_TIMEOUT) -> None:
@@ -176,7 +193,8 @@ class CentralisedPlane:
             for host in want:
                 if self.children[host].popen.poll() is not None:
                     raise RuntimeError(f"agent {host} exited; see {self.dir / 'logs' / (host + '.log')}")
-            got = {s["host"] for s in httpx.get(self.compute_url + "/os-services", timeout=5).json()["services"]}
+            listing = httpx.get(self.compute_url + "/os-services", headers={HEADER: self.token("admin")}, timeout=5)
+            got = {s["host"] for s in listing.json()["services"]}
             if want <= got:
                 return
             time.sleep(0.2)

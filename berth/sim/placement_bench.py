@@ -14,7 +14,9 @@ would create); claims go through the REST API.  Measured:
   provider's usage is checked against (total - reserved) * allocation_ratio.
 
 Upstream runs in its own venv (`berth.launch.upstream_placement`) under a threaded wsgiref
-server; berth runs `python -m berth.centralised.placement` (uvicorn).  Called by
+server with its `noauth2` strategy; berth runs `python -m berth.centralised.placement`
+(uvicorn) with its default token check, and every request to it carries a service token
+generated for the run (`berth.centralised.tokens`), so the comparison includes that check.  Called by
 `berth bench placement`.
 """
 
@@ -34,10 +36,12 @@ from pathlib import Path
 
 import httpx
 
+from berth.centralised.tokens import Credentials, generate, read_token
 from berth.launch import upstream_placement
 from berth.launch.ports import free_port
 
 HEADERS = {"x-auth-token": "admin", "openstack-api-version": "placement 1.36"}
+"""Upstream's headers: noauth2 reads the token 'admin' as an admin."""
 AGGS = [str(uuid.UUID(int=i + 1)) for i in range(3)]
 INVENTORY = {"VCPU": {"total": 32}, "MEMORY_MB": {"total": 131072}, "DISK_GB": {"total": 2000}}
 QUERIES = {
@@ -89,9 +93,10 @@ class PlacementBench:
                 "claims": dict(asdict(self.claims), ratio=round(self.claims.ratio, 1)) if self.claims else None}
 
 
-def start_berth(db_path: Path, port: int) -> subprocess.Popen:
+def start_berth(db_path: Path, port: int, creds: Credentials) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "berth.centralised.placement", "--port", str(port),
-                             "--db", f"sqlite:///{db_path}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--db", f"sqlite:///{db_path}", "--token-file", str(creds.tokens)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     upstream_placement.wait_until_up(f"http://127.0.0.1:{port}", proc)
     return proc
 
@@ -177,8 +182,8 @@ def _timed_get(http: httpx.Client, path: str) -> tuple[float, int]:
     return elapsed, len(resp.json()["allocation_requests"])
 
 
-def time_queries(urls: dict[str, str], query: str, repeat: int,
-                 berth_per_round: int = 4) -> dict[str, tuple[float, int]]:
+def time_queries(urls: dict[str, str], query: str, repeat: int, berth_per_round: int = 4,
+                 headers: dict[str, dict[str, str]] | None = None) -> dict[str, tuple[float, int]]:
     """Median milliseconds and candidate count of GET /allocation_candidates?query per server.
 
     Interleaved: each of `repeat` rounds times upstream once, then berth `berth_per_round`
@@ -187,9 +192,12 @@ def time_queries(urls: dict[str, str], query: str, repeat: int,
     Within a round each server first gets one untimed request, so both are timed warm, as
     back-to-back requests (a process woken after idling meanwhile pays cold caches and
     wake-up latency, a fixed cost that would weigh on berth's milliseconds alone).
+    `headers` are each server's request headers (default `HEADERS`).
     """
     path = f"/allocation_candidates?{query}"
-    clients = {name: httpx.Client(base_url=url, headers=HEADERS, timeout=300) for name, url in urls.items()}
+    headers = headers or {}
+    clients = {name: httpx.Client(base_url=url, headers=headers.get(name, HEADERS), timeout=300)
+               for name, url in urls.items()}
     try:
         for http in clients.values():
             http.get(path)  # warm-up (index build, caches)
@@ -207,8 +215,8 @@ def time_queries(urls: dict[str, str], query: str, repeat: int,
     return {name: (statistics.median(times), counts[name]) for name, times in samples.items()}
 
 
-def _claim_targets(url: str, count: int) -> list[str]:
-    with httpx.Client(base_url=url, headers=HEADERS, timeout=60) as http:
+def _claim_targets(url: str, count: int, headers: dict[str, str]) -> list[str]:
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
         rps = []
         for i in range(count):
             rp = str(uuid.UUID(int=(2 << 64) + i))
@@ -220,10 +228,11 @@ def _claim_targets(url: str, count: int) -> list[str]:
     return rps
 
 
-def run_claims(url: str, attempts: int, threads: int) -> tuple[float, int, int, int]:
+def run_claims(url: str, attempts: int, threads: int,
+               headers: dict[str, str] = HEADERS) -> tuple[float, int, int, int]:
     """(successful claims per second, wins, 5xx errors, over-allocated providers)."""
-    rps = _claim_targets(url, 10)
-    clients = [httpx.Client(base_url=url, headers=HEADERS, timeout=120) for _ in range(threads)]
+    rps = _claim_targets(url, 10, headers)
+    clients = [httpx.Client(base_url=url, headers=headers, timeout=120) for _ in range(threads)]
 
     def claim(i: int) -> int:
         http = clients[i % threads]
@@ -236,7 +245,7 @@ def run_claims(url: str, attempts: int, threads: int) -> tuple[float, int, int, 
         codes = list(pool.map(claim, range(attempts)))
     elapsed = time.perf_counter() - t0
     over = 0
-    with httpx.Client(base_url=url, headers=HEADERS, timeout=60) as http:
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
         for rp in rps:
             used = http.get(f"/resource_providers/{rp}/usages").json()["usages"].get("VCPU", 0)
             over += used > (8 - 1) * 2.0
@@ -254,8 +263,10 @@ def bench_placement(sizes: list[int], repeat: int = 5, claims: int = 200, thread
     work = Path(tempfile.mkdtemp(prefix="berth-bench-placement-"))
     up_port, b_port = free_port(), free_port()
     up = upstream_placement.start_server(venv, work / "upstream.db", up_port)
-    berth = start_berth(work / "berth.db", b_port)
+    creds = generate(work / "secrets")
+    berth = start_berth(work / "berth.db", b_port, creds)
     urls = {"upstream": f"http://127.0.0.1:{up_port}", "berth": f"http://127.0.0.1:{b_port}"}
+    headers = {"upstream": HEADERS, "berth": {**HEADERS, "x-auth-token": read_token(creds.token("service"))}}
     out = PlacementBench()
     try:
         loaded = 0
@@ -266,14 +277,14 @@ def bench_placement(sizes: list[int], repeat: int = 5, claims: int = 200, thread
             loaded = size
             for label, query in QUERIES.items():
                 say(f"{size} providers: timing '{label}'")
-                timed = time_queries(urls, query, repeat)
+                timed = time_queries(urls, query, repeat, headers=headers)
                 (up_ms, n), (b_ms, n_b) = timed["upstream"], timed["berth"]
                 if n != n_b:
                     raise RuntimeError(f"candidate counts differ for {label!r}: upstream {n}, berth {n_b}")
                 out.queries.append(QueryResult(size, label, n, round(up_ms, 2), round(b_ms, 2)))
         say(f"concurrent claims: {claims} attempts, {threads} threads")
         up_c = run_claims(urls["upstream"], claims, threads)
-        b_c = run_claims(urls["berth"], claims, threads)
+        b_c = run_claims(urls["berth"], claims, threads, headers["berth"])
         out.claims = ClaimResult(claims, threads, round(up_c[0], 1), round(b_c[0], 1), up_c[1], b_c[1],
                                  up_c[2], b_c[2], up_c[3], b_c[3])
     finally:

@@ -2,7 +2,9 @@
 compute database, schedulers and a conductor driven by the test itself (no background loops).
 
 `InProcessPlane.drive()` polls the conductor until no work is left, so tests read as
-timelines: create, drive, look.
+timelines: create, drive, look.  Every service checks tokens as the launched plane's do
+(`tests.centralised.creds`): `api` is the admin's client, `member` the demo member's; the
+services call each other with the service token, the conductor calls agents with its own.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from berth.centralised.agent.service import ComputeAgent
 from berth.centralised.clients.placement import PlacementClient
 from berth.centralised.compute.api import create_app as compute_app
 from berth.centralised.compute.db import Repo
-from berth.centralised.conductor.clients import LocalScheduler
+from berth.centralised.conductor.clients import AgentClient, LocalScheduler
 from berth.centralised.conductor.service import Conductor
 from berth.centralised.placement.service import PlacementService
 from berth.centralised.scheduler.manager import Scheduler, repo_hosts
 from berth.centralised.scheduler.select import SchedulerConfig
 from berth.runtime import FakeRuntime, SystemClock
+from tests.centralised.creds import ADMIN, AGENT_TOKENS, CONDUCTOR, MEMBER, SERVICE, TOKENS
 from tests.centralised.servers import free_port, serve
 
 
@@ -31,26 +34,29 @@ class InProcessPlane:
     def __init__(self, stack: contextlib.ExitStack, hosts: int = 3, vcpus: int = 4, ram: int = 4096,
                  config: SchedulerConfig | None = None, seed: int = 1, runtime=FakeRuntime) -> None:
         self.stack, self.clock, self.runtime = stack, SystemClock(), runtime
-        self.placement_url = stack.enter_context(serve(PlacementService("sqlite://").app))
+        self.placement_url = stack.enter_context(serve(PlacementService("sqlite://", auth=TOKENS).app))
         self.repo = Repo()
-        self.compute_url = stack.enter_context(serve(compute_app(self.repo, self.clock)))
-        self.api = httpx.Client(base_url=self.compute_url, timeout=30)
-        self.placement = PlacementClient(self.placement_url)
+        self.compute_url = stack.enter_context(serve(compute_app(self.repo, self.clock, tokens=TOKENS)))
+        self.api = httpx.Client(base_url=self.compute_url, timeout=30, headers={"X-Auth-Token": ADMIN})
+        self.member = httpx.Client(base_url=self.compute_url, timeout=30, headers={"X-Auth-Token": MEMBER})
+        self.placement = PlacementClient(self.placement_url, SERVICE)
         self.agents: dict[str, ComputeAgent] = {}
         self.stops: dict[str, contextlib.ExitStack] = {}
         for i in range(hosts):
             self.add_agent(f"h{i}", HostResources(vcpus, ram))
         self.scheduler = Scheduler(self.placement, repo_hosts(self.repo, self.clock, 60), config, seed=seed)
-        self.conductor = Conductor(self.repo, self.placement, LocalScheduler(self.scheduler), self.clock)
+        self.conductor = Conductor(self.repo, self.placement, LocalScheduler(self.scheduler), self.clock,
+                                   agents=AgentClient(CONDUCTOR))
         stack.callback(self.conductor.close)
         self.api.post("/flavors", json={"flavor": {"id": "small", "name": "small", "vcpus": 1, "ram": 512}})
 
     def add_agent(self, host: str, resources: HostResources, zone: str = "nova") -> ComputeAgent:
         port = free_port()
         agent = ComputeAgent(host, f"http://127.0.0.1:{port}", resources, self.runtime(clock=self.clock),
-                             PlacementClient(self.placement_url), httpx.Client(base_url=self.compute_url), zone)
+                             PlacementClient(self.placement_url, SERVICE),
+                             httpx.Client(base_url=self.compute_url, headers={"X-Auth-Token": SERVICE}), zone)
         own = contextlib.ExitStack()
-        own.enter_context(serve(agent_app(agent), port))
+        own.enter_context(serve(agent_app(agent, tokens=AGENT_TOKENS), port))
         self.stack.callback(own.close)
         self.stack.callback(agent.close)
         agent.register()

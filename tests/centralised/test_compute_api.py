@@ -1,6 +1,7 @@
 """The compute API: Nova-shaped bodies and errors, CAS-recorded builds and deletes, zones.
 
-Requests go through httpx's in-process ASGI transport; one test also serves over a real socket.
+Requests go through httpx's in-process ASGI transport, with the admin's token unless a test
+sends another; one test also serves over a real socket.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import pytest
 from berth.centralised.compute.api import create_app
 from berth.centralised.compute.db import Repo
 from berth.runtime.clock import ManualClock
+from tests.centralised.creds import ADMIN, TOKENS
 
 RP = "6f1c1b8e-5a3e-4d2b-9a53-0c6b8f6d2a11"
 
 
 def call(app, method: str, path: str, **kw) -> httpx.Response:
     async def go():
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://compute") as c:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://compute",
+                                     headers={"X-Auth-Token": ADMIN}) as c:
             return await c.request(method, path, **kw)
     return asyncio.run(go())
 
@@ -28,7 +31,7 @@ def call(app, method: str, path: str, **kw) -> httpx.Response:
 def world():
     clock, notified = ManualClock(), []
     repo = Repo()
-    app = create_app(repo, clock, notify=notified.append, service_down_time=60)
+    app = create_app(repo, clock, notify=notified.append, service_down_time=60, tokens=TOKENS)
     call(app, "POST", "/flavors", json={"flavor": {"id": "small", "name": "m1.small", "vcpus": 1, "ram": 512}})
     call(app, "POST", "/os-services", json={"host": "h1", "url": "http://127.0.0.1:9", "rp_uuid": RP,
                                             "availability_zone": "az1"})
@@ -127,7 +130,7 @@ def test_served_over_a_real_socket(world, tmp_path):
     from tests.centralised.servers import serve
     app, *_ = world
     with serve(app) as url:
-        resp = httpx.get(f"{url}/flavors/small")
+        resp = httpx.get(f"{url}/flavors/small", headers={"X-Auth-Token": ADMIN})
         assert resp.status_code == 200 and resp.json()["flavor"]["name"] == "m1.small"
         assert httpx.get(f"{url}/openapi.json").json()["info"]["title"] == "berth compute API"
 

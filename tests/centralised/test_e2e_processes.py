@@ -70,8 +70,8 @@ def plane(tmp_path_factory):
 
 
 def test_fifty_anti_affine_servers_survive_a_killed_agent(plane):
-    api = httpx.Client(base_url=plane.compute_url, timeout=30)
-    placement = PlacementClient(plane.placement_url)
+    api = httpx.Client(base_url=plane.compute_url, timeout=30, headers={"X-Auth-Token": plane.token("admin")})
+    placement = PlacementClient(plane.placement_url, plane.token("service"))
     services = {s["host"]: s for s in api.get("/os-services").json()["services"]}
     assert sorted(services) == plane.agent_hosts()
     sampler = UsageSampler(placement, [s["berth:rp_uuid"] for s in services.values()])

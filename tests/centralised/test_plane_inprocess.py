@@ -11,8 +11,10 @@ from collections import Counter
 import pytest
 
 from berth.centralised.agent.inventory import HostResources
+from berth.centralised.conductor.clients import AgentClient
 from berth.centralised.scheduler.manager import Scheduler, repo_hosts
 from berth.centralised.scheduler.request import RequestSpec
+from tests.centralised.creds import CONDUCTOR, SERVICE
 from tests.centralised.plane import InProcessPlane
 
 
@@ -164,7 +166,8 @@ def test_a_build_left_by_a_dead_conductor_is_resumed_once_its_lease_expires(plan
                                   "admin", "admin")
     assert half_done and claim.ok
     assert plane.conductor.poll() == 0
-    later = Conductor(plane.repo, plane.placement, LocalScheduler(plane.scheduler), ManualClock(now + 61))
+    later = Conductor(plane.repo, plane.placement, LocalScheduler(plane.scheduler), ManualClock(now + 61),
+                      agents=AgentClient(CONDUCTOR))
     try:
         assert later.poll() == 1
         while not later.idle():
@@ -206,7 +209,8 @@ def test_a_scheduler_outage_keeps_the_build_leased_and_it_resumes_later(plane):
     from tests.centralised.servers import free_port
 
     clock = ManualClock(plane.clock.now())
-    down = Conductor(plane.repo, plane.placement, HttpScheduler([f"http://127.0.0.1:{free_port()}"]), clock)
+    down = Conductor(plane.repo, plane.placement, HttpScheduler([f"http://127.0.0.1:{free_port()}"], SERVICE), clock,
+                     agents=AgentClient(CONDUCTOR))
     sid = plane.create("patient")
     try:
         assert down.poll() == 1
@@ -217,7 +221,8 @@ def test_a_scheduler_outage_keeps_the_build_leased_and_it_resumes_later(plane):
         down.close()
     assert plane.servers()[sid]["status"] == "BUILD"
     assert plane.repo.pending(plane.clock.now()) == []
-    up = Conductor(plane.repo, plane.placement, LocalScheduler(plane.scheduler), ManualClock(clock.now() + 61))
+    up = Conductor(plane.repo, plane.placement, LocalScheduler(plane.scheduler), ManualClock(clock.now() + 61),
+                   agents=AgentClient(CONDUCTOR))
     try:
         assert up.poll() == 1
         while not up.idle():

@@ -1,6 +1,7 @@
 """Runs upstream Placement's gabbi files (from the PyPI wheel, in its own venv) against berth.
 
-`run(files)` starts one live berth server (`live.LiveServer`), builds gabbi suites for the
+`run(files)` starts one live berth server (`live.LiveServer`, with upstream's `noauth2`
+strategy, which upstream's own functional tests configure), builds gabbi suites for the
 YAML files read in place from the upstream wheel, with fixtures from `gabbi_fixtures`, and
 returns per-file results.  Run as a script for a table of pass counts:
 `python -m tests.placement.harness [file.yaml ...] [--failures]`.
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from gabbi import driver
 
+from berth.centralised.tokens import NoAuth2
 from berth.launch import upstream_placement
 from tests.placement import gabbi_fixtures
 from tests.placement.live import LiveServer
@@ -51,7 +53,7 @@ def run(files: list[str] | None = None) -> dict[str, FileResult]:
     directory = gabbits()
     names = sorted(p.name for p in directory.glob("*.yaml"))
     wanted = set(files or names)
-    server = LiveServer().start()
+    server = LiveServer(auth=NoAuth2()).start()
     gabbi_fixtures.SERVER = server
     try:
         suite = driver.build_tests(str(directory), unittest.TestLoader(), url=server.url,

@@ -2,7 +2,10 @@
 
 `LiveServer` serves whatever `PlacementService` it currently holds; `reset()` swaps in a
 fresh one (new in-memory or file database), which is how the gabbi harness gives every
-upstream YAML file an empty database without restarting the HTTP server.
+upstream YAML file an empty database without restarting the HTTP server.  Requests are
+authenticated by the test tables of `tests.centralised.creds` (`client()` sends the admin
+token), or by upstream's `noauth2` when the gabbi harness asks for it, as upstream's own
+functional tests do.
 """
 
 from __future__ import annotations
@@ -14,15 +17,17 @@ import httpx
 import uvicorn
 
 from berth.centralised.placement import PlacementService
+from berth.centralised.tokens import Authenticator
 from berth.launch.ports import free_port
+from tests.centralised.creds import ADMIN, TOKENS
 
 
 class LiveServer:
     """uvicorn in a thread, delegating every request to the current service's ASGI app."""
 
-    def __init__(self, db_url: str = "sqlite://") -> None:
-        self.db_url = db_url
-        self.service = PlacementService(db_url)
+    def __init__(self, db_url: str = "sqlite://", auth: Authenticator = TOKENS) -> None:
+        self.db_url, self.auth = db_url, auth
+        self.service = PlacementService(db_url, auth=auth)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(self._app, host="127.0.0.1", port=self.port, log_level="warning",
@@ -44,7 +49,7 @@ class LiveServer:
 
     def reset(self, db_url: str | None = None, **options) -> PlacementService:  # noqa: ANN003
         """Serve a brand-new service (empty database) from now on."""
-        self.service = PlacementService(db_url or self.db_url, **options)
+        self.service = PlacementService(db_url or self.db_url, auth=self.auth, **options)
         return self.service
 
     def stop(self) -> None:
@@ -52,5 +57,5 @@ class LiveServer:
         self._thread.join(timeout=10)
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"x-auth-token": "admin",
+        return httpx.Client(base_url=self.url, headers={"x-auth-token": ADMIN,
                                                          "openstack-api-version": "placement latest"})

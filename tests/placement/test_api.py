@@ -13,13 +13,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from berth.centralised.placement import PlacementService
+from tests.centralised.creds import ADMIN, TOKENS
 
-LATEST = {"x-auth-token": "admin", "openstack-api-version": "placement latest"}
+LATEST = {"x-auth-token": ADMIN, "openstack-api-version": "placement latest"}
 
 
 @pytest.fixture
 def api(db_url):
-    service = PlacementService(db_url)
+    service = PlacementService(db_url, auth=TOKENS)
     with TestClient(service.app, headers=LATEST) as client:
         client.service = service
         yield client
@@ -125,7 +126,7 @@ def test_bad_input_is_4xx_and_changes_nothing(api):
 
 def test_two_services_on_one_database_stay_coherent(db_url, api):
     """A write through one API worker is visible to another worker's candidate index."""
-    other = PlacementService(db_url)
+    other = PlacementService(db_url, auth=TOKENS)
     with TestClient(other.app, headers=LATEST) as peer:
         assert peer.get("/allocation_candidates?resources=VCPU:1").json()["allocation_requests"] == []
         rp = provider(api, "cn1", VCPU=1)

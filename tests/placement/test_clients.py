@@ -1,7 +1,8 @@
 """Real OpenStack clients against a live berth Placement server on a loopback port.
 
-The `openstack` CLI with the osc-placement plugin (noauth endpoint via admin_token, as
-osc-placement's own functional tests do) creates providers, sets inventory, traits,
+The `openstack` CLI with the osc-placement plugin (a token and an endpoint via admin_token, as
+osc-placement's own functional tests do; the token is the admin's of `tests.centralised.creds`,
+passed in OS_TOKEN rather than on the command line) creates providers, sets inventory, traits,
 aggregates and allocations, lists allocation candidates and shows usages; openstacksdk's
 placement proxy does what it covers (providers, inventories, traits).
 """
@@ -9,6 +10,7 @@ placement proxy does what it covers (providers, inventories, traits).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.centralised.creds import ADMIN
 from tests.placement.live import LiveServer
 
 # The `openstack` script installed with the interpreter running the tests (no PATH lookup).
@@ -31,9 +34,8 @@ def server(tmp_path_factory):
 
 def osc(server, *args: str):  # noqa: ANN001, ANN201
     assert OPENSTACK.exists(), f"{OPENSTACK}: python-openstackclient is a test dependency (pip install -e '.[test]')"
-    cmd = [str(OPENSTACK), "--os-auth-type", "admin_token", "--os-endpoint", server.url, "--os-token", "admin",
-           *args, "-f", "json"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    cmd = [str(OPENSTACK), "--os-auth-type", "admin_token", "--os-endpoint", server.url, *args, "-f", "json"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "OS_TOKEN": ADMIN})
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout) if done.stdout.strip() else None
 
@@ -63,7 +65,7 @@ def test_osc_placement_timeline(server):
 def test_openstacksdk_placement_proxy(server):
     import openstack
     conn = openstack.connection.Connection(auth_type="admin_token",
-                                           auth={"endpoint": server.url, "token": "admin"})
+                                           auth={"endpoint": server.url, "token": ADMIN})
     rp = conn.placement.create_resource_provider(name="sdk-node")
     conn.placement.create_resource_provider_inventory(rp, resource_class="DISK_GB", total=100)
     invs = list(conn.placement.resource_provider_inventories(rp))

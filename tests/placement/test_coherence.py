@@ -13,20 +13,23 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import httpx
 
 from berth.launch.upstream_placement import wait_until_up
+from tests.centralised.creds import ADMIN, write_tokens
 from tests.placement.live import free_port
 
-HEADERS = {"x-auth-token": "admin", "openstack-api-version": "placement 1.39"}
+HEADERS = {"x-auth-token": ADMIN, "openstack-api-version": "placement 1.39"}
 QUERY = "/allocation_candidates?resources=VCPU:1"
 
 
-def _serve(db_url: str) -> tuple[subprocess.Popen, httpx.Client]:
+def _serve(db_url: str, tokens: Path) -> tuple[subprocess.Popen, httpx.Client]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "berth.centralised.placement", "--port", str(port),
-                             "--db", db_url], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--db", db_url, "--token-file", str(tokens)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_until_up(f"http://127.0.0.1:{port}", proc)
     return proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=HEADERS, timeout=60)
 
@@ -43,8 +46,9 @@ def _used(http: httpx.Client, rp: str) -> int | None:
     return None if summary is None else summary["resources"]["VCPU"]["used"]
 
 
-def test_every_write_in_one_process_is_seen_by_the_next_read_in_the_other(db_url):
-    servers = [_serve(db_url), _serve(db_url)]
+def test_every_write_in_one_process_is_seen_by_the_next_read_in_the_other(db_url, tmp_path):
+    tokens = write_tokens(tmp_path)
+    servers = [_serve(db_url, tokens), _serve(db_url, tokens)]
     (_pa, a), (_pb, b) = servers
     try:
         rp = a.post("/resource_providers", json={"name": "cn0"}).json()["uuid"]

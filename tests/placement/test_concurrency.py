@@ -11,9 +11,10 @@ import uuid
 
 import httpx
 
+from tests.centralised.creds import ADMIN
 from tests.placement.live import LiveServer
 
-HEADERS = {"x-auth-token": "admin", "openstack-api-version": "placement 1.39"}
+HEADERS = {"x-auth-token": ADMIN, "openstack-api-version": "placement 1.39"}
 
 
 def test_racing_claims_never_over_allocate(db_url):

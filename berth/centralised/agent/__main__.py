@@ -2,7 +2,9 @@
 
 Serves the agent API with uvicorn on 127.0.0.1, registers with Placement and the compute API
 once listening, then heartbeats and syncs its runtime until stopped (SIGTERM/SIGINT stop its
-servers too).  Started by `berth up --plane centralised` and by the end-to-end tests.
+servers too).  `--token-file` is the table of tokens it accepts (the conductor's alone);
+`--service-token-file` holds the token it sends to Placement and the compute API.  Started by
+`berth up --plane centralised` and by the end-to-end tests.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from berth.centralised.agent.app import create_app
 from berth.centralised.agent.inventory import HostResources
 from berth.centralised.agent.service import ComputeAgent
 from berth.centralised.clients.placement import PlacementClient, PlacementError
+from berth.centralised.tokens import HEADER, TokenFile, read_token
 from berth.runtime import RUNTIMES
 
 
@@ -35,6 +38,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cpu-ratio", type=float, default=4.0)
     p.add_argument("--runtime", choices=sorted(RUNTIMES), default="process")
     p.add_argument("--heartbeat", type=float, default=10.0, help="seconds between service reports")
+    p.add_argument("--token-file", required=True, help="JSON table of accepted tokens (the conductor's)")
+    p.add_argument("--service-token-file", required=True, help="the token sent to Placement and the compute API")
     return p.parse_args(argv)
 
 
@@ -42,9 +47,11 @@ def serve(args: argparse.Namespace) -> None:
     url = f"http://127.0.0.1:{args.port}"
     resources = HostResources(args.vcpus, args.ram, args.disk, cpu_allocation_ratio=args.cpu_ratio,
                               reserved_host_memory_mb=args.reserved_ram)
-    agent = ComputeAgent(args.host, url, resources, RUNTIMES[args.runtime](), PlacementClient(args.placement),
-                         httpx.Client(base_url=args.compute, timeout=30), zone=args.zone)
-    server = uvicorn.Server(uvicorn.Config(create_app(agent), host="127.0.0.1", port=args.port,
+    token = read_token(args.service_token_file)
+    agent = ComputeAgent(args.host, url, resources, RUNTIMES[args.runtime](), PlacementClient(args.placement, token),
+                         httpx.Client(base_url=args.compute, timeout=30, headers={HEADER: token}), zone=args.zone)
+    app = create_app(agent, tokens=TokenFile.load(args.token_file))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=args.port,
                                            log_level="warning", access_log=False))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, _exit)

@@ -3,8 +3,9 @@
 `POST /servers` spawns (202, or 409 with the runtime's message if the command cannot start;
 422 naming the field for a bad body), `DELETE /servers/{id}` stops and forgets, `GET
 /servers` lists the runtime's units, `GET /healthz` answers while the agent lives.  Built by
-`create_app(agent)` as a Starlette app; handlers run in its thread pool (spawning waits on the
-runtime).
+`create_app(agent, tokens=...)` as a Starlette app; handlers run in its thread pool (spawning
+waits on the runtime).  Every call but `/healthz` needs a token `tokens` knows -- the
+conductor's alone -- or gets 401; a server id the runtime cannot name a unit by is a 422.
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from berth.centralised import bodies
+from berth.centralised import bodies, guard
 from berth.centralised.agent.service import ComputeAgent
+from berth.centralised.tokens import Authenticator
 from berth.runtime import UnitState, UnitStatus
 
 SPAWN = {"type": "object", "required": ["id"], "properties": {
-    "id": {"type": "string", "minLength": 1, "maxLength": 64},
-    "name": {"type": "string"},
-    "command": {"type": "array", "items": {"type": "string"}}}}
+    "id": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9_.-]+\Z"},
+    "name": {"type": "string", "maxLength": 255},
+    "command": {"type": "array", "maxItems": 64,
+                "items": {"type": "string", "maxLength": 4096, "pattern": "^[^\\x00]*\\Z"}}}}
 
 
 def view(status: UnitStatus) -> dict:
@@ -30,7 +34,11 @@ def view(status: UnitStatus) -> dict:
             "exit_code": status.exit_code, "pid": status.pid, "message": status.message}
 
 
-def create_app(agent: ComputeAgent) -> Starlette:
+def refuse(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status)
+
+
+def create_app(agent: ComputeAgent, *, tokens: Authenticator) -> Starlette:
     async def spawn(request: Request) -> Response:
         body = bodies.parse(await request.body(), SPAWN)
         if isinstance(body, bodies.Problem):
@@ -49,9 +57,10 @@ def create_app(agent: ComputeAgent) -> Starlette:
     def health(_request: Request) -> Response:
         return JSONResponse({"host": agent.host, "rp_uuid": agent.rp_uuid})
 
+    check = Middleware(guard.TokenCheck, tokens=tokens, refuse=refuse, open_paths=frozenset({"/healthz"}))
     return Starlette(routes=[
         Route("/servers", spawn, methods=["POST"]),
         Route("/servers/{server_id}", delete, methods=["DELETE"]),
         Route("/servers", servers, methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
-    ])
+    ], middleware=[check])

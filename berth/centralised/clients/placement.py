@@ -1,7 +1,8 @@
 """`PlacementClient`: the calls the scheduler, conductor and agents make to the Placement API.
 
 A thin, synchronous wrapper over an `httpx.Client` (a real socket, or an in-process transport
-in tests) that speaks microversion 1.38/1.39 with a noauth `admin` token.  Expected outcomes
+in tests) that speaks microversion 1.38/1.39 with the caller's token (the plane's service
+token: `berth.centralised.tokens.read_token`).  Expected outcomes
 come back as values: `claim` returns a `Claim` (ok, or the status and Placement error code such
 as `placement.concurrent_update`), `delete_allocations` a bool.  Transport failures and 5xx
 raise `PlacementError`.  Provider writes (`put_inventories`, `put_aggregates`, `put_traits`)
@@ -32,7 +33,7 @@ class Claim:
 
 
 class PlacementClient:
-    def __init__(self, http: httpx.Client | str, token: str = "admin") -> None:
+    def __init__(self, http: httpx.Client | str, token: str) -> None:
         self.http = httpx.Client(base_url=http, timeout=30) if isinstance(http, str) else http
         self.headers = {"X-Auth-Token": token, "OpenStack-API-Version": VERSION, "Accept": "application/json"}
 

@@ -1,6 +1,7 @@
 """Serve the compute API: `python -m berth.centralised.compute --db sqlite:///c.db --port 8774`.
 
-Started by `berth up --plane centralised`; binds 127.0.0.1 only.
+Started by `berth up --plane centralised`; binds 127.0.0.1 only; `--token-file` names the
+table of tokens it accepts (`berth.centralised.tokens`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import uvicorn
 
 from berth.centralised.compute.api import SERVICE_DOWN_TIME, create_app
 from berth.centralised.compute.db import Repo
+from berth.centralised.tokens import TokenFile
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,8 +20,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--db", default="sqlite:///berth-compute.db", help="SQLAlchemy URL of the compute database")
     p.add_argument("--port", type=int, default=8774)
     p.add_argument("--service-down-time", type=float, default=SERVICE_DOWN_TIME)
+    p.add_argument("--token-file", required=True, help="JSON table of accepted tokens")
     args = p.parse_args(argv)
-    app = create_app(Repo(args.db), service_down_time=args.service_down_time)
+    app = create_app(Repo(args.db), service_down_time=args.service_down_time, tokens=TokenFile.load(args.token_file))
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

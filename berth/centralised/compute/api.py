@@ -7,7 +7,9 @@ Errors use Nova's bodies (`compute.errors`); a body is validated against its JSO
 before the handler runs, so bad input is a 400 naming the field and changes nothing.
 `create_app(repo, clock, notify=...)`: `notify(server_id)` is called after each create or
 delete so an in-process conductor can start at once (others poll).  Microversions are
-negotiated as Nova does (`compute.microversion`).  Handlers may wait on SQL, so they run in
+negotiated as Nova does (`compute.microversion`).  Every request but the version document
+needs a token `tokens` knows (401 otherwise, `guard.TokenCheck`), and the caller's roles must
+meet the route's rule (403 worded as Nova's policy refusals).  Handlers may wait on SQL, so they run in
 Starlette's thread pool.  Served by `python -m berth.centralised.compute` or `berth up`.
 """
 
@@ -24,11 +26,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from berth.centralised import bodies
+from berth.centralised import bodies, guard
 from berth.centralised.compute.db import Conflict, Repo
 from berth.centralised.compute.errors import ApiError, error
 from berth.centralised.compute.microversion import MAX, Microversions
 from berth.centralised.compute.routes import ROUTES, Call, Op
+from berth.centralised.tokens import Authenticator
 from berth.runtime.clock import Clock, SystemClock
 
 SERVICE_DOWN_TIME = 60.0
@@ -38,7 +41,11 @@ DESCRIPTION = "berth's Nova-shaped compute API: flavors, servers, server groups,
 
 def endpoint(op: Op) -> Callable[[Request], object]:
     """The Starlette endpoint of one route: validate the body, run the handler, answer."""
+    action = f"os_compute_api:{op.tag.replace(' ', '-')}:{op.method.lower()}"
+
     async def run(request: Request) -> Response:
+        if op.rule != "any" and not guard.allows(op.rule, guard.identity(request.scope)):
+            raise ApiError(403, f"Policy doesn't allow {action} to be performed.")
         body = bodies.parse(await request.body(), op.body) if op.body is not None else None
         if isinstance(body, bodies.Problem):
             raise ApiError(400, str(body))
@@ -63,10 +70,11 @@ ERROR_HANDLERS = {
 
 
 def create_app(repo: Repo, clock: Clock | None = None, notify: Callable[[str], None] | None = None,
-               service_down_time: float = SERVICE_DOWN_TIME) -> Starlette:
+               service_down_time: float = SERVICE_DOWN_TIME, *, tokens: Authenticator) -> Starlette:
     routes = [Route(op.path, endpoint(op), methods=[op.method]) for op in ROUTES]
     routes.append(Route("/openapi.json", lambda _req: JSONResponse(openapi(ROUTES)), methods=["GET"]))
-    app = Starlette(routes=routes, middleware=[Middleware(Microversions)], exception_handlers=ERROR_HANDLERS)
+    check = Middleware(guard.TokenCheck, tokens=tokens, refuse=error, open_paths=frozenset({"/", "/openapi.json"}))
+    app = Starlette(routes=routes, middleware=[check, Middleware(Microversions)], exception_handlers=ERROR_HANDLERS)
     app.state.repo, app.state.clock = repo, clock or SystemClock()
     app.state.notify = notify or (lambda _id: None)
     app.state.down_after = service_down_time

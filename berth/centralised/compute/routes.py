@@ -1,7 +1,9 @@
 """The compute API's routes: flavors, servers, server groups, availability zones, services.
 
 `ROUTES` is the table `compute.api.create_app` serves (and documents): path, method, handler,
-the JSON Schema of the body and the success status.  A handler takes one `Call` (the request,
+the JSON Schema of the body, the success status and the role rule a caller must meet
+(`guard.RULES`: members manage servers and groups, admins flavors and services, compute agents
+report themselves with the service token).  A handler takes one `Call` (the request,
 its validated body, the app's `Repo` and clock) and returns the JSON body, or None for an
 empty one.  Each handler validates, then makes one insert or compare-and-swap through the
 `Repo`; server builds and deletes are only recorded here (task_state `scheduling` /
@@ -17,6 +19,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from berth.centralised import guard
 from berth.centralised.compute import request_schemas as schemas
 from berth.centralised.compute import views
 from berth.centralised.compute.db import Repo, Row
@@ -48,10 +51,9 @@ class Call:
         return self.request.query_params.get(name)
 
     def credentials(self) -> tuple[str, str]:
-        """noauth-style identity: token `user[:project]`; no token means `admin`."""
-        token = (self.request.headers.get("x-auth-token") or "admin").strip() or "admin"
-        user, _, project = token.partition(":")
-        return user, project or user
+        """The authenticated caller's user and project."""
+        who = guard.identity(self.request.scope)
+        return who.user, who.project
 
 
 def new_id() -> str:
@@ -246,16 +248,17 @@ class Op:
     body: dict | None = None
     status: int = 200
     query: tuple[str, ...] = ()
+    rule: str = "member"
 
 
 _LISTING = ("status", "host")
 ROUTES: list[Op] = [  # in match order: a fixed segment (`detail`) before a parameter
-    Op("/", "GET", versions, "versions"),
-    Op("/flavors", "GET", list_flavors, "flavors"),
-    Op("/flavors/detail", "GET", list_flavors, "flavors"),
-    Op("/flavors/{flavor_id}", "GET", show_flavor, "flavors"),
-    Op("/flavors", "POST", create_flavor, "flavors", schemas.FLAVOR_CREATE),
-    Op("/flavors/{flavor_id}", "DELETE", delete_flavor, "flavors", status=202),
+    Op("/", "GET", versions, "versions", rule="any"),
+    Op("/flavors", "GET", list_flavors, "flavors", rule="any"),
+    Op("/flavors/detail", "GET", list_flavors, "flavors", rule="any"),
+    Op("/flavors/{flavor_id}", "GET", show_flavor, "flavors", rule="any"),
+    Op("/flavors", "POST", create_flavor, "flavors", schemas.FLAVOR_CREATE, rule="admin"),
+    Op("/flavors/{flavor_id}", "DELETE", delete_flavor, "flavors", status=202, rule="admin"),
     Op("/servers", "GET", list_servers, "servers", query=_LISTING),
     Op("/servers/detail", "GET", list_servers_detail, "servers", query=_LISTING),
     Op("/servers/{server_id}", "GET", show_server, "servers"),
@@ -265,9 +268,9 @@ ROUTES: list[Op] = [  # in match order: a fixed segment (`detail`) before a para
     Op("/os-server-groups/{group_id}", "GET", show_group, "server groups"),
     Op("/os-server-groups", "POST", create_group, "server groups", schemas.GROUP_CREATE),
     Op("/os-server-groups/{group_id}", "DELETE", delete_group, "server groups", status=204),
-    Op("/os-availability-zone", "GET", list_zones, "availability zones"),
-    Op("/os-availability-zone/detail", "GET", list_zones_detail, "availability zones"),
-    Op("/os-services", "GET", list_services, "services"),
-    Op("/os-services", "POST", report_service, "services", schemas.SERVICE_REPORT),
-    Op("/os-services/{host}", "PUT", update_service, "services", schemas.SERVICE_UPDATE),
+    Op("/os-availability-zone", "GET", list_zones, "availability zones", rule="any"),
+    Op("/os-availability-zone/detail", "GET", list_zones_detail, "availability zones", rule="admin"),
+    Op("/os-services", "GET", list_services, "services", rule="admin"),
+    Op("/os-services", "POST", report_service, "services", schemas.SERVICE_REPORT, rule="service"),
+    Op("/os-services/{host}", "PUT", update_service, "services", schemas.SERVICE_UPDATE, rule="admin"),
 ]

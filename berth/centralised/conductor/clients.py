@@ -5,7 +5,8 @@ failed scheduler is an exception).  `LocalScheduler` calls a `Scheduler` in this
 `HttpScheduler` spreads calls over several scheduler services round-robin, moving to the next
 on a connection failure.  `AgentClient.spawn` / `delete` call an agent's HTTP API and return
 `(ok, message)` — an unreachable agent is an expected failure here, since it triggers a
-reschedule.  Used by `service.Conductor`.
+reschedule.  Schedulers get the service token, agents the conductor's own token (the only one
+they accept).  Used by `service.Conductor`.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ class LocalScheduler:
 
 
 class HttpScheduler:
-    def __init__(self, urls: list[str], timeout: float = 60.0) -> None:
-        self.clients = [httpx.Client(base_url=u, timeout=timeout) for u in urls]
+    def __init__(self, urls: list[str], token: str, timeout: float = 60.0) -> None:
+        self.clients = [httpx.Client(base_url=u, timeout=timeout, headers={"X-Auth-Token": token}) for u in urls]
         self.turn = itertools.cycle(range(len(urls)))
 
     def select(self, spec: RequestSpec) -> Selections | NoValidHost:
@@ -61,8 +62,8 @@ class HttpScheduler:
 
 
 class AgentClient:
-    def __init__(self, timeout: float = 15.0) -> None:
-        self.http = httpx.Client(timeout=httpx.Timeout(timeout, connect=3.0))
+    def __init__(self, token: str, timeout: float = 15.0) -> None:
+        self.http = httpx.Client(timeout=httpx.Timeout(timeout, connect=3.0), headers={"X-Auth-Token": token})
 
     def spawn(self, url: str, server: dict) -> tuple[bool, str]:
         body = {"id": server["id"], "name": server["name"], "command": list(server["command"] or [])}

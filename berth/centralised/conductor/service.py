@@ -36,9 +36,9 @@ class LeaseLost(Exception):
 
 class Conductor:
     def __init__(self, repo: Repo, placement: PlacementClient, scheduler: SchedulerClient, clock: Clock, *,
-                 agents: AgentClient | None = None, workers: int = 4, lease: float = 60.0) -> None:
+                 agents: AgentClient, workers: int = 4, lease: float = 60.0) -> None:
         self.repo, self.placement, self.scheduler, self.clock = repo, placement, scheduler, clock
-        self.agents = agents or AgentClient()
+        self.agents = agents
         self.owner = f"conductor-{uuid.uuid4().hex[:8]}"
         self.lease = lease
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=self.owner)

@@ -2,12 +2,15 @@
 
 `create_app(service)` gives one Starlette `Route` per path of `placement.routes.ROUTES` (and a
 catch-all last, for the 404); every route runs the same request pipeline, in upstream's
-middleware order: CORS preflight -> request id -> noauth2 token (401 without one, except on
-`/`) -> microversion (400/406) -> content headers (400) -> method (405 with `Allow`) ->
-microversion gate -> policy (403) -> handler.  Every `ApiError` becomes upstream's JSON error
-document (HTML when the client accepts only HTML); responses always carry the
-`openstack-api-version`, `vary` and `x-openstack-request-id` headers; an unexpected
-exception is Starlette's plain 500 (and is re-raised for the server to log).  Handlers that
+middleware order: CORS preflight -> request id -> token (401 without a known one, except on
+`/`; `service.auth` says who the caller is) -> microversion (400/406) -> content headers (400)
+-> body, read up to `MAX_BODY` bytes (413 beyond, refused as soon as it is known) -> method
+(405 with `Allow`) -> microversion gate -> policy (403) -> handler.  Every `ApiError` becomes
+upstream's JSON error document (HTML when the client accepts only HTML), its detail clipped to
+`MAX_DETAIL` characters so no answer echoes a whole request; responses always carry the
+`openstack-api-version`, `vary` and `x-openstack-request-id` headers; an unexpected exception
+is logged and answered with a 500 document and `Connection: close`, so a kept-alive client
+sees the connection end cleanly instead of a reset.  Handlers that
 may touch SQL run in a thread pool; a gate whose `runs` is "loop" (no SQL) or "fresh-index"
 (while the candidate index is known current without SQL) runs its handler on the event loop
 instead, which saves two thread switches per request.  Built by `PlacementService`.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import html
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -34,27 +38,18 @@ from berth.centralised.placement import microversion as mv
 from berth.centralised.placement.errors import ApiError, error_body
 from berth.centralised.placement.request import Req, Resp
 from berth.centralised.placement.routes import ROUTES, Gate
+from berth.centralised.tokens import Authenticator, Identity
 
 _REQ_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _THREADS = 40
 """Handler threads, shared by every app in the process (Starlette's default allows as many)."""
 _POOL = cf.ThreadPoolExecutor(_THREADS, thread_name_prefix="placement")
-
-
-def _identity(headers: dict[str, str]) -> tuple[str, str, list[str]]:
-    """noauth2: token 'user[:project]'; roles from X-Roles, else admin for user 'admin'.
-
-    An X-Project-Id header names the project, as keystone's would; a system-scoped request
-    (OpenStack-System-Scope) has no project at all.
-    """
-    user, _sep, project = headers["x-auth-token"].partition(":")
-    if "x-roles" in headers:
-        roles = [r.strip() for r in headers["x-roles"].split(",") if r.strip()]
-    else:
-        roles = ["admin"] if user == "admin" else []
-    if headers.get("openstack-system-scope"):
-        return user, "", roles
-    return user, headers.get("x-project-id") or project or user, roles
+MAX_BODY = 4 << 20
+"""Bytes of request body read at most (upstream has no cap; its largest bodies, many consumers'
+allocations or a reshape, stay far below)."""
+MAX_DETAIL = 1024
+"""Characters of an error's detail sent at most (each echoed value is clipped shorter)."""
+LOG = logging.getLogger(__name__)
 
 
 def _wants_html(accept: str) -> bool:
@@ -82,8 +77,26 @@ def _check_content_headers(headers: dict[str, str]) -> None:
     if clen:
         if not clen.isdigit():
             raise ApiError(400, "content-length header must be an integer")
+        if int(clen) > MAX_BODY:
+            raise _too_large()
         if int(clen) > 0 and not headers.get("content-type"):
             raise ApiError(400, "content-type header required when content-length > 0")
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, f"Request body is larger than the limit of {MAX_BODY} bytes.",
+                    headers={"connection": "close"})
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, or 413 as soon as it passes `MAX_BODY` (the rest is never read)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _pin_fresh_view(req: Req) -> bool:
@@ -108,6 +121,7 @@ class Exchange:
     request_id: str
     cors: dict[str, str] | None
     version: mv.Version | None = None
+    who: Identity | None = None
 
     @classmethod
     def of(cls, request: Request, origins: tuple[str, ...]) -> Exchange:
@@ -116,21 +130,25 @@ class Exchange:
         request_id = given if _REQ_ID.match(given) else f"req-{uuid.uuid4()}"
         return cls(request, headers, request_id, _cors(origins, request.method, headers))
 
-    def admit(self) -> None:
-        """Upstream's checks before routing: token (401), version (400/406), content headers (400)."""
-        if self.request.scope["path"] not in ("/", "") and "x-auth-token" not in self.headers:
+    def admit(self, auth: Authenticator) -> None:
+        """Upstream's checks before routing: token (401), version (400/406), content headers (400/413)."""
+        self.who = auth.identify(self.headers)
+        if self.request.scope["path"] not in ("/", "") and self.who is None:
             raise ApiError(401, "The request you have made requires authentication.")
         self.version = mv.negotiate(self.headers)
         _check_content_headers(self.headers)
 
     def req(self, body: bytes, service) -> Req:  # noqa: ANN001 - PlacementService
-        user, project, roles = _identity(self.headers) if "x-auth-token" in self.headers else ("", "", [])
+        who = self.who or Identity("", "", ())
         query = parse_qsl(self.request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
         return Req(self.request.method, self.request.scope["path"], dict(self.request.path_params), query,
-                   self.headers, body, self.version, roles, user, project, self.request_id, service)
+                   self.headers, body, self.version, list(who.roles), who.user, who.project, self.request_id,
+                   service)
 
     def failed(self, err: ApiError) -> Resp:
         """The error document (or page) for `err`."""
+        if len(err.detail) > MAX_DETAIL:
+            err.detail = err.detail[:MAX_DETAIL] + "..."
         if _wants_html(self.headers.get("accept", "")):
             page = f"<html><head><title>{err.status}</title></head><body><h1>{err.status}</h1>" \
                    f"{html.escape(err.detail)}</body></html>"
@@ -201,13 +219,17 @@ class Pipeline:
         if exchange.cors is not None and request.method == "OPTIONS":
             return Response(b"", 200, exchange.cors)
         try:
-            exchange.admit()
-            req = exchange.req(await request.body(), self.service)
+            exchange.admit(self.service.auth)
+            req = exchange.req(await _body(request), self.service)
             resp = await _run(_gate(self.gates, req), req)
         except ApiError as err:
             resp = exchange.failed(err)
         except ClientDisconnect:
             return None
+        except Exception:  # a bug: logged, answered, and this connection closed cleanly
+            LOG.exception("%s %s failed", request.method, request.scope["path"])
+            resp = exchange.failed(ApiError(500, "An unexpected error prevented the server from fulfilling "
+                                                 "the request.", headers={"connection": "close"}))
         return exchange.render(resp)
 
 

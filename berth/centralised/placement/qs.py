@@ -18,8 +18,11 @@ import jsonschema
 import orjson
 
 from berth.centralised.placement.errors import ApiError
-from berth.centralised.placement.request import CHECKER, Req, check
+from berth.centralised.placement.request import CHECKER, Req, check, describe
 
+MAX_AMOUNT = 1 << 53
+"""The largest amount a query may ask for: no capacity is larger (`handlers.inventories.MAX_CAPACITY`),
+and larger numbers overflow the candidate index's 64-bit arithmetic."""
 _RES_FORM = ("Badly formed resources parameter. Expected resources query string parameter "
              "in form: ?resources=VCPU:2,MEMORY_MB:1024. Got: ")
 
@@ -40,7 +43,7 @@ def validate(req: Req, schema: dict) -> None:
     try:
         check(params, schema)
     except jsonschema.ValidationError as exc:
-        raise ApiError(400, f"Invalid query string parameters: {exc}") from None
+        raise ApiError(400, f"Invalid query string parameters: {describe(exc)}") from None
 
 
 Quick = Callable[[dict[str, str]], bool]
@@ -117,6 +120,9 @@ def resources(text: str) -> dict[str, int]:
                                 f"Got: {amount}.") from None
         if value < 1:
             raise ApiError(400, f"Requested resource {name} requires amount >= 1. Got: {value}.")
+        if value > MAX_AMOUNT:
+            raise ApiError(400, f"Requested resource {name} expected an amount of at most {MAX_AMOUNT}. "
+                                f"Got: {value}.")
         result[name] = value
     return result
 

@@ -2,13 +2,16 @@
 
 `Req` carries the negotiated microversion, noauth2 identity, path parameters, the parsed
 query string and body helpers (`json()` validates with a JSON schema and answers 400 the
-way upstream does).  `Resp` is what a handler returns; the app serialises it.  Handlers
+way upstream does; `describe` words a schema error as jsonschema does, with every echoed value
+clipped, and a body nested deeper than `bodies.MAX_DEPTH` is a 400 before any validator
+recurses into it).  `Resp` is what a handler returns; the app serialises it.  Handlers
 are plain functions `Req -> Resp`, so they can be unit-tested without a socket.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import reprlib
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from typing import Any
@@ -16,6 +19,7 @@ from typing import Any
 import jsonschema
 import orjson
 
+from berth.centralised.bodies import CLIP, MAX_DEPTH, clip, too_deep
 from berth.centralised.placement.errors import ApiError
 from berth.centralised.placement.microversion import Version
 
@@ -46,6 +50,25 @@ def validator(schema: dict) -> jsonschema.protocols.Validator:
         cls = jsonschema.validators.validator_for(schema)
         found = _VALIDATORS[key] = cls(schema, format_checker=CHECKER)
     return found
+
+
+def _short_repr() -> reprlib.Repr:
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = short.maxlong = CLIP
+    short.maxlevel, short.maxdict, short.maxlist = 3, 8, 8
+    return short
+
+
+_SHORT = _short_repr()
+
+
+def describe(err: jsonschema.ValidationError) -> str:
+    """jsonschema's account of `err` (message, rule, where), never repeating more than a clip of
+    the request."""
+    schema_path = "schema" + "".join(f"[{p!r}]" for p in list(err.relative_schema_path)[:-1])
+    instance_path = "instance" + "".join(f"[{p!r}]" for p in err.relative_path)
+    return (f"{clip(err.message)}\n\nFailed validating {err.validator!r} in {clip(schema_path)}:\n    "
+            f"{_SHORT.repr(err.schema)}\n\nOn {clip(instance_path)}:\n    {_SHORT.repr(err.instance)}")
 
 
 def check(data: object, schema: dict) -> None:
@@ -110,11 +133,13 @@ class Req:
             data = orjson.loads(self.body)
         except orjson.JSONDecodeError as exc:
             raise ApiError(400, f"Malformed JSON: {exc}") from None
+        if too_deep(data):
+            raise ApiError(400, f"JSON does not validate: nested more than {MAX_DEPTH} levels deep")
         if schema is not None:
             try:
                 check(data, schema)
             except jsonschema.ValidationError as exc:
-                raise ApiError(400, f"JSON does not validate: {exc}") from None
+                raise ApiError(400, f"JSON does not validate: {describe(exc)}") from None
         return data
 
 

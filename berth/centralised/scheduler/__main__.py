@@ -1,6 +1,8 @@
 """Serve a scheduler: `python -m berth.centralised.scheduler --db ... --placement URL --port 8775`.
 
 Several may run at once over one Placement and one compute database; claims settle races.
+`--token-file` is the table of tokens it accepts; `--service-token-file` holds the token it
+sends to Placement (`berth.centralised.tokens`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from berth.centralised.scheduler.app import create_app
 from berth.centralised.scheduler.manager import Scheduler, repo_hosts
 from berth.centralised.scheduler.select import SchedulerConfig
 from berth.centralised.scheduler.weighing import MULTIPLIERS, WeigherConfig, multipliers
+from berth.centralised.tokens import TokenFile, read_token
 from berth.runtime.clock import SystemClock
 
 
@@ -31,6 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--multiplier", action="append", default=[], metavar="WEIGHER=VALUE",
                    help=f"a weigher multiplier, one of {', '.join(MULTIPLIERS)} (repeatable)")
+    p.add_argument("--token-file", required=True, help="JSON table of accepted tokens")
+    p.add_argument("--service-token-file", required=True, help="the token sent to Placement")
     args = p.parse_args(argv)
     try:
         weighers = WeigherConfig(**multipliers(args.multiplier))
@@ -38,7 +43,8 @@ def main(argv: list[str] | None = None) -> None:
         p.error(str(err))
     config = SchedulerConfig(args.max_placement_results, args.host_subset_size, args.max_attempts, weighers)
     hosts = repo_hosts(Repo(args.db), SystemClock(), args.service_down_time)
-    app = create_app(Scheduler(PlacementClient(args.placement), hosts, config, seed=args.seed))
+    placement = PlacementClient(args.placement, read_token(args.service_token_file))
+    app = create_app(Scheduler(placement, hosts, config, seed=args.seed), tokens=TokenFile.load(args.token_file))
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

@@ -3,7 +3,10 @@
 Inventory fields and defaults are upstream's (reserved 0, min_unit 1, max_unit 2^31-1,
 step_size 1, allocation_ratio 1.0).  Every write checks the provider generation (409
 `placement.concurrent_update`); removing a class that has allocations is a 409
-`placement.inventory.inuse`.  Reserved may equal total only from microversion 1.26.
+`placement.inventory.inuse`.  Reserved may equal total only from microversion 1.26.  Fields
+are bounded as upstream's schema bounds them (integers by 2^31-1, the ratio by the largest
+single-precision float), and the capacity `(total - reserved) * allocation_ratio` by
+`MAX_CAPACITY` (400 beyond), so no capacity overflows the index's 64-bit arithmetic.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from berth.centralised.placement.db import utcnow
 from berth.centralised.placement.request import Req, Resp
 
 MAX_INT = 0x7FFFFFFF
+MAX_CAPACITY = 1 << 53
+"""The largest capacity an inventory may have: every integer up to it is exact as a float."""
 FIELDS = ("total", "reserved", "min_unit", "max_unit", "step_size", "allocation_ratio")
 DEFAULTS = {"reserved": 0, "min_unit": 1, "max_unit": MAX_INT, "step_size": 1, "allocation_ratio": 1.0}
 RC_PATTERN = "^[A-Z0-9_]+$"
@@ -65,6 +70,15 @@ def _check_capacity(req: Req, rp_uuid: str, rc: str, data: dict, what: str) -> N
         raise errors.bad_request(f"Unable to {what} inventory for resource provider {rp_uuid}: "
                                  f"Invalid inventory for '{rc}' on resource provider '{rp_uuid}'. "
                                  f"The reserved value is {tail}")
+    check_bounded(rp_uuid, rc, data, what)
+
+
+def check_bounded(rp_uuid: str, rc: str, data: dict, what: str) -> None:
+    """400 when the capacity `data` gives is beyond `MAX_CAPACITY`."""
+    if (data["total"] - data["reserved"]) * data["allocation_ratio"] > MAX_CAPACITY:
+        raise errors.bad_request(f"Unable to {what} inventory for resource provider {rp_uuid}: "
+                                 f"Invalid inventory for '{rc}' on resource provider '{rp_uuid}'. "
+                                 f"The capacity (total - reserved) * allocation_ratio exceeds {MAX_CAPACITY}.")
 
 
 def _listing(conn, row) -> tuple[dict, object]:  # noqa: ANN001

@@ -42,6 +42,7 @@ def _targets(conn, data: dict, ids: dict[str, int]) -> list[tuple[object, dict]]
         for rc in wanted:
             if rc not in ids:
                 raise errors.bad_request(f"malformed reshaper data: No such resource class {rc}.")
+            inventories.check_bounded(rp_uuid, rc, wanted[rc], "update")
         out.append((rp, wanted))
     return out
 
