@@ -84,8 +84,8 @@ def forbidden(user: User, attrs: Attributes, reason: str = "") -> Problem:
         return Problem(403, "Forbidden", f"forbidden: {text}", {})
     qualified = f"{attrs.resource}.{attrs.api_group}" if attrs.api_group else attrs.resource
     named = f"{qualified} {_q(attrs.name)}" if attrs.name else qualified
-    return Problem(403, "Forbidden", f"{named} is forbidden: {text}",
-                   {"name": attrs.name, "group": attrs.api_group, "kind": attrs.resource})
+    details = {"name": attrs.name, "group": attrs.api_group, "kind": attrs.resource}
+    return Problem(403, "Forbidden", f"{named} is forbidden: {text}", {k: v for k, v in details.items() if v})
 
 
 class Gate:
