@@ -11,6 +11,7 @@ from berth.declarative.apiserver.access import Chain
 from berth.declarative.apiserver.authn import TokenFile
 from berth.declarative.apiserver.bootstrap import ensure_defaults
 from berth.declarative.apiserver.kinds import BY_PLURAL
+from berth.declarative.apiserver.protobuf import decode_review
 from berth.declarative.apiserver.rbac import RBACAuthorizer
 from berth.store import MemoryStore
 
@@ -72,3 +73,18 @@ async def test_rules_review_lists_the_namespace_rules(client):
     assert status["incomplete"] is False
     elsewhere = (await client.post(SSRR, json={"spec": {"namespace": "kube-system"}}, headers=VIC)).json()
     assert not any("pods" in r["resources"] for r in elsewhere["status"]["resourceRules"])
+
+
+def _field(number: int, value: bytes) -> bytes:
+    return bytes([number << 3 | 2, len(value)]) + value
+
+
+def test_protobuf_review_body_decodes_as_its_json_form():
+    attrs = _field(1, b"team") + _field(2, b"get") + _field(5, b"pods") + _field(6, b"log")
+    message = _field(2, _field(1, attrs))
+    type_meta = _field(1, b"authorization.k8s.io/v1") + _field(2, b"SelfSubjectAccessReview")
+    raw = b"k8s\x00" + _field(1, type_meta) + _field(2, message) + _field(4, b"application/vnd.kubernetes.protobuf")
+    assert decode_review(raw, "application/vnd.kubernetes.protobuf") == {
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {"namespace": "team", "verb": "get", "resource": "pods", "subresource": "log"}}}
+    assert decode_review(b"k8s\x00\x12\xff", "application/vnd.kubernetes.protobuf").code == 400

@@ -72,8 +72,9 @@ class Call:
     def wants_table(self) -> bool:
         return "as=Table" in self.header("accept")
 
-    async def body(self):
-        """The decoded body, or a Problem (400 malformed, 413 too large, 415 unknown media type)."""
+    async def body(self, decode=decode_body):
+        """The decoded body (by `decode(raw, content_type)`), or a Problem (400 malformed, 413 too large, 415
+        unknown media type)."""
         length = self.header("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY:
             return too_large()
@@ -90,7 +91,7 @@ class Call:
                 return too_large()
             chunks.append(chunk)
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        return decode_body(raw, self.header("content-type", "application/json"))
+        return decode(raw, self.header("content-type", "application/json"))
 
 
 class Reply:

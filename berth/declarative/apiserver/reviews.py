@@ -12,6 +12,7 @@ from berth.declarative.apiserver import status as st
 from berth.declarative.apiserver.access import User
 from berth.declarative.apiserver.gate import USER
 from berth.declarative.apiserver.http import Call, respond
+from berth.declarative.apiserver.protobuf import decode_review
 from berth.declarative.apiserver.status import Problem
 
 
@@ -42,7 +43,7 @@ async def review(api, call: Call):
     user = call.request.scope.get(USER)
     if not isinstance(user, User):
         return respond(Problem(401, "Unauthorized", "Unauthorized"))
-    body = await call.body()
+    body = await call.body(decode_review)  # kubectl sends its reviews as protobuf
     if isinstance(body, Problem):
         return respond(body)
     if not isinstance(body, dict):
