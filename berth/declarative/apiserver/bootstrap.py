@@ -10,7 +10,8 @@ aggregation (`aggregation.Aggregator`), which fills `admin`, `edit` and `view` f
 The roles of berth's own components hold what their code calls and nothing more: `system:kube-scheduler`
 (berth/declarative/scheduler: watches pods and nodes, binds, writes a pod's status, evicts by delete, records
 events), `system:kube-controller-manager` (berth/declarative/controllers: the ReplicaSet, Deployment, node
-lifecycle and garbage collector loops) and `system:node` (berth/declarative/agent: its Node and Lease, the
+lifecycle, garbage collector and ServiceAccounts loops) and `system:node` (berth/declarative/agent: its Node and
+Lease, the
 status of its pods, their ServiceAccount tokens).  As upstream, `system:node` is bound to nobody: the node
 authorizer decides for node credentials, to their own objects.  Rules are data: `rule("verbs", "group", "resources")` with space-separated words.
 """
@@ -86,6 +87,7 @@ CLUSTER_ROLES: dict[str, dict] = {
         rule("patch update", "", "pods/status"), *EVENTS]},
     "system:kube-controller-manager": {"rules": [
         rule(f"{READ} create delete patch", "", "pods"), rule(READ, "", "namespaces"),
+        rule(f"{READ} create", "", "serviceaccounts"),
         rule(f"{READ} patch update", "", "nodes"), rule("patch update", "", "nodes/status"),
         rule(READ, "coordination.k8s.io", "leases"),
         rule(f"{READ} create delete patch update", "apps", "replicasets deployments"),
