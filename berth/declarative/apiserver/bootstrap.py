@@ -11,8 +11,7 @@ The roles of berth's own components hold what their code calls and nothing more:
 (berth/declarative/scheduler: watches pods and nodes, binds, writes a pod's status, evicts by delete, records
 events), `system:kube-controller-manager` (berth/declarative/controllers: the ReplicaSet, Deployment, node
 lifecycle, garbage collector and ServiceAccounts loops) and `system:node` (berth/declarative/agent: its Node and
-Lease, the
-status of its pods, their ServiceAccount tokens).  As upstream, `system:node` is bound to nobody: the node
+Lease, the status of its pods, their ServiceAccount tokens).  As upstream, `system:node` is bound to nobody: the node
 authorizer decides for node credentials, to their own objects.  Rules are data: `rule("verbs", "group", "resources")` with space-separated words.
 """
 
