@@ -22,6 +22,7 @@ from berth.centralised.agent.service import ComputeAgent
 from berth.centralised.clients.placement import PlacementClient, PlacementError
 from berth.centralised.tokens import HEADER, TokenFile, read_token
 from berth.runtime import RUNTIMES
+from berth.web import server as web_server
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,8 +52,7 @@ def serve(args: argparse.Namespace) -> None:
     agent = ComputeAgent(args.host, url, resources, RUNTIMES[args.runtime](), PlacementClient(args.placement, token),
                          httpx.Client(base_url=args.compute, timeout=30, headers={HEADER: token}), zone=args.zone)
     app = create_app(agent, tokens=TokenFile.load(args.token_file))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=args.port,
-                                           log_level="warning", access_log=False))
+    server = web_server(app, "127.0.0.1", args.port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, _exit)
     loop = threading.Thread(target=_loop, args=(agent, server, stop, args.heartbeat), daemon=True)

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-import uvicorn
-
 from berth.centralised.compute.api import SERVICE_DOWN_TIME, create_app
 from berth.centralised.compute.db import Repo
 from berth.centralised.tokens import TokenFile
+from berth.web import serve
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--token-file", required=True, help="JSON table of accepted tokens")
     args = p.parse_args(argv)
     app = create_app(Repo(args.db), service_down_time=args.service_down_time, tokens=TokenFile.load(args.token_file))
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    serve(app, "127.0.0.1", args.port)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 import os
 
-import uvicorn
-
 from berth.centralised.tokens import Authenticator, NoAuth2, TokenFile
+from berth.web import Limits, serve
 
 ENV_DB = "BERTH_PLACEMENT_DB"
 ENV_AUTH = "BERTH_PLACEMENT_AUTH"
@@ -51,8 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.update({ENV_DB: args.db, ENV_AUTH: args.auth_strategy, ENV_TOKENS: args.token_file or ""})
     from berth.centralised.placement.service import PlacementService
     PlacementService(args.db, auth=authenticator())  # create schema and vocabulary once, before workers race to
-    uvicorn.run("berth.centralised.placement.server:app_factory", factory=True, host=args.host,
-                port=args.port, workers=args.workers, log_level="warning", access_log=False)
+    from berth.centralised.placement.app import MAX_BODY
+    serve("berth.centralised.placement.server:app_factory", args.host, args.port, factory=True,
+          workers=args.workers, limits=Limits(max_body_bytes=MAX_BODY))
 
 
 if __name__ == "__main__":

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 
-import uvicorn
-
 from berth.centralised.clients.placement import PlacementClient
 from berth.centralised.compute.api import SERVICE_DOWN_TIME
 from berth.centralised.compute.db import Repo
@@ -20,6 +18,7 @@ from berth.centralised.scheduler.select import SchedulerConfig
 from berth.centralised.scheduler.weighing import MULTIPLIERS, WeigherConfig, multipliers
 from berth.centralised.tokens import TokenFile, read_token
 from berth.runtime.clock import SystemClock
+from berth.web import serve
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     hosts = repo_hosts(Repo(args.db), SystemClock(), args.service_down_time)
     placement = PlacementClient(args.placement, read_token(args.service_token_file))
     app = create_app(Scheduler(placement, hosts, config, seed=args.seed), tokens=TokenFile.load(args.token_file))
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    serve(app, "127.0.0.1", args.port)
 
 
 if __name__ == "__main__":

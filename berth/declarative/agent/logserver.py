@@ -1,7 +1,8 @@
 """`LogServer`: the node agents' log endpoint, the kubelet's `/containerLogs/{ns}/{pod}[/{container}]`.
 
-A small Starlette app served by uvicorn on its own thread, on a loopback port the kernel picks (bound at
-construction, so `port` is known before the Nodes that publish it in `daemonEndpoints` are registered).
+A small Starlette app served by uvicorn (through `berth.web.server`) on its own thread, on a loopback port
+the kernel picks (bound at construction, so `port` is known before the Nodes that publish it in
+`daemonEndpoints` are registered).
 Query parameters: `tailLines`, `previous=true`, and `follow=true`, which streams the log as it grows until
 the container stops, the host stops or the client goes away.  The API server's `pods/log` proxies here.
 `AgentHost` owns one; `source` is anything with the host's `logs`, `container_done` and `stopping`.
@@ -21,12 +22,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+
+from berth.web import server
 
 FOLLOW_POLL = 0.2
 """Seconds between looks at a followed log (`kubectl logs -f`)."""
@@ -52,9 +54,8 @@ class LogServer:
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(128)
         self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(create_app(source, token), log_config=None, log_level="warning", access_log=False,
-                                lifespan="off", server_header=False, timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
+        self._server = server(create_app(source, token), "127.0.0.1", self.port, log_config=None,
+                              lifespan="off", timeout_graceful_shutdown=1)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
                                         name="agent-logs", daemon=True)
 

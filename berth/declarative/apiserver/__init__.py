@@ -17,28 +17,17 @@ from berth.declarative.apiserver.app import Api, create_app
 from berth.declarative.apiserver.logs import LOG_ENDPOINT_ANNOTATION, AgentLogProxy, LogSource
 
 
-def serve(app, host: str = "127.0.0.1", port: int = 6443, *, log_level: str = "warning",
-          coalesce: bool = True) -> None:
-    """Run `app` with uvicorn until interrupted (uvloop and httptools when installed; with `coalesce`, a
-    connection's writes within one loop turn go out as one send, see `transport`)."""
+def serve(app, host: str = "127.0.0.1", port: int = 6443, **kwargs) -> None:
+    """Run `app` with `berth.web.serve` until interrupted (`kwargs`: its `tls`, `limits`, `coalesce`...),
+    with the garbage collector tuned for the API server's allocation-heavy request path."""
     import gc
 
-    import uvicorn
-
-    from berth.declarative.apiserver.transport import corked
+    from berth import web
 
     gc.collect()
     gc.freeze()  # the schemas and tables built at start-up never need scanning again
     gc.set_threshold(50_000, 20, 20)  # fewer young collections on the allocation-heavy request path
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
-                            timeout_graceful_shutdown=2, proxy_headers=False, server_header=False)
-    config.load()
-    if coalesce:
-        config.http_protocol_class = corked(config.http_protocol_class)
-    server = uvicorn.Server(config)
-    server.run()
-    if not server.started:
-        raise SystemExit(3)  # as uvicorn.run: the server could not start (the port is taken, say)
+    web.serve(app, host, port, **kwargs)
 
 
 __all__ = ["Api", "AgentLogProxy", "LOG_ENDPOINT_ANNOTATION", "LogSource", "create_app", "serve"]

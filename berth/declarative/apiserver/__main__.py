@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from berth.declarative.apiserver import create_app, rbac
+from berth.declarative.apiserver import create_app, rbac, serve
 from berth.declarative.apiserver.access import Chain
 from berth.declarative.apiserver.authn import ClientCertificates, ServiceAccountTokens, TokenFile
 from berth.declarative.apiserver.logs import AgentLogProxy
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     except (OSError, ValueError) as err:  # the messages name files and lines, never their contents
         sys.exit(f"berth apiserver: {err}")
     tls = None if args.insecure else web.TLSFiles(args.tls_cert_file, args.tls_private_key_file, args.client_ca_file)
-    web.serve(app, args.host, args.port, tls=tls, coalesce=args.coalesce)
+    serve(app, args.host, args.port, tls=tls, coalesce=args.coalesce)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ piece; `close()` sends what is buffered first; everything else is the wrapped tr
 `corked(protocol_class)` wraps the protocol class uvicorn chose (`Config.http_protocol_class`, its
 public attribute) by composition, so that each connection's protocol writes through a
 `CorkedTransport`; nothing of uvicorn is subclassed or imported by private path.  Used by
-`apiserver.serve` (`--no-coalesce` leaves uvicorn's protocol as it is).
+`berth.web.serve` for every server, inside the connection guard (`coalesce=False`, the API server's
+`--no-coalesce`, leaves uvicorn's protocol as it is).
 
 It stays because it pays in latency: `berth bench declarative --json` against `berth bench declarative
 --no-coalesce --json` (5,000 fake nodes, 10,000 pods after 1,000, SQLite store; six interleaved runs
