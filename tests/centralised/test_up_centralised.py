@@ -1,5 +1,6 @@
 """`berth up --plane centralised`: the launcher starts every service as a process, the demo
-tour checks itself, and bad options are refused before anything starts."""
+tour checks itself, the announcement shows token files (never a token, in no output or log),
+and bad options are refused before anything starts."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ def test_berth_up_centralised_demo_runs_against_real_processes_and_stops_them(tm
     logs = sorted(p.name for p in (tmp_path / "centralised" / "logs").iterdir())
     assert logs == ["cmp-000.log", "cmp-001.log", "compute.log", "conductor.log", "placement.log",
                     "scheduler-0.log"]
+    secrets = tmp_path / "centralised" / "secrets"
+    assert f'X-Auth-Token: $(cat {secrets / "admin.token"})' in out and "no token: 401" in out
+    tokens = [p.read_text().strip() for p in secrets.glob("*.token")]
+    texts = [out, done.stderr, *(p.read_text(errors="replace") for p in (tmp_path / "centralised" / "logs").iterdir())]
+    assert len(tokens) == 4 and not [t for t in tokens for text in texts if t in text], "a token leaked"
 
 
 @pytest.mark.parametrize("field, kwargs", [("agents", {"agents": 0}), ("runtime", {"runtime": "vm"}),
