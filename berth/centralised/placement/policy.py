@@ -1,4 +1,4 @@
-"""Placement's default policies for noauth2 identities, as data.
+"""Placement's default policies for authenticated identities (`berth.centralised.tokens`), as data.
 
 Every rule is one of upstream's defaults: `admin_or_service` (roles admin or service) for
 almost everything, `service` for the reshaper, and for GET /usages also a project reader of

@@ -1,6 +1,6 @@
 """The request and response values every Placement handler takes and returns.
 
-`Req` carries the negotiated microversion, noauth2 identity, path parameters, the parsed
+`Req` carries the negotiated microversion, the caller's identity, path parameters, the parsed
 query string and body helpers (`json()` validates with a JSON schema and answers 400 the
 way upstream does; `describe` words a schema error as jsonschema does, with every echoed value
 clipped, and a body nested deeper than `bodies.MAX_DEPTH` is a 400 before any validator
