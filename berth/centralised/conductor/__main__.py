@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = read_token(args.service_token_file)
     conductor = Conductor(Repo(args.db), PlacementClient(args.placement, service),
-                          HttpScheduler(args.scheduler, service), SystemClock(), agents=AgentClient(read_token(args.agent_token_file)), workers=args.workers)
+                          HttpScheduler(args.scheduler, service), SystemClock(),
+                          agents=AgentClient(read_token(args.agent_token_file)), workers=args.workers)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
