@@ -290,3 +290,8 @@ def placement(
                          str(c.berth_over_allocated))
     Console().print(claims_table)
     Console().print(f"claims throughput ratio: {c.ratio:.1f}x")
+
+
+from berth.cli.bench_abuse import abuse  # noqa: E402 - registered last, beside the other benchmarks
+
+app.command("abuse")(abuse)
