@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Callable
 
 from berth.store.interface import (
-    CONFLICT, DELETE, EXISTS, NOT_FOUND, PUT, Event, Listing, Outcome, Record, Sink, Store, TooOld, Watching,
+    CONFLICT, DELETE, EXISTS, NOT_FOUND, PUT, Event, Listing, Outcome, Record, Sink, Store, StoreInUse, TooOld,
+    Watching,
 )
 from berth.store.memory import MemoryStore
 from berth.store.sqlite import SqliteStore
@@ -35,5 +36,5 @@ def open_store(url: str, **options) -> Store:
 
 __all__ = [
     "BACKENDS", "CONFLICT", "DELETE", "EXISTS", "NOT_FOUND", "PUT", "Event", "Listing", "MemoryStore",
-    "Outcome", "Record", "Sink", "SqliteStore", "Store", "TooOld", "Watching", "open_store",
+    "Outcome", "Record", "Sink", "SqliteStore", "Store", "StoreInUse", "TooOld", "Watching", "open_store",
 ]

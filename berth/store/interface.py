@@ -85,6 +85,10 @@ class Watching:
 Sink = Callable[[Event], None]
 
 
+class StoreInUse(OSError):
+    """The store's file is already open for writing in another process; the message names the file."""
+
+
 class Store(Protocol):
     """A durable, versioned key-value store with a global revision, CAS and watch-from-revision.
 
@@ -92,14 +96,18 @@ class Store(Protocol):
     - Each successful write advances `revision` by one and is durable (survives the process being killed)
       before the call returns -- or, for a backend opened with group commit, once `flush()` returns; its
       `dirty` attribute is then True while writes are pending, and callers must flush before they
-      acknowledge a write or reveal it.
+      acknowledge a write or reveal it. A flush that fails commits none of its writes and undoes them in
+      memory too: reads no longer see them and no watcher was ever sent them.
     - `create` fails with EXISTS, `update`/`delete` fail with NOT_FOUND, or with CONFLICT when `expect` is
       non-zero and differs from the key's current mod_revision. A failed write changes nothing.
     - `watch(prefix, since, sink)` first delivers, in revision order, every retained event with revision >
       `since` for keys under `prefix`, then every later one as it commits. The sink runs in the writer's
       thread while the store's lock is held: it must be quick and must not write to the store.
       When `since` is older than the compacted revision it returns `TooOld` and subscribes nothing.
-    - `compact(revision)` forgets history at or below `revision`; current values are kept.
+    - `compact(revision)` forgets history at or below `revision`; current values are kept. Backends also
+      compact on their own once the retained history passes a bound in events or in bytes.
+    - A durable backend lets one process at a time open its file for writing: another opener gets
+      `StoreInUse`.
     """
 
     @property

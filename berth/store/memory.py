@@ -1,17 +1,30 @@
 """The in-memory store: current values in per-prefix dictionaries plus a dense window of recent events.
 
 Used directly by the simulator and unit tests, and as the in-memory half of `SqliteStore` (which persists
-each write through the `_persist` hook before it becomes visible). Revisions are dense -- every write is
-exactly one event -- so the event with revision r sits at `history[r - compacted - 1]`.
+each write through the `_persist` hook). Revisions are dense -- every write is exactly one event -- so the
+event with revision r sits at `history[r - compacted - 1]`.
+
+The window is bounded twice: by events (`retain`) and by bytes (`retain_bytes`: each event's key and value,
+the encodings watchers cached on it while it was delivered, and `EVENT_OVERHEAD` for its objects). Past
+1.25 times either bound the oldest events are compacted away down to it; a watch from a compacted revision
+gets `TooOld`.
+
+A backend that commits in groups marks the store `dirty` in `_persist`: its write changes the current values
+at once (the same turn's later writes and reads see it) but is held in `_pending`, and enters the history and
+reaches watchers only in `_settle`, after the commit. If the commit fails, `_undo` puts the current values
+back as they were at the last commit, so a failed commit leaves no trace.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 
 from berth.store.interface import (
     CONFLICT, DELETE, EXISTS, NOT_FOUND, PUT, Event, Listing, Outcome, Record, Sink, TooOld, Watching,
 )
+
+EVENT_OVERHEAD = 400  # bytes of Python objects per retained event: Event, Record, key string, cache dict
 
 
 def bucket_of(key: str) -> str:
@@ -20,17 +33,29 @@ def bucket_of(key: str) -> str:
     return key[: cut + 1] if cut > 0 else ""
 
 
-class MemoryStore:
-    """A `Store` held in memory; `retain` bounds the event window kept for watches (older ones are compacted)."""
+def event_cost(event: Event) -> int:
+    """The bytes one retained event holds: key, value, the encodings cached on it, and its objects."""
+    cached = sum(len(v) for v in event.cache.values() if type(v) is bytes)
+    return len(event.record.key) + len(event.record.value) + cached + EVENT_OVERHEAD
 
-    def __init__(self, *, retain: int = 100_000) -> None:
+
+class MemoryStore:
+    """A `Store` held in memory; `retain` and `retain_bytes` bound the event window kept for watches."""
+
+    dirty = False
+
+    def __init__(self, *, retain: int = 100_000, retain_bytes: int = 64 << 20) -> None:
         self._lock = threading.RLock()
         self._buckets: dict[str, dict[str, Record]] = {}
         self._history: list[Event] = []
-        self._watchers: list[tuple[str, Sink]] = []
+        self._sizes: list[int] = []  # running total of event_cost over the history, aligned with it
+        self._dropped = 0  # that running total just before the first retained event
+        self._pending: list[Event] = []  # applied to the current values, not yet committed
+        self._watchers: list[list] = []  # [prefix, sink, since]: events at or below `since` are not sent
         self._revision = 0
         self._compacted = 0
         self._retain = retain
+        self._retain_bytes = retain_bytes
 
     # -- reads -------------------------------------------------------------------------------------
     @property
@@ -40,6 +65,11 @@ class MemoryStore:
     @property
     def compacted(self) -> int:
         return self._compacted
+
+    @property
+    def history_bytes(self) -> int:
+        """What the retained events hold, as `retain_bytes` counts it."""
+        return self._sizes[-1] - self._dropped if self._sizes else 0
 
     def get(self, key: str) -> Record | None:
         return self._buckets.get(bucket_of(key), {}).get(key)
@@ -95,15 +125,18 @@ class MemoryStore:
             return self._commit(Event(DELETE, rec, current))
 
     def _commit(self, event: Event) -> Outcome:
-        self._persist(event)
+        self._persist(event)  # raises (changing nothing) when a write that commits at once fails
         self._apply(event)
-        self._publish(event)
+        if self.dirty:
+            self._pending.append(event)
+        else:
+            self._settle((event,))
         return Outcome(True, event.record)
 
     def _persist(self, event: Event) -> None:
-        """Make `event` durable before it is applied; the in-memory store keeps nothing beyond the process."""
+        """Make `event` durable, or queue it and set `dirty`; the in-memory store keeps nothing beyond the process."""
 
-    def _apply(self, event: Event, *, remember: bool = True) -> None:
+    def _apply(self, event: Event) -> None:
         rec = event.record
         records = self._buckets.setdefault(bucket_of(rec.key), {})
         if event.kind == DELETE:
@@ -111,15 +144,36 @@ class MemoryStore:
         else:
             records[rec.key] = rec
         self._revision = rec.mod_revision
-        if remember:
-            self._history.append(event)
-            if len(self._history) > self._retain + self._retain // 4:
-                self.compact(self._revision - self._retain)
+
+    def _settle(self, events) -> None:
+        """Committed events: to the watchers, then into the history; compacts past either bound."""
+        for event in events:
+            self._publish(event)
+            self._remember(event)
+        self._trim()
+
+    def _remember(self, event: Event) -> None:
+        self._history.append(event)
+        self._sizes.append((self._sizes[-1] if self._sizes else self._dropped) + event_cost(event))
+
+    def _undo(self, events: list[Event]) -> None:
+        """Put the current values back as they were before `events` (uncommitted, newest last)."""
+        for event in reversed(events):
+            rec, prev = event.record, event.prev
+            records = self._buckets.setdefault(bucket_of(rec.key), {})
+            if prev is None:
+                records.pop(rec.key, None)
+            else:
+                records[rec.key] = prev
+        if events:
+            self._revision = events[0].revision - 1  # the next write reuses the revisions nobody saw
+            for entry in self._watchers:
+                entry[2] = min(entry[2], self._revision)
 
     def _publish(self, event: Event) -> None:
-        key = event.record.key
-        for prefix, sink in self._watchers:
-            if key.startswith(prefix):
+        key, revision = event.record.key, event.record.mod_revision
+        for prefix, sink, since in self._watchers:
+            if revision > since and key.startswith(prefix):
                 sink(event)
 
     # -- watch and compaction ----------------------------------------------------------------------
@@ -130,28 +184,38 @@ class MemoryStore:
             for event in self._history[max(0, since - self._compacted):]:
                 if event.record.key.startswith(prefix):
                     sink(event)
-            entry = (prefix, sink)
+            entry = [prefix, sink, since]
             self._watchers.append(entry)
         return Watching(lambda: self._unwatch(entry))
 
     def _unwatch(self, entry) -> None:
         with self._lock:
-            if entry in self._watchers:
-                self._watchers.remove(entry)
+            self._watchers = [e for e in self._watchers if e is not entry]
+
+    def _trim(self) -> None:
+        """Compact the oldest events once the window passes 1.25 times a bound, down to that bound."""
+        count, size = len(self._history), self.history_bytes
+        if count <= self._retain + self._retain // 4 and size <= self._retain_bytes + self._retain_bytes // 4:
+            return
+        drop = max(0, count - self._retain)
+        if size > self._retain_bytes:  # the fewest oldest events whose removal leaves at most retain_bytes
+            drop = max(drop, bisect.bisect_left(self._sizes, self._sizes[-1] - self._retain_bytes) + 1)
+        self.compact(self._compacted + drop)
 
     def compact(self, revision: int) -> None:
         with self._lock:
-            revision = min(revision, self._revision)
+            self.flush()
+            revision = min(revision, self._compacted + len(self._history))
             if revision <= self._compacted:
                 return
-            self._history = self._history[revision - self._compacted:]
+            drop = revision - self._compacted
+            self._dropped = self._sizes[drop - 1]
+            del self._history[:drop], self._sizes[:drop]
             self._compacted = revision
             self._persist_compaction(revision)
 
     def _persist_compaction(self, revision: int) -> None:
         """Drop durable history at or below `revision`; nothing to do in memory."""
-
-    dirty = False
 
     def flush(self) -> None:
         """Nothing to make durable in memory."""

@@ -115,12 +115,12 @@ def test_group_commit_makes_writes_durable_at_flush(tmp_path):
     writer.create("/pods/ns/a", b"1")
     writer.create("/pods/ns/b", b"2")
     assert writer.dirty and writer.get("/pods/ns/a").value == b"1"
-    before = SqliteStore(path, checkpoint_seconds=0)
+    before = SqliteStore(path, readonly=True)  # the writer holds the file's lock: read it as another process would
     assert before.revision == 0 and before.get("/pods/ns/a") is None  # another process sees nothing yet
     before.close()
     writer.flush()
     assert not writer.dirty
-    after = SqliteStore(path, checkpoint_seconds=0)
+    after = SqliteStore(path, readonly=True)
     assert after.revision == 2 and after.get("/pods/ns/b").value == b"2"
     after.close()
     writer.close()

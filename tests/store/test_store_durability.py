@@ -9,6 +9,7 @@ there with the same uid, and every lease must hold at least its last acknowledge
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,11 +22,24 @@ from berth.launch.ports import free_port
 
 PODS = "/api/v1/namespaces/default/pods"
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
+TOKEN = secrets.token_hex(16)
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+
+
+def token_file(directory: str) -> str:
+    """A static token file (0600) naming one administrator, who bears TOKEN."""
+    path = os.path.join(directory, "tokens.csv")
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f'{TOKEN},admin,admin,"system:masters"\n')
+    return path
 
 
 def start_server(db: str, port: int) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "berth.declarative.apiserver", "--store", f"sqlite:///{db}",
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--port", str(port), "--insecure", "--token-auth-file",
+                             token_file(os.path.dirname(db))], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -38,7 +52,7 @@ def start_server(db: str, port: int) -> subprocess.Popen:
 
 
 def writer(base: str, wid: int, stop: threading.Event, acked_pods: dict, acked_leases: dict) -> None:
-    with httpx.Client(base_url=base, timeout=5) as c:
+    with httpx.Client(base_url=base, timeout=5, headers=AUTH) as c:
         lease = f"lease-{wid}"
         try:
             c.post(LEASES, json={"metadata": {"name": lease}, "spec": {"leaseTransitions": 0}}).raise_for_status()
@@ -86,7 +100,7 @@ def test_kill_9_under_write_load_loses_no_acknowledged_write(tmp_path):
     assert len(acked_pods) >= 400, "the load did not reach 400 acknowledged creates"
     proc = start_server(db, port)
     try:
-        with httpx.Client(base_url=base, timeout=30) as c:
+        with httpx.Client(base_url=base, timeout=30, headers=AUTH) as c:
             items = c.get(PODS).json()["items"]
             found = {p["metadata"]["name"]: p["metadata"]["uid"] for p in items}
             lost = {n for n, uid in acked_pods.items() if found.get(n) != uid}
