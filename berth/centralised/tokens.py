@@ -164,6 +164,7 @@ def generate(directory: str | Path) -> Credentials:
     """A plane's credentials in `directory` (made 0700): kept if present, else new random tokens."""
     creds = Credentials(Path(directory))
     creds.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    creds.dir.chmod(0o700)  # a directory made earlier, or under a umask, is private too
     for name in ROLES:
         if not creds.token(name).exists():
             _write_secret(creds.token(name), secrets.token_urlsafe(32) + "\n")
