@@ -4,10 +4,14 @@ A `Hub` subscribes once per resource prefix and hands each store event to the wa
 passes, converting it to the watcher's view (ADDED when an object starts matching, DELETED when it stops).
 Watchers that require one value of an indexed field (pods by `spec.nodeName`, as every node agent does) are
 kept in a dictionary by that value, so a pod event reaches its node's watchers without scanning all of them.
-Each event's object is decoded at most once (not at all for a write this server just encoded: the fan-out
-runs inside the write and takes the writer's object) and encoded once; each (event, type) line is that
-encoding inside its envelope, whatever the number of watchers.
+Each event's object is decoded at most once (not at all for the write this server encoded last: the fan-out
+takes the writer's object) and encoded once; each (event, type) line is that encoding inside its envelope,
+whatever the number of watchers.
 The hub runs in the server's event loop thread: the store must only be written from that thread.
+Events reach watchers once committed; a watcher skips those at or below the revision it started from (a list
+answered from writes still being committed already showed them). A watcher whose client stops reading is
+cut off once its queue holds `MAX_QUEUED_BYTES`: it gets a final 410 ERROR line (the client lists again) and
+nothing more, so one stuck client cannot hold an unbounded run of encoded events in memory.
 """
 
 from __future__ import annotations
@@ -16,12 +20,16 @@ import asyncio
 
 import orjson
 
+from berth.declarative.apiserver import status as st
 from berth.declarative.apiserver.codec import fresh_object, from_record
 from berth.declarative.apiserver.kinds import ResourceSpec
 from berth.declarative.apiserver.selectors import Filter, field_value
 from berth.store import DELETE, Event, Store, TooOld
 
 INDEXED = {"pods": "spec.nodeName"}
+MAX_QUEUED_BYTES = 32 << 20  # what one watcher's unread lines may hold before it is cut off
+TOO_SLOW = orjson.dumps({"type": "ERROR", "object": st.gone("the watch fell too far behind its events; list"
+                                                           " again").body()}) + b"\n"
 
 
 def event_object(event: Event, which: str = "new") -> dict:
@@ -63,20 +71,45 @@ def view(event: Event, flt: Filter) -> str | None:
     return "DELETED" if matched_before else None
 
 
+class Lines(asyncio.Queue):
+    """A watcher's unread lines, with the bytes they hold (asyncio.Queue's _put/_get hooks)."""
+
+    def _init(self, maxsize: int) -> None:
+        super()._init(maxsize)
+        self.bytes = 0
+
+    def _put(self, item: bytes) -> None:
+        super()._put(item)
+        self.bytes += len(item)
+
+    def _get(self) -> bytes:
+        item = super()._get()
+        self.bytes -= len(item)
+        return item
+
+
 class Watcher:
-    """One HTTP watch: its filter and a queue of (type, line) items for the response stream."""
+    """One HTTP watch: its filter, the revision it starts after, and a queue of lines for the response stream."""
 
-    __slots__ = ("filter", "queue", "index_value")
+    __slots__ = ("filter", "queue", "index_value", "since")
 
-    def __init__(self, flt: Filter, index_value: str | None) -> None:
+    def __init__(self, flt: Filter, index_value: str | None, since: int = 0) -> None:
         self.filter = flt
-        self.queue: asyncio.Queue = asyncio.Queue()
+        self.queue: Lines = Lines()
         self.index_value = index_value
+        self.since = since
 
     def offer(self, event: Event) -> None:
+        if event.record.mod_revision <= self.since:
+            return
         kind = view(event, self.filter)
-        if kind is not None:
-            self.queue.put_nowait(event_line(event, kind))
+        if kind is None:
+            return
+        if self.queue.bytes > MAX_QUEUED_BYTES:
+            self.queue.put_nowait(TOO_SLOW)
+            self.since = 1 << 62  # nothing more: the client lists again
+            return
+        self.queue.put_nowait(event_line(event, kind))
 
 
 class Channel:
@@ -91,7 +124,7 @@ class Channel:
     def dispatch(self, event: Event) -> None:
         if not self.others and not self.indexed:
             return
-        event.cache["obj"] = fresh_object(event.record)  # in the write only: replays decode the stored bytes
+        event.cache["obj"] = fresh_object(event.record)  # the writer's object if this is the last write encoded
         for w in list(self.others):
             w.offer(event)
         if self.indexed:
@@ -130,7 +163,7 @@ class Hub:
         if channel is None:
             channel = self.channels[spec.plural] = Channel(self.store, spec)
         index_value = flt.exact(channel.index_path) if channel.index_path else None
-        w = Watcher(flt, index_value)
+        w = Watcher(flt, index_value, since)
         replay = self.store.watch(spec.prefix(flt.namespace), since, w.offer)
         if isinstance(replay, TooOld):
             return replay
