@@ -111,6 +111,8 @@ def declarative(
                                             "pending pods (--no-backlog skips it)."),
     coalesce: bool = typer.Option(True, help="The API server joins a connection's writes within one event-loop "
                                              "turn (--no-coalesce measures without it)."),
+    insecure: bool = typer.Option(False, "--insecure", help="Plain HTTP with bearer tokens instead of TLS, to "
+                                                            "measure what TLS costs (authorisation still applies)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Pods/s from creation to bound through the real HTTP path of the declarative plane.
@@ -135,14 +137,15 @@ def declarative(
         with console.status(f"run {i + 1}/{repeat}") as status:
             say = lambda step: status.update(f"run {i + 1}/{repeat}: {step}")  # noqa: E731
             run = bench_declarative(nodes, pods, init_pods, creators=creators, binders=binders, store=store,
-                                    coalesce=coalesce, progress=say)
+                                    coalesce=coalesce, insecure=insecure, progress=say)
             if backlog:
                 run = replace(run, backlog_pods_per_s=bench_backlog(nodes, pods, creators=creators, binders=binders,
-                                                                    store=store, coalesce=coalesce, progress=say))
+                                                                    store=store, coalesce=coalesce,
+                                                                    insecure=insecure, progress=say))
             runs.append(run)
     med = lambda attr: float(statistics.median(getattr(r, attr) for r in runs))  # noqa: E731
     summary = {"nodes": nodes, "pods": pods, "init_pods": init_pods, "store": store, "creators": creators,
-               "binders": binders, "coalesce": coalesce,
+               "binders": binders, "coalesce": coalesce, "tls": not insecure,
                "pods_per_s": med("pods_per_s"), "p50_ms": med("p50_ms"), "p99_ms": med("p99_ms"),
                "backlog_pods_per_s": med("backlog_pods_per_s") if backlog else None,
                "upstream_reference_pods_per_s": runs[0].upstream_reference_pods_per_s,

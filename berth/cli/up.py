@@ -50,7 +50,8 @@ def up(
     demo: bool = typer.Option(False, "--demo", help="Apply the example Deployment, show it working, then shut down."),
     plane: str = typer.Option("declarative", "--plane", help="declarative (Kubernetes API) or centralised (OpenStack)."),
     insecure: bool = typer.Option(False, "--insecure", help="Serve plain HTTP with bearer tokens instead of TLS "
-                                  "(authentication and RBAC still apply)."),
+                                  "(authentication and RBAC still apply; kubectl sends no credentials over HTTP, "
+                                  "berth's and the Python client do)."),
 ) -> None:
     """Start the API server, controllers, scheduler and NODES local agents; Ctrl-C stops them all."""
     if plane not in PLANES:
@@ -67,6 +68,9 @@ def up(
     profiles = load_config(scheduler_config) if scheduler_config else default_profiles()
     if demo and shutil.which("kubectl") is None:
         raise ValidationError("--demo", "needs the kubectl binary on PATH")
+    if demo and insecure:
+        raise ValidationError("--insecure", "--demo drives kubectl, which sends no credentials to a plain-HTTP "
+                                            "server; run the demo over TLS (without --insecure)")
     console = Console()
     cluster = LocalCluster(state_dir=state_dir, nodes=nodes, port=port, runtime=runtime, profiles=profiles,
                            insecure=insecure)

@@ -1,18 +1,24 @@
 """`LocalCluster`: a whole declarative control plane on this machine, for `berth up`, benchmarks and tests.
 
-It starts the API server as a child process (`python -m berth.declarative.apiserver`, SQLite in
-`state_dir` or in memory), waits for `/version`, then starts the controller manager, the scheduler
-(in this process, or as a child process with `scheduler_process=True`) and one `AgentHost` with
-`nodes` agents on the chosen runtime, and writes a kubeconfig.  `stop()` undoes it all in reverse
-order: agents terminate their processes, the children get SIGTERM (then SIGKILL).  State in
-`state_dir` survives, so the next start resumes from the store.
+Secure from the first start, as k3s: it makes (or reuses) a CA, the API server's serving certificate and
+every part's own credential in its home (`state_dir`, or a private temporary directory removed at
+`stop()`; see `identities` and `pki`), writes the administrator's kubeconfig (`kubeconfig`, for kubectl)
+and starts the API server as a child process (`python -m berth.declarative.apiserver`, SQLite in
+`state_dir` or in memory) serving HTTPS with client certificates, bearer tokens and RBAC; `insecure=True`
+serves plain HTTP with bearer tokens instead.  Once `/version` answers it starts the controller manager,
+the scheduler (in this process, or as a child process with `scheduler_process=True`) and one `AgentHost`
+with `nodes` agents on the chosen runtime, each with its own identity.  `stop()` undoes it all in
+reverse order: agents terminate their processes, the children get SIGTERM (then SIGKILL).  State in
+`state_dir` survives, so the next start resumes from the store with the same credentials.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,26 +28,9 @@ import httpx
 from berth.declarative.agent import AgentHost, NodeAgent, machine_capacity
 from berth.declarative.controllers import ControllerManager
 from berth.declarative.scheduler import Profile, Scheduler, default_profiles
+from berth.launch.identities import SCHEDULER, Identities, prepare
 from berth.launch.ports import free_port, port_busy
 from berth.runtime import FakeRuntime, ProcessRuntime
-
-KUBECONFIG = """apiVersion: v1
-kind: Config
-clusters:
-- name: berth
-  cluster:
-    server: {url}
-users:
-- name: berth
-  user: {{}}
-contexts:
-- name: berth
-  context:
-    cluster: berth
-    user: berth
-    namespace: default
-current-context: berth
-"""
 
 
 @dataclass
@@ -57,7 +46,7 @@ class LocalCluster:
     node_prefix: str = "node"
     scheduler_process: bool = False
     coalesce: bool = True
-    """The API server joins a connection's writes within one loop turn (`apiserver.transport`)."""
+    """The API server joins a connection's writes within one loop turn (`berth.web.cork`)."""
     scheduler_config: str | None = None
     controllers: bool = True
     start_scheduler: bool = True
@@ -69,21 +58,41 @@ class LocalCluster:
     lease_interval: float = 10.0
     status_interval: float = 60.0
     node_grace: float = 40.0
+    insecure: bool = False
+    """Plain HTTP with bearer tokens instead of TLS (authentication and authorisation still apply)."""
 
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'http' if self.insecure else 'https'}://127.0.0.1:{self.port}"
+        self.home: Path | None = None
+        """Where the PKI, tokens and kubeconfigs live: `state_dir`, or a temporary directory while running."""
+        self.identities: Identities | None = None
+        self._scratch: Path | None = None
         self.children: list[subprocess.Popen] = []
         self.manager: ControllerManager | None = None
         self.scheduler: Scheduler | None = None
         self.host: AgentHost | None = None
         if self.state_dir is not None:
             self.state_dir = Path(self.state_dir)
-            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new one: only its owner enters
 
     @property
     def kubeconfig(self) -> Path | None:
-        return self.state_dir / "kubeconfig" if self.state_dir else None
+        """The administrator's kubeconfig (CA and client certificate embedded), once the cluster has a home."""
+        home = self.state_dir or self.home
+        return home / "kubeconfig" if home else None
+
+    @property
+    def admin(self):
+        """The administrator's `Credentials` (for a `KubeClient`), once started."""
+        return self.identities.admin if self.identities else None
+
+    def _prepare(self) -> None:
+        if self.state_dir is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="berth-cluster-"))  # mode 0700
+        self.home = self.state_dir or self._scratch
+        names = [f"{self.node_prefix}-{i}" for i in range(self.nodes)]
+        self.identities = prepare(self.home, self.url, names, insecure=self.insecure)
 
     # ---- start -------------------------------------------------------------------------------------
     def start(self, progress=lambda step: None) -> "LocalCluster":
@@ -91,27 +100,31 @@ class LocalCluster:
             raise OSError(f"port {self.port} on 127.0.0.1 is already in use")
         try:
             progress("API server")
+            self._prepare()
             self._start_apiserver()
             if self.controllers:
                 progress("controllers")
-                self.manager = ControllerManager(self.url, node_grace=self.node_grace).start()
+                self.manager = ControllerManager(self.url, node_grace=self.node_grace,
+                                                 credentials=self.identities.controllers).start()
             if self.start_scheduler:
                 progress("scheduler")
                 self.launch_scheduler()
             progress(f"{self.nodes} node agent(s)")
-            self.host = AgentHost(self.url, self._agents(), lease_interval=self.lease_interval,
-                                  status_interval=self.status_interval, writers=self.agent_writers).start()
+            if self.nodes:  # none: the API server alone (and controllers or a scheduler, if asked)
+                self.host = AgentHost(self.url, self._agents(), lease_interval=self.lease_interval,
+                                      status_interval=self.status_interval, writers=self.agent_writers,
+                                      credentials=self.identities.agents, node_tokens=self.identities.node_tokens,
+                                      log_token=self.identities.kubelet_token).start()
         except BaseException:
             self.stop()
             raise
-        if self.kubeconfig is not None:
-            self.kubeconfig.write_text(KUBECONFIG.format(url=self.url))
         return self
 
     def _start_apiserver(self) -> None:
         store = f"sqlite:///{self.state_dir / 'state.db'}" if self.state_dir else "memory://"
         argv = [sys.executable, "-m", "berth.declarative.apiserver", "--store", store, "--port", str(self.port)]
         argv += [] if self.coalesce else ["--no-coalesce"]
+        argv += self.identities.apiserver_flags
         if self.state_dir:
             with open(self.state_dir / "apiserver.log", "ab") as log:  # closed here, never by the GC later
                 self.children.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
@@ -128,7 +141,8 @@ class LocalCluster:
                 raise RuntimeError(f"the API server exited with code {self.children[0].returncode}"
                                    + (f"; see {self.state_dir / 'apiserver.log'}" if self.state_dir else ""))
             try:
-                if httpx.get(f"{self.url}/version", timeout=1).status_code == 200:
+                verify = True if self.insecure else self.identities.admin.ssl_context()
+                if httpx.get(f"{self.url}/version", timeout=1, verify=verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -139,10 +153,10 @@ class LocalCluster:
         """Start the scheduler (done by `start()` unless `start_scheduler=False`)."""
         if not self.scheduler_process:
             self.scheduler = Scheduler(self.url, self.profiles, normal_events=self.normal_events,
-                                       binders=self.binders).start()
+                                       binders=self.binders, credentials=self.identities.scheduler).start()
             return
         argv = [sys.executable, "-m", "berth.declarative.scheduler", "--server", self.url,
-                "--binders", str(self.binders)]
+                "--kubeconfig", str(self.identities.component_kubeconfigs[SCHEDULER]), "--binders", str(self.binders)]
         if self.scheduler_config:
             argv += ["--config", self.scheduler_config]
         if not self.normal_events:
@@ -181,6 +195,9 @@ class LocalCluster:
                 child.kill()
                 child.wait()
         self.children = []
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = self.home = None
 
     def __enter__(self) -> "LocalCluster":
         return self.start()

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 import httpx
 import orjson
 
-from berth.declarative.client import ApiError, KubeClient
+from berth.declarative.client import ApiError, Credentials, KubeClient
 from berth.declarative.client.rest import HEADER_FIELDS
 from berth.launch.declarative import LocalCluster
 from berth.sim.kubebench import pod_body
@@ -62,9 +62,11 @@ class ClientBench:
 class HttpxCaller:
     """Unary calls through one keep-alive `httpx.Client`, encoded and decoded as `KubeClient.request` does."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, credentials: Credentials, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self.http = httpx.Client(headers=HEADER_FIELDS, timeout=timeout, trust_env=False)  # KubeClient's headers
+        auth = {"Authorization": credentials.authorization} if credentials.token else {}
+        verify = credentials.ssl_context() if self.base_url.startswith("https") else True  # KubeClient's TLS
+        self.http = httpx.Client(headers=HEADER_FIELDS | auth, timeout=timeout, trust_env=False, verify=verify)
 
     def request(self, method: str, path: str, body: dict | None = None,
                 content_type: str = "application/json") -> dict:
@@ -123,7 +125,8 @@ def bench_client(calls: int = 2000, rounds: int = 5, *,
     """Run the interleaved rounds against a fresh API server; `progress` gets the client-rounds done."""
     cluster = LocalCluster(nodes=0, runtime="fake", controllers=False, start_scheduler=False).start()
     try:
-        callers = {"wire": KubeClient(cluster.url), "httpx": HttpxCaller(cluster.url)}
+        callers = {"wire": KubeClient(cluster.url, credentials=cluster.admin),
+                   "httpx": HttpxCaller(cluster.url, cluster.admin)}
         try:
             callers["wire"].create("pods", pod_body(TARGET), NAMESPACE)
             for client, caller in callers.items():

@@ -17,7 +17,11 @@ are bare, as upstream's benchmark), and the scheduler skips its per-pod Schedule
 10 s).  Like the API server and scheduler processes, this process freezes what it built during set-up
 (5,000 agents, the informer's cache) out of the garbage collector's scans and collects less often while it
 measures.  `cpu_ms_per_pod["apiserver"]` is the API server's own cost per pod (create, bind, the agents'
-status writes and every watch), the figure to follow when changing the server.  The load generator
+status writes and every watch), the figure to follow when changing the server.  Everything runs as
+`berth up` does: over TLS, every part with its own credential (the load generator as the administrator,
+reading the kubeconfig whose path it is given; the agents each with their node's token) through
+authentication and authorisation; `insecure=True` serves plain HTTP with bearer tokens instead, only to
+measure what TLS costs.  The load generator
 is a `KubeClient` like every component (unary calls over `client.wire`, watches over httpx): one that
 cost more CPU per pod would take it from the processes measured on a small machine.  Called by
 `berth bench declarative`.
@@ -40,7 +44,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import orjson
 
-from berth.declarative.client import KubeClient
+from berth.declarative.client import Credentials, KubeClient
 from berth.launch.declarative import LocalCluster
 
 UPSTREAM_PODS_PER_S = 680
@@ -98,12 +102,13 @@ class BindWatch:
                 self.event.set()
 
 
-def create_all(url: str, names: list[str], creators: int, sent: dict[str, float]) -> None:
+def create_all(url: str, names: list[str], creators: int, sent: dict[str, float],
+               credentials: Credentials | None = None) -> None:
     """POST every pod with `creators` threads, each with its own keep-alive connection."""
     chunks = [names[i::creators] for i in range(creators)]
 
     def work(chunk: list[str]) -> None:
-        client = KubeClient(url)
+        client = KubeClient(url, credentials=credentials)
         try:
             for name in chunk:
                 sent[name] = time.perf_counter()
@@ -117,10 +122,12 @@ def create_all(url: str, names: list[str], creators: int, sent: dict[str, float]
 
 class Creators:
     """`create_all` in a child process of its own (`python -c`, so callers need no main-module guard), driven
-    over its stdin and stdout: one JSON line of pod names in, one JSON line of send times and CPU out."""
+    over its stdin and stdout: one JSON line of pod names in, one JSON line of send times and CPU out.
+    It reads its credentials from the kubeconfig at `kubeconfig` (a path on its command line, never a secret)."""
 
-    def __init__(self, url: str, creators: int) -> None:
-        code = f"from berth.sim.kubebench import serve_creators; serve_creators({url!r}, {creators:d})"
+    def __init__(self, url: str, creators: int, kubeconfig: str) -> None:
+        code = (f"from berth.sim.kubebench import serve_creators; "
+                f"serve_creators({url!r}, {creators:d}, {str(kubeconfig)!r})")
         self._proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._reply()  # ready: imports done
 
@@ -151,8 +158,9 @@ class Creators:
         self._proc.stdout.close()
 
 
-def serve_creators(url: str, creators: int) -> None:
+def serve_creators(url: str, creators: int, kubeconfig: str) -> None:
     """The creator process: answers each line of pod names on stdin once all are created (see `Creators`)."""
+    credentials = Credentials.from_kubeconfig(kubeconfig)
     out = sys.stdout.buffer
     out.write(b"{}\n")
     out.flush()
@@ -160,7 +168,7 @@ def serve_creators(url: str, creators: int) -> None:
         try:
             sent: dict[str, float] = {}
             before = time.process_time()
-            create_all(url, orjson.loads(line), creators, sent)
+            create_all(url, orjson.loads(line), creators, sent, credentials)
             reply = {"sent": sent, "cpu": time.process_time() - before}
         except Exception as err:  # reported to the parent, which raises it
             reply = {"error": f"{type(err).__name__}: {err}"}
@@ -170,7 +178,7 @@ def serve_creators(url: str, creators: int) -> None:
 
 def bench_declarative(nodes: int = 5000, pods: int = 10000, init_pods: int = 1000, *, creators: int = 16,
                       binders: int = 32, writers: int = 4, store: str = "sqlite", timeout: float = 300.0,
-                      coalesce: bool = True,
+                      coalesce: bool = True, insecure: bool = False,
                       progress: Callable[[str], None] = lambda step: None) -> DeclarativeBench:
     """Run once; returns throughput and create-to-bound percentiles."""
     t0 = time.perf_counter()
@@ -178,12 +186,13 @@ def bench_declarative(nodes: int = 5000, pods: int = 10000, init_pods: int = 100
         cluster = LocalCluster(state_dir=tmp if store == "sqlite" else None, nodes=nodes, runtime="fake",
                                node_capacity=NODE_CAPACITY, scheduler_process=True, controllers=False,
                                lease_interval=30.0, status_interval=3600.0,
-                               normal_events=False, binders=binders, agent_writers=writers, coalesce=coalesce)
+                               normal_events=False, binders=binders, agent_writers=writers, coalesce=coalesce,
+                               insecure=insecure)
         progress(f"starting the API server, the scheduler and {nodes} fake node agents")
         cluster.start()
         load = None
         try:
-            load = Creators(cluster.url, creators)
+            load = Creators(cluster.url, creators, str(cluster.kubeconfig))
             watch = BindWatch()
             original = cluster.host.pods.on_add
             cluster.host.pods.on_add = lambda pod: (watch.seen(pod), original(pod))
@@ -211,14 +220,14 @@ def bench_declarative(nodes: int = 5000, pods: int = 10000, init_pods: int = 100
 
 
 def bench_backlog(nodes: int, pods: int, *, creators: int = 16, binders: int = 32, store: str = "sqlite",
-                  timeout: float = 300.0, coalesce: bool = True,
+                  timeout: float = 300.0, coalesce: bool = True, insecure: bool = False,
                   progress: Callable[[str], None] = lambda step: None) -> float:
     """Pods/s a fresh scheduler process binds from a backlog of `pods` pending pods."""
     with tempfile.TemporaryDirectory(prefix="berth-bench-") as tmp:
         cluster = LocalCluster(state_dir=tmp if store == "sqlite" else None, nodes=nodes, runtime="fake",
                                node_capacity=NODE_CAPACITY, scheduler_process=True, controllers=False,
                                start_scheduler=False, lease_interval=30.0, status_interval=3600.0,
-                               normal_events=False, binders=binders, coalesce=coalesce)
+                               normal_events=False, binders=binders, coalesce=coalesce, insecure=insecure)
         progress(f"backlog: starting the API server and {nodes} fake node agents")
         cluster.start()
         try:
@@ -226,7 +235,7 @@ def bench_backlog(nodes: int, pods: int, *, creators: int = 16, binders: int = 3
             original = cluster.host.pods.on_add
             cluster.host.pods.on_add = lambda pod: (watch.seen(pod), original(pod))
             progress(f"backlog: creating {pods} pending pods")
-            create_all(cluster.url, [f"backlog-{i}" for i in range(pods)], creators, {})
+            create_all(cluster.url, [f"backlog-{i}" for i in range(pods)], creators, {}, cluster.admin)
             watch.target = pods
             progress("backlog: starting the scheduler")
             cluster.launch_scheduler()

@@ -1,6 +1,8 @@
 """The real kubectl (/usr/bin/kubectl) against the API server over a real socket: the server-side half of the
 end-to-end list -- apply, get -o wide, scale, logs (through the node agent hook), describe with events,
 get nodes, delete with graceful termination (a small stand-in agent finishes the deletion as a kubelet would).
+The server runs as `berth up` runs it (its own process, TLS, authentication, RBAC); kubectl uses the
+administrator's kubeconfig, the test's own calls the same credentials.
 """
 
 from __future__ import annotations
@@ -9,13 +11,10 @@ import shutil
 import subprocess
 import threading
 
-import httpx
 import pytest
 
 from berth.declarative.agent.logserver import LogServer
-from berth.declarative.apiserver import AgentLogProxy, create_app
-from berth.declarative.apiserver.authn import trust_every_caller_as_admin
-from berth.store import MemoryStore
+from tests.apiserver.secured import admin_http, api_server
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 pytestmark = pytest.mark.usefixtures("kubectl_path")  # a missing kubectl fails these tests
@@ -44,16 +43,14 @@ spec:
 
 
 @pytest.fixture
-def kubectl(live_url, tmp_path):
-    config = tmp_path / "kubeconfig"
-    config.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: berth, cluster: {{server: "{live_url}"}}}}]
-contexts: [{{name: berth, context: {{cluster: berth, user: berth, namespace: default}}}}]
-current-context: berth
-users: [{{name: berth, user: {{}}}}]
-""")
-    env = {"KUBECONFIG": str(config), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+def cluster():
+    with api_server() as c:
+        yield c
+
+
+@pytest.fixture
+def kubectl(cluster, tmp_path):
+    env = {"KUBECONFIG": str(cluster.kubeconfig), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
 
     def run(*args: str, stdin: str | None = None, ok: bool = True) -> subprocess.CompletedProcess:
         proc = subprocess.run([KUBECTL, *args], input=stdin, capture_output=True, text=True, env=env, timeout=60)
@@ -77,26 +74,18 @@ class StandInLogs:
         return False
 
 
-AGENT_TOKEN = "the-api-servers-credential-for-agents"
-
-
 @pytest.fixture
-def app():
-    """The API server whose log proxy sends the credential the agents' log endpoint accepts."""
-    return create_app(MemoryStore(), access=trust_every_caller_as_admin(), log_source=AgentLogProxy(token=AGENT_TOKEN))
-
-
-@pytest.fixture
-def log_agent():
-    """The agents' real log endpoint (`LogServer`) on loopback, over a stand-in source."""
-    server = LogServer(StandInLogs(), token=AGENT_TOKEN).start()
+def log_agent(cluster):
+    """The agents' real log endpoint (`LogServer`) on loopback, over a stand-in source; it answers only the
+    token the cluster's API server presents (`--kubelet-token-file`)."""
+    server = LogServer(StandInLogs(), token=cluster.identities.kubelet_token).start()
     yield server.port
     server.stop()
 
 
-def add_running_pods(url: str, node: str, agent_port: int) -> list[str]:
+def add_running_pods(cluster, node: str, agent_port: int) -> list[str]:
     """Play scheduler and agent for the test: register a node, create the deployment's pods, bind them, run them."""
-    with httpx.Client(base_url=url) as c:
+    with admin_http(cluster) as c:
         c.post("/api/v1/nodes", json={"metadata": {"name": node}, "status": {
             "capacity": {"cpu": "4", "memory": "32Gi", "pods": "110"},
             "conditions": [{"type": "Ready", "status": "True"}],
@@ -119,9 +108,9 @@ def add_running_pods(url: str, node: str, agent_port: int) -> list[str]:
         return names
 
 
-def finish_deletions(url: str, stop: threading.Event) -> None:
+def finish_deletions(cluster, stop: threading.Event) -> None:
     """What a kubelet does after a graceful delete: stop the containers, then delete with grace period 0."""
-    with httpx.Client(base_url=url) as c:
+    with admin_http(cluster) as c:
         while not stop.wait(0.1):
             for p in c.get("/api/v1/pods").json()["items"]:
                 if p["metadata"].get("deletionTimestamp"):
@@ -129,7 +118,7 @@ def finish_deletions(url: str, stop: threading.Event) -> None:
                              params={"gracePeriodSeconds": 0})
 
 
-def test_kubectl_apply_get_scale_logs_describe_delete(kubectl, live_url, log_agent):
+def test_kubectl_apply_get_scale_logs_describe_delete(kubectl, cluster, log_agent):
     out = kubectl("apply", "-f", "-", stdin=DEPLOYMENT % "one").stdout
     assert "deployment.apps/web created" in out
     out = kubectl("apply", "-f", "-", stdin=DEPLOYMENT % "two").stdout
@@ -138,7 +127,7 @@ def test_kubectl_apply_get_scale_logs_describe_delete(kubectl, live_url, log_age
     assert env.stdout == "two"
     assert "unchanged" in kubectl("apply", "-f", "-", stdin=DEPLOYMENT % "two").stdout
 
-    pods = add_running_pods(live_url, "node-a", log_agent)
+    pods = add_running_pods(cluster, "node-a", log_agent)
     wide = kubectl("get", "pods", "-o", "wide").stdout.splitlines()
     assert wide[0].split()[:8] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED"]
     rows = {line.split()[0]: line.split() for line in wide[1:]}
@@ -154,19 +143,21 @@ def test_kubectl_apply_get_scale_logs_describe_delete(kubectl, live_url, log_age
     assert nodes[0].split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
     assert nodes[1].split()[:2] == ["node-a", "Ready"]
 
-    uid = httpx.get(f"{live_url}/api/v1/namespaces/default/pods/web-0").json()["metadata"]["uid"]
+    http = admin_http(cluster)
+    uid = http.get("/api/v1/namespaces/default/pods/web-0").json()["metadata"]["uid"]
     event = {"metadata": {"name": "web-0.failed"}, "type": "Warning", "reason": "FailedScheduling",
              "message": "0/1 nodes are available: 1 Insufficient cpu.",
              "involvedObject": {"kind": "Pod", "namespace": "default", "name": "web-0", "apiVersion": "v1",
                               "uid": uid},
              "source": {"component": "default-scheduler"}, "count": 1}
-    httpx.post(f"{live_url}/api/v1/namespaces/default/events", json=event).raise_for_status()
+    http.post("/api/v1/namespaces/default/events", json=event).raise_for_status()
+    http.close()
     described = kubectl("describe", "pod", "web-0").stdout
     assert "Node:             node-a/" in described or "node-a" in described
     assert "FailedScheduling" in described and "0/1 nodes are available: 1 Insufficient cpu." in described
 
     stop = threading.Event()
-    agent = threading.Thread(target=finish_deletions, args=(live_url, stop), daemon=True)
+    agent = threading.Thread(target=finish_deletions, args=(cluster, stop), daemon=True)
     agent.start()
     try:
         assert 'pod "web-0" deleted' in kubectl("delete", "pod", "web-0", "--timeout=30s").stdout

@@ -1,4 +1,6 @@
-"""The official `kubernetes` Python client against the API server over a real uvicorn socket.
+"""The official `kubernetes` Python client against the API server over a real socket, as `berth up` runs it
+(its own process, TLS, authentication, RBAC); the client is configured from the administrator's kubeconfig
+(`kubernetes.config.load_kube_config`: the CA and the client certificate embedded).
 
 Timeline: create pods and a deployment, list them, patch them, watch them (from a resourceVersion), resume a
 watch from the resourceVersion of an event it already saw, hit a stale-resourceVersion conflict, delete.
@@ -10,15 +12,21 @@ import threading
 
 import pytest
 from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 from kubernetes import watch as k8s_watch
 from kubernetes.client.rest import ApiException
 
+from tests.apiserver.secured import api_server
+
 
 @pytest.fixture
-def api(live_url):
-    config = k8s.Configuration(host=live_url)
-    with k8s.ApiClient(config) as api_client:
-        yield k8s.CoreV1Api(api_client), k8s.AppsV1Api(api_client)
+def api():
+    with api_server() as cluster:
+        config = k8s.Configuration()
+        k8s_config.load_kube_config(config_file=str(cluster.kubeconfig), client_configuration=config)
+        assert config.host == cluster.url and config.host.startswith("https://")
+        with k8s.ApiClient(config) as api_client:
+            yield k8s.CoreV1Api(api_client), k8s.AppsV1Api(api_client)
 
 
 def make_pod(name: str) -> k8s.V1Pod:

@@ -31,7 +31,7 @@ def eventually(check, timeout=60.0):
 def test_silent_node_is_tainted_and_its_pods_move():
     cluster = LocalCluster(nodes=2, runtime="fake", lease_interval=0.5, node_grace=3.0)
     cluster.start()
-    client = KubeClient(cluster.url)
+    client = KubeClient(cluster.url, credentials=cluster.admin)
     try:
         client.create("deployments", deployment(4), "default")
 
@@ -62,7 +62,7 @@ def test_silent_node_is_tainted_and_its_pods_move():
 def test_foreground_and_orphan_deletion():
     cluster = LocalCluster(nodes=1, runtime="fake")
     cluster.start()
-    client = KubeClient(cluster.url)
+    client = KubeClient(cluster.url, credentials=cluster.admin)
     try:
         client.create("deployments", deployment(2), "default")
         pods = lambda: client.list("pods", "default", label_selector="app=web")["items"]  # noqa: E731

@@ -30,7 +30,7 @@ def cluster():
     c = LocalCluster(nodes=2, runtime="fake", controllers=False, node_capacity={"cpu": "1", "memory": "1Gi",
                                                                                 "pods": "10"})
     c.start()
-    client = KubeClient(c.url)
+    client = KubeClient(c.url, credentials=c.admin)
     yield c, client
     client.close()
     c.stop()
