@@ -1,7 +1,8 @@
 """The informer over a real socket against the API server: list-watch into the cache, relist on 410 Gone.
 
-The API server runs in this process under uvicorn on a loopback port, over a memory store that
-keeps only a short history, so a watch resumed from an old resourceVersion gets 410.
+The API server runs in this process under uvicorn on a loopback port, serving TLS with a certificate of
+the cluster's PKI (`berth.launch.pki`), over a memory store that keeps only a short history, so a watch
+resumed from an old resourceVersion gets 410.  The clients verify it with the CA (`Credentials`).
 """
 
 from __future__ import annotations
@@ -17,21 +18,31 @@ import waiting
 
 from berth.declarative.apiserver import create_app
 from berth.declarative.apiserver.authn import trust_every_caller_as_admin
-from berth.declarative.client import Informer, KubeClient
+from berth.declarative.client import Credentials, Informer, KubeClient
+from berth.launch.pki import ClusterPKI
 from berth.store import open_store
 
 
 @pytest.fixture
-def server():
+def creds(tmp_path):
+    pki = ClusterPKI(tmp_path)
+    pki.authority()
+    return Credentials(ca_file=str(pki.file("ca.crt")))
+
+
+@pytest.fixture
+def server(tmp_path, creds):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    cert, key = ClusterPKI(tmp_path).serving()
     app = create_app(open_store("memory://", retain=20), access=trust_every_caller_as_admin())
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                        ssl_certfile=str(cert), ssl_keyfile=str(key)))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{port}"
-    client = KubeClient(url)
+    url = f"https://127.0.0.1:{port}"
+    client = KubeClient(url, credentials=creds)
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -54,11 +65,11 @@ def eventually(check, timeout=10.0):
     return waiting.eventually(check, timeout, interval=0.02)
 
 
-def test_informer_lists_then_follows_the_watch(server):
+def test_informer_lists_then_follows_the_watch(server, creds):
     url, client = server
     client.create("nodes", node("a"))
     seen = []
-    inf = Informer(url, "nodes", on_add=lambda o: seen.append(("add", o["metadata"]["name"])),
+    inf = Informer(url, "nodes", credentials=creds, on_add=lambda o: seen.append(("add", o["metadata"]["name"])),
                    on_update=lambda o, n: seen.append(("update", n["metadata"]["name"])),
                    on_delete=lambda o: seen.append(("delete", o["metadata"]["name"]))).start()
     try:
@@ -73,11 +84,11 @@ def test_informer_lists_then_follows_the_watch(server):
         inf.stop()
 
 
-def test_watch_from_a_compacted_revision_relists(server):
+def test_watch_from_a_compacted_revision_relists(server, creds):
     url, client = server
     client.create("nodes", node("first"))
-    inf = Informer(url, "nodes")
-    inf._client = KubeClient(url)
+    inf = Informer(url, "nodes", credentials=creds)
+    inf._client = KubeClient(url, credentials=creds)
     inf.relist()
     stale = inf.resource_version
     for i in range(60):  # push the history window past `stale`
