@@ -5,9 +5,12 @@
   name of its own to 127.0.0.1 cannot reach the server under that name.
 - A write (POST, PUT, PATCH) that carries a body must say it is JSON (`application/json` or any
   `application/*+json`: merge-patch, strategic-merge-patch, json-patch), YAML (`application/yaml`,
-  `*+yaml` as server-side apply sends) or Kubernetes protobuf; otherwise 415.  Browsers send a body
-  across origins only as text/plain or a form, so no web page can write.  A write without a body (upstream
-  Placement's `PUT /traits/{name}`, an upgrade) has nothing to mistype and passes.
+  `*+yaml` as server-side apply sends) or Kubernetes protobuf; otherwise 415.  A web page can send a
+  body across origins without a preflight only as text/plain, a form, or with no Content-Type at all
+  (a Blob), so no page can write.  A write without any Content-Type passes only with a credential no page
+  can attach: an `Authorization` header or a verified client certificate (upstream kube-apiserver reads
+  such a body as JSON, and the official Python client sends its creates and replaces that way).  A write
+  without a body (upstream Placement's `PUT /traits/{name}`, an upgrade) has nothing to mistype and passes.
 
 Answers are Kubernetes-style Status JSON; no text of the request is copied into them.
 """
@@ -17,6 +20,8 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+
+from berth.web.peer import peer_certificate
 
 ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]],
                    Awaitable[None]]
@@ -58,7 +63,7 @@ UNSUPPORTED = _status(415, "UnsupportedMediaType",
 
 def _refusal(scope: dict[str, Any], allowed: frozenset[str]) -> tuple[int, bytes] | None:
     host = content_type = b""
-    has_body = False
+    has_body = authorized = False
     for name, value in scope["headers"]:
         if name == b"host":
             host = value
@@ -68,10 +73,13 @@ def _refusal(scope: dict[str, Any], allowed: frozenset[str]) -> tuple[int, bytes
             has_body = has_body or value.strip() not in (b"", b"0")
         elif name == b"transfer-encoding":
             has_body = True
+        elif name == b"authorization":
+            authorized = True
     if host_name(host) not in allowed:
         return MISDIRECTED
     if scope["method"] in WRITES and has_body and not media_type_ok(content_type):
-        return UNSUPPORTED
+        if content_type or not (authorized or peer_certificate(scope) is not None):
+            return UNSUPPORTED
     return None
 
 

@@ -115,3 +115,17 @@ def test_a_write_without_a_body_passes_and_checks_can_be_turned_off():
         assert httpx.put(f"http://127.0.0.1:{port}/traits/CUSTOM_X").status_code == 200
     with running(app, checks=False) as port:
         assert httpx.post(f"http://127.0.0.1:{port}/", content=b"x", headers={"host": "evil"}).status_code == 200
+
+
+def test_a_write_without_content_type_passes_only_with_a_credential_no_web_page_can_attach(pki):
+    """As upstream kube-apiserver reads such a body as JSON; the official Python client creates that way."""
+    with running(app) as port, httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        assert client.post("/", content=b"{}").status_code == 415
+        assert client.post("/", content=b"{}", headers={"authorization": "Bearer t"}).status_code == 200
+        typed = client.post("/", content=b"{}", headers={"authorization": "Bearer t", "content-type": "text/plain"})
+        assert typed.status_code == 415
+    tls = TLSFiles(pki["cert"], pki["key"], client_ca=pki["ca"])
+    with running(app, tls=tls) as port:
+        for with_certificate, status in ((True, 200), (False, 415)):
+            with httpx.Client(verify=client_context(pki, with_certificate)) as client:
+                assert client.post(f"https://127.0.0.1:{port}/", content=b"{}").status_code == status
