@@ -149,11 +149,12 @@ def to_stored(obj: dict) -> bytes:
     meta = obj["metadata"]
     rv = meta.pop("resourceVersion", None)
     try:
-        value = orjson.dumps(obj)
+        encoded = orjson.dumps(obj)
     finally:
         if rv is not None:
             meta["resourceVersion"] = rv
-    _LAST[0], _LAST[1] = value, obj
+    value = bytes(memoryview(encoded))  # orjson's bytes hold its whole output buffer (4 KiB for a 900-byte pod),
+    _LAST[0], _LAST[1] = value, obj     # and the store keeps values for long: it gets a copy of the right size
     return value
 
 
