@@ -80,10 +80,16 @@ class Imported:
 
 
 def bound_names(host: str) -> tuple[str, ...]:
-    """Names a client may use for a server bound to `host`: itself, or the machine's for a wildcard."""
-    if host in WILDCARDS:
-        return (socket.gethostname(), socket.getfqdn())
-    return (f"[{host}]",) if ":" in host else (host,)
+    """Names a client may use for a server bound to `host`: itself, or for a wildcard the machine's names
+    and the addresses they resolve to."""
+    if host not in WILDCARDS:
+        return (f"[{host}]",) if ":" in host else (host,)
+    names = {socket.gethostname(), socket.getfqdn()}
+    try:
+        names.update(socket.gethostbyname_ex(socket.gethostname())[2])
+    except OSError:
+        pass
+    return tuple(sorted(names))
 
 
 def raise_file_limit() -> int:

@@ -129,3 +129,10 @@ def test_a_write_without_content_type_passes_only_with_a_credential_no_web_page_
         for with_certificate, status in ((True, 200), (False, 415)):
             with httpx.Client(verify=client_context(pki, with_certificate)) as client:
                 assert client.post(f"https://127.0.0.1:{port}/", content=b"{}").status_code == status
+
+
+def test_a_server_answers_to_the_address_it_is_bound_to():
+    from berth.web.serve import bound_names
+
+    assert bound_names("10.1.2.3") == ("10.1.2.3",) and bound_names("fd00::1") == ("[fd00::1]",)
+    assert socket.gethostname() in bound_names("0.0.0.0")
