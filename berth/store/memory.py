@@ -7,7 +7,8 @@ event with revision r sits at `history[r - compacted - 1]`.
 The window is bounded twice: by events (`retain`) and by bytes (`retain_bytes`: each event's key and value,
 the encodings watchers cached on it while it was delivered, and `EVENT_OVERHEAD` for its objects). Past
 1.25 times either bound the oldest events are compacted away down to it; a watch from a compacted revision
-gets `TooOld`.
+gets `TooOld`. A compaction that frees `TRIM_BYTES` or more asks the C allocator to hand the freed heap back
+(glibc's malloc_trim): without that, freed objects of a megabyte stay in the process's memory for good.
 
 A backend that commits in groups marks the store `dirty` in `_persist`: its write changes the current values
 at once (the same turn's later writes and reads see it) but is held in `_pending`, and enters the history and
@@ -18,6 +19,7 @@ back as they were at the last commit, so a failed commit leaves no trace.
 from __future__ import annotations
 
 import bisect
+import ctypes
 import threading
 
 from berth.store.interface import (
@@ -25,6 +27,17 @@ from berth.store.interface import (
 )
 
 EVENT_OVERHEAD = 400  # bytes of Python objects per retained event: Event, Record, key string, cache dict
+TRIM_BYTES = 8 << 20
+
+
+def _malloc_trim():
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to call
+        return None
+
+
+MALLOC_TRIM = _malloc_trim()
 
 
 def bucket_of(key: str) -> str:
@@ -209,10 +222,12 @@ class MemoryStore:
             if revision <= self._compacted:
                 return
             drop = revision - self._compacted
-            self._dropped = self._sizes[drop - 1]
+            freed, self._dropped = self._sizes[drop - 1] - self._dropped, self._sizes[drop - 1]
             del self._history[:drop], self._sizes[:drop]
             self._compacted = revision
             self._persist_compaction(revision)
+        if freed >= TRIM_BYTES and MALLOC_TRIM is not None:
+            MALLOC_TRIM(0)
 
     def _persist_compaction(self, revision: int) -> None:
         """Drop durable history at or below `revision`; nothing to do in memory."""

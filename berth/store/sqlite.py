@@ -11,7 +11,7 @@ Compaction deletes superseded rows and tombstones at or below the compacted revi
 event of each key -- so the log needs no index beyond its revision key: every write updates one B-tree,
 not two (about half of SQLite's cost per write). The file shrinks with its log: incremental auto-vacuum gives
 the pages compaction frees back after each compaction, an older file without it is vacuumed once on open,
-and the WAL file is cut back to `WAL_LIMIT` after checkpoints.
+and the WAL file is cut back to `WAL_LIMIT` after checkpoints (to nothing once a checkpoint copied it all).
 
 With `group_commit=True` a write only queues its row and marks the store `dirty`; the caller must call
 `flush()` (one transaction inserting every queued row, then COMMIT) before it acknowledges any of those
@@ -64,6 +64,13 @@ def hold_lock(path: str) -> int:
     return fd
 
 
+def wal_size(path: str) -> int:
+    try:
+        return os.path.getsize(path + "-wal")
+    except OSError:
+        return 0
+
+
 class SqliteStore(MemoryStore):
     """A `Store` persisted in one SQLite file; `path` may be ':memory:' for throwaway tests."""
 
@@ -108,11 +115,13 @@ class SqliteStore(MemoryStore):
         return db
 
     def _checkpoint_loop(self, every: float) -> None:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
         try:
             db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
             while not self._stop.wait(every):
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                busy, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if not busy and frames == copied and wal_size(self.path) > WAL_LIMIT:
+                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # all copied back: this only cuts the file
         except sqlite3.Error:
             pass  # the store is closing; the next open checkpoints what is left
         finally:
