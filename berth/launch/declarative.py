@@ -7,7 +7,8 @@ and starts the API server as a child process (`python -m berth.declarative.apise
 `state_dir` or in memory) serving HTTPS with client certificates, bearer tokens and RBAC; `insecure=True`
 serves plain HTTP with bearer tokens instead.  Once `/version` answers it starts the controller manager,
 the scheduler (in this process, or as a child process with `scheduler_process=True`) and one `AgentHost`
-with `nodes` agents on the chosen runtime, each with its own identity.  `stop()` undoes it all in
+with `nodes` agents on the chosen runtime, each with its own identity (process-runtime agents project
+their pods' ServiceAccount tokens under `<home>/pods`, as the kubelet).  `stop()` undoes it all in
 reverse order: agents terminate their processes, the children get SIGTERM (then SIGKILL).  State in
 `state_dir` survives, so the next start resumes from the store with the same credentials.
 """
@@ -114,7 +115,8 @@ class LocalCluster:
                 self.host = AgentHost(self.url, self._agents(), lease_interval=self.lease_interval,
                                       status_interval=self.status_interval, writers=self.agent_writers,
                                       credentials=self.identities.agents, node_tokens=self.identities.node_tokens,
-                                      log_token=self.identities.kubelet_token).start()
+                                      log_token=self.identities.kubelet_token,
+                                      token_dir=self.home / "pods" if self.runtime == "process" else None).start()
         except BaseException:
             self.stop()
             raise

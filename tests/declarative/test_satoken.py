@@ -15,10 +15,12 @@ from berth.declarative.apiserver.access import ALLOW, Chain
 from berth.declarative.apiserver.authn import ServiceAccountTokens, TokenFile
 from berth.declarative.apiserver.serviceaccounts import Issuer
 from berth.declarative.client import ApiError, Credentials, KubeClient
+from berth.launch.declarative import LocalCluster
 from berth.runtime import ManualClock
 from berth.runtime.fake import FakeRuntime
 from berth.store import MemoryStore
 from tests.apiserver.conftest import serving
+from tests.declarative.waiting import eventually
 
 
 def a_pod(name: str = "p", uid: str = "u1", **spec) -> dict:
@@ -102,4 +104,56 @@ def test_projected_token_authenticates_as_the_pods_service_account(tmp_path):
         review = as_pod.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", {})
         assert review["status"]["userInfo"]["username"] == "system:serviceaccount:default:default"
         assert review["status"]["userInfo"]["extra"]["authentication.kubernetes.io/pod-name"] == ["p"]
+        admin.close(), as_pod.close()
+
+
+def test_a_pool_makes_the_request_and_the_pod_starts_when_woken(tmp_path):
+    """With `run`, the TokenRequest leaves the caller (the host's lock): the containers wait until it is written."""
+    jobs, woken = [], []
+    requests = Requests([0.0])
+    tokens = TokenProjector(requests, tmp_path / "pods", ("127.0.0.1", 6443), clock=lambda: 0.0,
+                            run=jobs.append, wake=woken.append)
+    runtime = FakeRuntime(ManualClock())
+    agent = NodeAgent("n1", runtime, {"cpu": "1"}, tokens=tokens)
+    agent.observe(a_pod(), 0.0)
+    agent.sync(0.0)
+    assert requests.calls == [] and len(jobs) == 1 and "default/p/c" not in runtime._units
+    agent.sync(0.0)
+    assert len(jobs) == 1  # one request per pod while it is under way
+    jobs.pop()()
+    assert [p["metadata"]["name"] for p in woken] == ["p"] and requests.calls == [("default", "default", "p", "u1")]
+    agent.touch(woken[0])
+    agent.sync(0.0)
+    assert runtime._units["default/p/c"].spec.env[TOKEN_FILE_ENV].endswith("default_p_u1/token")
+
+
+def test_a_pod_forgotten_while_its_request_runs_leaves_no_file(tmp_path):
+    jobs = []
+    tokens = TokenProjector(Requests([0.0]), tmp_path / "pods", ("127.0.0.1", 1), clock=lambda: 0.0, run=jobs.append)
+    assert tokens.env(a_pod()) is None
+    tokens.forget(a_pod())
+    jobs.pop()()
+    assert not (tmp_path / "pods" / "default_p_u1").exists() and tokens.projected == {}
+
+
+SHOW_TOKEN = 'stat -c %a "$BERTH_SERVICE_ACCOUNT_TOKEN_FILE"; cat "$BERTH_SERVICE_ACCOUNT_TOKEN_FILE"; echo; sleep 60'
+
+
+def test_a_local_clusters_pod_reads_its_projected_token(tmp_path):
+    """Process-runtime agents project tokens: the pod's file is 0600 and authenticates as its ServiceAccount."""
+    with LocalCluster(state_dir=tmp_path / "state", nodes=1, runtime="process") as cluster:
+        admin = KubeClient(cluster.url, credentials=cluster.admin)
+        eventually(lambda: admin.list("serviceaccounts", "default")["items"], 30)
+        admin.create("pods", {"metadata": {"name": "reader"}, "spec": {"containers": [
+            {"name": "c", "image": "sh", "command": ["sh", "-c", SHOW_TOKEN]}]}}, "default")
+        def output():
+            lines = (cluster.host.logs("default", "reader", None, None, False) or b"").split()
+            return lines if len(lines) >= 2 else None
+        lines = eventually(output, 30)
+        assert lines[0] == b"600"
+        as_pod = KubeClient(cluster.url, credentials=Credentials(ca_file=cluster.admin.ca_file,
+                                                                 ca_data=cluster.admin.ca_data, token=lines[1].decode()))
+        review = as_pod.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", {})
+        assert review["status"]["userInfo"]["username"] == "system:serviceaccount:default:default"
+        assert review["status"]["userInfo"]["extra"]["authentication.kubernetes.io/pod-name"] == ["reader"]
         admin.close(), as_pod.close()

@@ -15,6 +15,8 @@ agents in one host.  Its shared reads (the pod informer) carry `credentials`; ea
 Node, its Lease, its pods' status and deletion) carry that node's own bearer token from `node_tokens`,
 so the API server's node authorisation sees every agent as itself.  The log endpoint answers only requests
 that carry `log_token` (the API server's credential for it; without one it refuses every request).
+With `token_dir`, each agent projects its pods' ServiceAccount tokens there (`satoken.TokenProjector`
+over the node's own client); the TokenRequests run in a small pool of their own, never under `lock`.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ import logging
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
 from berth.declarative.agent.logserver import LogServer
 from berth.declarative.agent.node import LEASE_NAMESPACE, NodeAgent
+from berth.declarative.agent.satoken import TokenProjector, token_requester
 from berth.declarative.client import ApiError, Credentials, Informer, KubeClient
 from berth.runtime import UnitState
 from berth.runtime.clock import Clock, SystemClock
@@ -42,7 +47,7 @@ class AgentHost:
                  lease_interval: float = 10.0, sync_interval: float = 0.2, writers: int = 4,
                  serve_logs: bool = True, status_interval: float = 60.0, relist_interval: float = 1.0,
                  credentials: Credentials | None = None, node_tokens: dict[str, str] | None = None,
-                 log_token: str | None = None) -> None:
+                 log_token: str | None = None, token_dir: str | Path | None = None) -> None:
         self.base_url, self.clock = base_url, clock or SystemClock()
         self.agents = {a.name: a for a in agents}
         self.lease_interval, self.sync_interval = lease_interval, sync_interval
@@ -51,6 +56,9 @@ class AgentHost:
         self.client = KubeClient(base_url, credentials=credentials)
         tokens = node_tokens or {}  # each node writes through a view of `client` with its own token
         self.node_clients = {name: self.client.for_token(tokens[name]) for name in self.agents if name in tokens}
+        self.token_pool = ThreadPoolExecutor(2, thread_name_prefix="agent-tokens") if token_dir else None
+        if token_dir:
+            self._project_tokens(Path(token_dir))
         self.writes_queue: queue.SimpleQueue = queue.SimpleQueue()
         self._writers = [threading.Thread(target=self._writer, name=f"agent-writer-{i}", daemon=True)
                          for i in range(writers)]
@@ -93,6 +101,8 @@ class AgentHost:
         with self.lock:
             for agent in self.agents.values():
                 agent.runtime.close()
+        if self.token_pool is not None:
+            self.token_pool.shutdown(cancel_futures=True)
         if self.log_server is not None:
             self.log_server.stop()
         self.client.close()
@@ -101,6 +111,21 @@ class AgentHost:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _project_tokens(self, root: Path) -> None:
+        """Give every agent without one a token projector writing as its own node, in the token pool."""
+        where = urlsplit(self.base_url)
+        server = (where.hostname or "127.0.0.1", where.port or (443 if where.scheme == "https" else 80))
+        for name, agent in self.agents.items():
+            if agent.tokens is None:
+                agent.tokens = TokenProjector(token_requester(self.client_of(name)), root, server,
+                                              run=self.token_pool.submit,
+                                              wake=lambda pod, agent=agent: self._wake(agent, pod))
+
+    def _wake(self, agent: NodeAgent, pod: dict) -> None:
+        with self.lock:
+            agent.touch(pod)
+            self.dirty.add(agent.name)
 
     # ---- registration and leases -----------------------------------------------------------------
     def register(self) -> None:

@@ -7,7 +7,8 @@ stopped.  Pods being deleted get their units stopped with the pod's
 `deletionGracePeriodSeconds`.  The Node object carries the capacity (the real machine's, or a
 declared one for fake nodes), the Ready condition, `127.0.0.1` as address and the log port.
 With a `satoken.TokenProjector` (`tokens`), a pod's containers start with its ServiceAccount token
-projected into a file, as the kubelet's (the projector's TokenRequest is the one call that leaves).
+projected into a file, as the kubelet's (the projector's TokenRequest is the one call that leaves; the
+host runs it in its pool, and the pod's containers start at the sync after the token is written).
 """
 
 from __future__ import annotations
@@ -112,6 +113,10 @@ class NodeAgent:
             if self.tokens is not None:
                 self.tokens.forget(record.pod)
 
+    def touch(self, pod: dict) -> None:
+        """Look at the pod again at the next sync (its token has come, say)."""
+        self.dirty.add(_key(pod))
+
     def stopping(self) -> bool:
         """True while a pod being deleted still waits for its units to stop."""
         return bool(self.terminating)
@@ -163,6 +168,8 @@ class NodeAgent:
 
     def _start_units(self, record: PodRecord) -> None:
         projected = self.tokens.env(record.pod) if self.tokens is not None else {}
+        if projected is None:
+            return  # its token is being requested: the projector wakes the pod once it is written
         for spec in unit_specs(record.pod):
             if projected:
                 spec = dataclasses.replace(spec, env={**projected, **spec.env})

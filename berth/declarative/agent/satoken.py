@@ -8,6 +8,10 @@ and `KUBERNETES_SERVICE_HOST`/`KUBERNETES_SERVICE_PORT`.  `refresh()` renews tok
 lifetime, as the kubelet does; `forget(pod)` removes the file when the pod goes.  A pod with
 `automountServiceAccountToken: false` gets nothing.  Callers: `node.NodeAgent` (the hook), the agents'
 host (which builds the projector with `token_requester(client)` over the node's own credential).
+
+The TokenRequest is a blocking HTTP call, and the agent calls `env` and `refresh` under its host's lock.
+Given `run` (the host's pool), requests run there instead: `env` answers None ("not yet") until the token
+is written, then `wake(pod)` tells the host to sync the pod again.  Without `run` they are made inline.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -51,49 +56,89 @@ def wants_token(pod: dict) -> bool:
 
 
 class TokenProjector:
-    """Tokens of the pods this agent runs, under `root`; `server` is the API server's (host, port)."""
+    """Tokens of the pods this agent runs, under `root`; `server` is the API server's (host, port).
+
+    `run(job)` runs a job away from the caller's locks (inline when None); `wake(pod)` is called, with no
+    lock of the projector held, once a pod's first request has ended (token written, or refused)."""
 
     def __init__(self, request: RequestToken, root: str | os.PathLike, server: tuple[str, int],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, run: Callable[[Callable[[], None]], object] | None = None,
+                 wake: Callable[[dict], None] = lambda pod: None) -> None:
         self.request, self.root, self.server, self.clock = request, Path(root), server, clock
+        self.run, self.wake = run or (lambda job: job()), wake
         self.projected: dict[str, tuple[dict, float]] = {}  # pod uid -> (pod, when to renew)
+        self.pending: set[str] = set()  # uids with a request under way
+        self.refused: set[str] = set()  # uids whose first request failed: they start without a token
+        self._lock = threading.Lock()
 
-    def env(self, pod: dict) -> dict[str, str]:
+    def env(self, pod: dict) -> dict[str, str] | None:
         """The environment of the pod's containers: the token file and the API server's address ({} when the
-        pod opts out or no token could be had; the failure is logged without the token)."""
-        if not wants_token(pod) or not self._project(pod):
+        pod opts out or no token could be had, the failure logged without the token; None while the first
+        request is under way)."""
+        if not wants_token(pod):
             return {}
+        uid = pod["metadata"].get("uid", "")
+        with self._lock:
+            asked = uid in self.projected or uid in self.pending or uid in self.refused
+        if not asked:
+            self._ask(pod)
+        with self._lock:
+            if uid in self.refused:
+                return {}
+            if uid not in self.projected:
+                return None
         host, port = self.server
         return {TOKEN_FILE_ENV: str(self.path(pod)), "KUBERNETES_SERVICE_HOST": host,
                 "KUBERNETES_SERVICE_PORT": str(port)}
 
     def refresh(self) -> None:
         now = self.clock()
-        for uid, (pod, renew_at) in list(self.projected.items()):
-            if now >= renew_at:
-                self._project(pod)
+        with self._lock:
+            due = [pod for uid, (pod, renew_at) in self.projected.items() if now >= renew_at and uid not in self.pending]
+        for pod in due:
+            self._ask(pod)
 
     def forget(self, pod: dict) -> None:
-        if self.projected.pop(pod["metadata"].get("uid", ""), None) is not None:
-            shutil.rmtree(self.path(pod).parent, ignore_errors=True)
+        uid = pod["metadata"].get("uid", "")
+        with self._lock:
+            known = self.projected.pop(uid, None) is not None or uid in self.pending
+            self.pending.discard(uid), self.refused.discard(uid)
+            if known:
+                shutil.rmtree(self.path(pod).parent, ignore_errors=True)
 
     def path(self, pod: dict) -> Path:
         meta = pod["metadata"]
         return self.root / f"{meta.get('namespace', 'default')}_{meta['name']}_{meta.get('uid', '')}" / "token"
 
-    def _project(self, pod: dict) -> bool:
-        meta = pod["metadata"]
+    def _ask(self, pod: dict) -> None:
+        with self._lock:
+            self.pending.add(pod["metadata"].get("uid", ""))
+        self.run(lambda: self._project(pod))
+
+    def _project(self, pod: dict) -> None:
+        """Request the token and write it, unless the pod was forgotten meanwhile; then wake the pod."""
+        meta, uid = pod["metadata"], pod["metadata"].get("uid", "")
         account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+        with self._lock:
+            first = uid not in self.projected
         try:
-            token, expires = self.request(meta.get("namespace", "default"), account, meta["name"], meta.get("uid", ""))
-            write_secret(self.path(pod), token)
+            token, expires = self.request(meta.get("namespace", "default"), account, meta["name"], uid)
+            with self._lock:
+                if uid in self.pending:
+                    write_secret(self.path(pod), token)
+                    now = self.clock()
+                    self.projected[uid] = (pod, now + REFRESH_AT * max(expires - now, 0.0))
         except (ApiError, httpx.HTTPError, OSError, KeyError, TypeError) as err:  # refused, or I/O: no token
             log.warning("no service account token for pod %s/%s: %s", meta.get("namespace"), meta["name"],
                         type(err).__name__)
-            return False
-        now = self.clock()
-        self.projected[meta.get("uid", "")] = (pod, now + REFRESH_AT * max(expires - now, 0.0))
-        return True
+            with self._lock:
+                if uid in self.pending and first:
+                    self.refused.add(uid)
+        finally:
+            with self._lock:
+                self.pending.discard(uid)
+        if first:
+            self.wake(pod)
 
 
 def write_secret(path: Path, text: str) -> None:
