@@ -61,3 +61,13 @@ def test_forbidden_appends_an_authorizers_reason_but_not_the_chains_fallback():
     attrs = attributes("GET", "/api/v1/namespaces/default/pods/x", b"")
     assert forbidden(BOB, attrs, "no relationship found").message.endswith('"default": no relationship found')
     assert forbidden(BOB, attrs, "no authorizer allowed it").message.endswith('"default"')
+
+
+def test_an_admission_refusal_is_the_whole_reason():
+    """A denial upstream makes in an admission plugin: '<resource> "<name>" is forbidden: <reason>', no 'User'."""
+    attrs = attributes("PATCH", "/api/v1/nodes/n2/status", b"")
+    problem = forbidden(BOB, attrs, 'node "n1" is not allowed to modify node "n2"', admission=True)
+    assert problem.message == 'nodes "n2" is forbidden: node "n1" is not allowed to modify node "n2"'
+    assert problem.details == {"name": "n2", "kind": "nodes"}
+    attrs = attributes("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", b"")
+    assert forbidden(BOB, attrs, "r", admission=True).message == "leases.coordination.k8s.io is forbidden: r"

@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from berth.declarative.apiserver.access import Attributes, User, Verdict
+from berth.declarative.apiserver.gate import forbidden
 from berth.declarative.apiserver.noderestriction import NodeAuthorizer, admit_create, admit_token_request
 from berth.declarative.names import LEASE_NAMESPACE
 from berth.store import MemoryStore
@@ -109,6 +110,39 @@ def test_node_may_not(authorizer, attrs, reason):
     decision = authorizer.authorize(N1, attrs)
     assert decision.verdict is Verdict.DENY
     assert reason in decision.reason
+
+
+MIRROR = 'pod does not have "kubernetes.io/config.mirror" annotation, node "n1" can only create mirror pods'
+WORDED = [
+    (res("patch", "nodes", "n2"), 'nodes "n2" is forbidden: node "n1" is not allowed to modify node "n2"'),
+    (res("update", "nodes", "n2", sub="status"), 'nodes "n2" is forbidden: node "n1" is not allowed to modify node "n2"'),
+    (res("create", "nodes", "n2"), 'nodes "n2" is forbidden: node "n1" is not allowed to modify node "n2"'),
+    (res("patch", "pods", "theirs", "default", "status"),
+     'pods "theirs" is forbidden: node "n1" can only update pod status for pods with spec.nodeName set to itself'),
+    (res("delete", "pods", "pending", "default"),
+     'pods "pending" is forbidden: node "n1" can only delete pods with spec.nodeName set to itself'),
+    (res("create", "pods", "theirs", "default", "eviction"),
+     'pods "theirs" is forbidden: node n1 can only evict pods with spec.nodeName set to itself'),
+    (res("create", "pods", namespace="default"), f"pods is forbidden: {MIRROR}"),
+    (res("delete", "nodes", "n1"), 'nodes "n1" is forbidden: User "system:node:n1" cannot delete resource "nodes" in'
+                                   ' API group "" at the cluster scope: node "n1" can only create, update and patch'
+                                   ' its own Node, never delete one'),
+    (res("update", "leases", "n2", LEASE_NAMESPACE, group=LEASE),
+     'leases.coordination.k8s.io "n2" is forbidden: User "system:node:n1" cannot update resource "leases" in API'
+     ' group "coordination.k8s.io" in the namespace "kube-node-lease": can only access node lease with the same'
+     ' name as the requesting node'),
+    (res("get", "secrets", "their-secret", "default"), 'secrets "their-secret" is forbidden: User "system:node:n1"'
+     ' cannot get resource "secrets" in API group "" in the namespace "default": no relationship found between'
+     " node 'n1' and this object"),
+]
+
+
+@pytest.mark.parametrize("attrs,message", WORDED, ids=lambda a: f"{a.verb}-{a.resource}-{a.subresource}-{a.name}"
+                         if isinstance(a, Attributes) else "")
+def test_403_wording_is_upstreams_admission_or_authorizer(authorizer, attrs, message):
+    """Refusals upstream makes in NodeRestriction read as that plugin's; the authorizer's keep 'User ... cannot'."""
+    decision = authorizer.authorize(N1, attrs)
+    assert forbidden(N1, attrs, decision.reason, decision.admission).message == message
 
 
 @pytest.mark.parametrize("user", [User("alice"), User("system:node:n1"), User("n1", groups=("system:nodes",)),

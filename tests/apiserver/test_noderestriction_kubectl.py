@@ -94,17 +94,22 @@ def test_node_changes_only_its_own_node_and_bound_pods(cluster):
     ok(cluster("n1", "label", "node", "n1", "zone=a"))
     assert "KubeletReady" in ok(cluster("admin", "get", "node", "n1", "-o", "jsonpath={.status.conditions}"))
     forbidden(cluster("n1", "patch", "node", "n2", "--subresource=status", "--type=merge", "-p", ready),
-              'node "n1" is not allowed to modify node "n2"')
-    forbidden(cluster("n1", "label", "node", "n2", "zone=a"), 'nodes "n2" is forbidden')
+              'nodes "n2" is forbidden: node "n1" is not allowed to modify node "n2"')
+    forbidden(cluster("n1", "label", "node", "n2", "zone=a"),
+              'nodes "n2" is forbidden: node "n1" is not allowed to modify node "n2"')
     forbidden(cluster("n1", "delete", "node", "n1"), 'User "system:node:n1" cannot delete resource "nodes"')
 
     running = json.dumps({"status": {"phase": "Running"}})
     ok(cluster("n1", "patch", "pod", "mine", "--subresource=status", "--type=merge", "-p", running))
     assert ok(cluster("n1", "get", "pod", "mine", "-o", "jsonpath={.status.phase}")) == "Running"
     forbidden(cluster("n1", "patch", "pod", "theirs", "--subresource=status", "--type=merge", "-p", running),
-              'node "n1" can only update pod status for pods with spec.nodeName set to itself')
-    forbidden(cluster("n1", "delete", "pod", "theirs"), 'node "n1" can only delete pods with spec.nodeName set to')
-    forbidden(cluster("n1", "create", "-f", "-", stdin=pod_yaml("new", "n1")), 'pods is forbidden')
+              'pods "theirs" is forbidden: node "n1" can only update pod status for pods with spec.nodeName set to'
+              ' itself')
+    forbidden(cluster("n1", "delete", "pod", "theirs"),
+              'pods "theirs" is forbidden: node "n1" can only delete pods with spec.nodeName set to itself')
+    forbidden(cluster("n1", "create", "-f", "-", stdin=pod_yaml("new", "n1")),
+              'pods is forbidden: pod does not have "kubernetes.io/config.mirror" annotation, node "n1" can only'
+              ' create mirror pods')
     assert "theirs" in ok(cluster("n1", "get", "pods"))  # reading is allowed
     assert ok(cluster("admin", "get", "pod", "theirs", "-o", "jsonpath={.status.phase}")) != "Running"
     ok(cluster("n1", "delete", "pod", "mine", "--grace-period=0", "--wait=false"))

@@ -78,6 +78,9 @@ class Verdict(Enum):
 class Decision:
     verdict: Verdict
     reason: str = ""
+    admission: bool = False
+    """The reason is the whole refusal, worded as upstream's admission plugins (NodeRestriction) answer it:
+    the 403 reads '<resource> "<name>" is forbidden: <reason>', without the 'User "u" cannot ...' part."""
 
 
 ALLOW = Decision(Verdict.ALLOW)

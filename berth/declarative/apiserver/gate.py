@@ -69,8 +69,20 @@ def _q(text: str) -> str:
     return orjson.dumps(text).decode()
 
 
-def forbidden(user: User, attrs: Attributes, reason: str = "") -> Problem:
-    """Upstream's 403: '<resource> "<name>" is forbidden: User "u" cannot <verb> ...[: reason]'."""
+def forbidden(user: User, attrs: Attributes, reason: str = "", admission: bool = False) -> Problem:
+    """Upstream's 403: '<resource> "<name>" is forbidden: User "u" cannot <verb> ...[: reason]', or with
+    `admission` (a refusal upstream makes in an admission plugin) '<resource> "<name>" is forbidden: <reason>'."""
+    text = reason if admission and reason else _cannot(user, attrs, reason)
+    if not attrs.resource_request:
+        return Problem(403, "Forbidden", f"forbidden: {text}", {})
+    qualified = f"{attrs.resource}.{attrs.api_group}" if attrs.api_group else attrs.resource
+    named = f"{qualified} {_q(attrs.name)}" if attrs.name else qualified
+    details = {"name": attrs.name, "group": attrs.api_group, "kind": attrs.resource}
+    return Problem(403, "Forbidden", f"{named} is forbidden: {text}", {k: v for k, v in details.items() if v})
+
+
+def _cannot(user: User, attrs: Attributes, reason: str) -> str:
+    """'User "u" cannot <verb> resource ... [: reason]' (the chain's fallback reason is left out)."""
     if not attrs.resource_request:
         text = f"User {_q(user.name)} cannot {attrs.verb} path {_q(attrs.path)}"
     else:
@@ -78,14 +90,7 @@ def forbidden(user: User, attrs: Attributes, reason: str = "") -> Problem:
         where = f"in the namespace {_q(attrs.namespace)}" if attrs.namespace else "at the cluster scope"
         text = (f"User {_q(user.name)} cannot {attrs.verb} resource {_q(resource)} in API group"
                 f" {_q(attrs.api_group)} {where}")
-    if reason and reason != NO_AUTHORIZER:
-        text = f"{text}: {reason}"
-    if not attrs.resource_request:
-        return Problem(403, "Forbidden", f"forbidden: {text}", {})
-    qualified = f"{attrs.resource}.{attrs.api_group}" if attrs.api_group else attrs.resource
-    named = f"{qualified} {_q(attrs.name)}" if attrs.name else qualified
-    details = {"name": attrs.name, "group": attrs.api_group, "kind": attrs.resource}
-    return Problem(403, "Forbidden", f"{named} is forbidden: {text}", {k: v for k, v in details.items() if v})
+    return f"{text}: {reason}" if reason and reason != NO_AUTHORIZER else text
 
 
 class Gate:
@@ -110,7 +115,7 @@ class Gate:
         decision = self.chain.authorize(user, attrs)
         if decision.verdict is Verdict.ALLOW:
             return attrs
-        return problem_response(forbidden(user, attrs, decision.reason))
+        return problem_response(forbidden(user, attrs, decision.reason, decision.admission))
 
     def authenticate(self, scope: dict) -> User | Unauthenticated | None:
         """The user, with system:authenticated; None when no credential came; Unauthenticated for a wrong one

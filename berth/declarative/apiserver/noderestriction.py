@@ -16,7 +16,10 @@ can widen a node's reach; for everyone else it has no opinion.  A node may
 What needs the request body is checked by the admission functions below, which the handlers call after
 authorisation: `admit_create` (`handlers.create`: a created Node or Lease must carry the node's own name)
 and `admit_token_request` (`serviceaccounts.token_request`: a TokenRequest must be bound to a pod on the
-node that runs as that service account).  Their 403s and the authorizer's reasons use upstream's wording.
+node that runs as that service account).  Their 403s and the authorizer's reasons use upstream's wording;
+the denials upstream makes in NodeRestriction rather than its authorizer (another node's Node, status or
+deletion of a pod not bound to the node, its eviction, creating a pod) are `refuse`d: the gate words them
+as that admission plugin does.
 The API server's `__main__` puts the authorizer first in the chain, before RBAC.
 """
 
@@ -52,6 +55,12 @@ def node_name(user: User) -> str | None:
 
 def deny(reason: str) -> Decision:
     return Decision(Verdict.DENY, reason)
+
+
+def refuse(reason: str) -> Decision:
+    """A denial upstream makes in its NodeRestriction admission plugin (its authorizer lets these through):
+    the 403 is worded as that plugin's, '<resource> "<name>" is forbidden: <reason>'."""
+    return Decision(Verdict.DENY, reason, admission=True)
 
 
 def modify_node(node: str, other: str) -> str:
@@ -101,13 +110,13 @@ class NodeAuthorizer:
         if attrs.verb == "create" and not attrs.name:
             return ALLOW  # a create names its Node in the body: `admit_create` checks it
         if attrs.verb == "create" or attrs.verb in WRITE:
-            return ALLOW if attrs.name == node else deny(modify_node(node, attrs.name))
+            return ALLOW if attrs.name == node else refuse(modify_node(node, attrs.name))
         return deny(f'node "{node}" can only create, update and patch its own Node, never {attrs.verb} one')
 
     def _node_status(self, node: str, attrs: Attributes) -> Decision:
         if attrs.verb == "get" or (attrs.verb in WRITE and attrs.name == node):
             return ALLOW
-        return deny(modify_node(node, attrs.name))
+        return refuse(modify_node(node, attrs.name)) if attrs.verb in WRITE else deny(modify_node(node, attrs.name))
 
     # ---- pods --------------------------------------------------------------------------------------------
     def _pod(self, node: str, attrs: Attributes) -> Decision:
@@ -116,7 +125,8 @@ class NodeAuthorizer:
         if attrs.verb == "delete":
             return self._if_bound(node, attrs, f'node "{node}" can only delete pods with spec.nodeName set to itself')
         if attrs.verb == "create":
-            return deny(f'node "{node}" can only create mirror pods, and berth serves none')
+            return refuse(f'pod does not have "kubernetes.io/config.mirror" annotation, node "{node}" can only'
+                          f' create mirror pods')
         return deny(f'unexpected operation "{attrs.verb}", node "{node}" can only create and delete mirror pods')
 
     def _pod_status(self, node: str, attrs: Attributes) -> Decision:
@@ -133,9 +143,10 @@ class NodeAuthorizer:
         return deny(f'unexpected operation "{attrs.verb}"')
 
     def _if_bound(self, node: str, attrs: Attributes, reason: str) -> Decision:
-        """ALLOW when the named pod is bound to `node` or does not exist (the handler then answers 404)."""
+        """ALLOW when the named pod is bound to `node` or does not exist (the handler then answers 404); else
+        NodeRestriction's refusal."""
         bound = self.bound_node(attrs.namespace, attrs.name) if attrs.name else ""
-        return ALLOW if bound is None or bound == node else deny(reason)
+        return ALLOW if bound is None or bound == node else refuse(reason)
 
     def bound_node(self, namespace: str, name: str) -> str | None:
         """The pod's current spec.nodeName ('' when unbound), or None when there is no such pod."""
