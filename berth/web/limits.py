@@ -28,7 +28,8 @@ class Limits:
     `ReadHeaderTimeout` is unset there); 10 s is ample for any honest client on the machine or a LAN."""
 
     handshake_timeout: float = 10.0
-    """Seconds a TLS handshake may take before the connection is closed: Go's `tls.Conn` handshake on
+    """Seconds a TLS handshake may take before the connection is closed, and as long again for a new
+    connection's first byte (its ClientHello), which starts the handshake: Go's `tls.Conn` handshake on
     kube-apiserver is bounded by the same 10 s (`TLSHandshakeTimeout` of its transports)."""
 
     max_body_bytes: int = 3 * MiB
