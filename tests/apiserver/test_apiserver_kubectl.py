@@ -62,7 +62,10 @@ def kubectl(cluster, tmp_path):
 
 
 class StandInLogs:
-    """A stand-in node agent's logs: every container says hello; nothing stops."""
+    """A stand-in node agent's logs: every container, on node-a, says hello; nothing stops."""
+
+    def node_of(self, namespace, pod):
+        return "node-a"
 
     def logs(self, namespace, pod, container, tail, previous):
         return f"hello from {pod}/{container}\n".encode()
@@ -77,8 +80,8 @@ class StandInLogs:
 @pytest.fixture
 def log_agent(cluster):
     """The agents' real log endpoint (`LogServer`) on loopback, over a stand-in source; it answers only the
-    token the cluster's API server presents (`--kubelet-token-file`)."""
-    server = LogServer(StandInLogs(), token=cluster.identities.kubelet_token).start()
+    token the cluster's API server derives for node-a from its `--kubelet-token-file`."""
+    server = LogServer(StandInLogs(), token=cluster.identities.kubelet_token, nodes=["node-a"]).start()
     yield server.port
     server.stop()
 

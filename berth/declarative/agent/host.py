@@ -14,7 +14,8 @@ server's `pods/log` proxies to (`follow=true` streams new output until the conta
 agents in one host.  Its shared reads (the pod informer) carry `credentials`; each node's writes (its
 Node, its Lease, its pods' status and deletion) carry that node's own bearer token from `node_tokens`,
 so the API server's node authorisation sees every agent as itself.  The log endpoint answers only requests
-that carry `log_token` (the API server's credential for it; without one it refuses every request).
+that carry the token derived from `log_token` (the API server's secret for it) for the node that runs the
+requested pod (`logtoken`); without a `log_token` it refuses every request.
 With `token_dir`, each agent projects its pods' ServiceAccount tokens there (`satoken.TokenProjector`
 over the node's own client); the TokenRequests run in a small pool of their own, never under `lock`.
 """
@@ -66,7 +67,7 @@ class AgentHost:
         self.dirty: set[str] = set()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.log_server = LogServer(self, token=log_token) if serve_logs else None
+        self.log_server = LogServer(self, token=log_token, nodes=self.agents) if serve_logs else None
         for agent in agents:
             agent.log_port = self.log_server.port if self.log_server else 0
         selector = f"spec.nodeName={agents[0].name}" if len(agents) == 1 else "spec.nodeName!="
@@ -250,6 +251,12 @@ class AgentHost:
                     return not states or states[0] is None or states[0].state not in (UnitState.RUNNING,
                                                                                       UnitState.STOPPING)
         return True
+
+    def node_of(self, namespace: str, pod: str) -> str | None:
+        """The agent that runs the pod, or None when none here does."""
+        key = f"{namespace}/{pod}"
+        with self.lock:
+            return next((name for name, agent in self.agents.items() if key in agent.pods), None)
 
     def logs(self, namespace: str, pod: str, container: str | None, tail: int | None, previous: bool) -> bytes | None:
         with self.lock:

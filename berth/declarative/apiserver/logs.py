@@ -5,9 +5,10 @@ kubelet. A node agent publishes its port in Node `status.daemonEndpoints.kubelet
 address in `status.addresses` (InternalIP; 127.0.0.1 when absent); the annotation `berth.dev/log-endpoint`
 (a base URL such as 'http://127.0.0.1:10250') overrides both. `AgentLogProxy` then streams
 `GET {base}/containerLogs/{namespace}/{pod}/{container}?follow=&tailLines=&previous=&...` from it.
-Each request carries `Authorization: Bearer <token>`, the credential the agents' log endpoints accept (the
-API server's `--kubelet-token-file`); an agent that refuses it is a 502 for the client, whose own
-credentials were fine.  Other deployments (the simulator, tests) may pass any object that fills `LogSource`.
+Each request carries `Authorization: Bearer <token>` with the token derived from the API server's secret
+(`--kubelet-token-file`) for the node that runs the pod (`logtoken.node_log_token`), never the secret
+itself: a node that advertises an address of its own captures a token that opens only its own pods' logs.
+An agent that refuses it is a 502 for the client, whose own credentials were fine.  Other deployments (the simulator, tests) may pass any object that fills `LogSource`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import AsyncIterator, Protocol
 import httpx
 
 from berth.declarative.apiserver.status import Problem
+from berth.declarative.logtoken import node_log_token
 
 LOG_ENDPOINT_ANNOTATION = "berth.dev/log-endpoint"
 LOG_PARAMS = ("follow", "tailLines", "sinceSeconds", "timestamps", "previous", "limitBytes")
@@ -37,11 +39,16 @@ class LogSource(Protocol):
 
 
 class AgentLogProxy:
-    """The default `LogSource`: proxies to the node's agent, sending `token` as its bearer credential."""
+    """The default `LogSource`: proxies to the node's agent, sending the token derived from `token` (the
+    shared secret) for that node as its bearer credential."""
 
     def __init__(self, timeout: float = 10.0, *, token: str | None = None) -> None:
         self.timeout = timeout
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._secret = token
+
+    def headers(self, node: str) -> dict[str, str]:
+        """The Authorization header for `node`'s agent (none without a secret)."""
+        return {"Authorization": f"Bearer {node_log_token(self._secret, node)}"} if self._secret else {}
 
     async def open(self, pod, node, container, params):
         name = pod["metadata"]["name"]
@@ -55,7 +62,7 @@ class AgentLogProxy:
         client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, read=None))
         try:
             request = client.build_request("GET", url, params={k: v for k, v in params.items() if k in LOG_PARAMS},
-                                           headers=self._headers)
+                                           headers=self.headers(node["metadata"]["name"]))
             response = await client.send(request, stream=True)
         except httpx.HTTPError as err:
             await client.aclose()
