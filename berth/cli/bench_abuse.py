@@ -43,8 +43,8 @@ def abuse(
     --big-bodies clients that post 10 MB bodies in a loop, while one authenticated client GETs a
     cheap resource every --interval seconds.  Reported: that client's p50/p99/max latency and
     errors; the server's peak resident memory (VmHWM) and open file descriptors; and, per kind of
-    hostile client, connections opened, refused (connect failed) and evicted (ended by the
-    server), with the big bodies' answers.  A well-guarded server keeps the normal client's p99
+    hostile client, connections opened, refused (connect failed), cut in their TLS handshake and
+    evicted (ended by the server), with the big bodies' answers.  A well-guarded server keeps the normal client's p99
     under a second and its memory flat.
     """
     from berth.model import ValidationError
@@ -88,9 +88,10 @@ def _print(result) -> None:
                   f"{result.p99_ms:.1f}", f"{result.max_ms:.1f}", str(result.server_peak_rss_mib),
                   str(result.server_peak_fds))
     Console().print(table)
-    clients = Table("hostile clients", "opened", "refused", "evicted", "peak open", "answers",
-                    title="what the hostile clients saw")
+    clients = Table("hostile clients", "opened", "refused", "cut in TLS handshake", "evicted", "peak open",
+                    "answers", title="what the hostile clients saw")
     for kind, row in result.clients.items():
-        clients.add_row(kind, str(row["opened"]), str(row["refused"]), str(row["evicted"]), str(row["peak_open"]),
+        clients.add_row(kind, str(row["opened"]), str(row["refused"]), str(row["cut"]), str(row["evicted"]),
+                        str(row["peak_open"]),
                         ", ".join(f"{k}: {v}" for k, v in sorted(row["answers"].items())) or "-")
     Console().print(clients)

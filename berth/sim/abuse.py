@@ -8,7 +8,8 @@ own (`berth.sim.abusers`): `load.half_open` half-open connections spread over `l
 Meanwhile one authenticated client GETs a cheap resource every `load.interval` seconds, and a sampler reads
 the server's /proc/<pid>/status (VmHWM, the peak resident set) and counts its open descriptors.  The result
 (`AbuseResult.to_dict()`) has the normal client's p50/p99/max latency and errors, the server's peak RSS and
-fds, and what the hostile clients saw: connections opened, refused and evicted, big-body answers.
+fds, and what the hostile clients saw: connections opened, refused (TCP), cut in their TLS handshake
+and evicted, big-body answers.
 """
 
 from __future__ import annotations
@@ -164,9 +165,11 @@ def _collect(procs, queue, wait: float) -> dict:
             p.kill()
     out: dict = {}
     for t in tallies:
-        row = out.setdefault(t.kind, {"opened": 0, "refused": 0, "evicted": 0, "peak_open": 0, "answers": {}})
+        row = out.setdefault(t.kind, {"opened": 0, "refused": 0, "cut": 0, "evicted": 0, "peak_open": 0,
+                                      "answers": {}})
         row["opened"] += t.opened
         row["refused"] += t.refused
+        row["cut"] += t.cut
         row["evicted"] += t.evicted
         row["peak_open"] += t.peak_open
         for code, n in t.answers.items():

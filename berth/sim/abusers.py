@@ -37,7 +37,10 @@ class Tally:
     kind: str
     opened: int = 0
     refused: int = 0
-    """Connects (or TLS handshakes) that failed or timed out."""
+    """TCP connects that failed or timed out."""
+    cut: int = 0
+    """TLS handshakes that failed or timed out after the TCP connect: the server evicting a connection
+    still in its handshake (oldest first, when its connection counts are full) ends up here."""
     evicted: int = 0
     """Connections the server ended while the client still held them."""
     answers: Counter = field(default_factory=Counter)
@@ -91,13 +94,22 @@ class Aim:
 
 
 async def _connect(aim: Aim, tally: Tally, gate: asyncio.Semaphore, handshake: bool = True):
+    """A TCP connection (a failure counts as refused), then its TLS handshake if any (a failure: cut)."""
     async with gate:
+        deadline = time.monotonic() + CONNECT_TIMEOUT
         try:
-            streams = await asyncio.wait_for(asyncio.open_connection(aim.host, aim.port,
-                                                                     ssl=aim.context(handshake)), CONNECT_TIMEOUT)
-        except (asyncio.TimeoutError, OSError, ssl.SSLError):
+            streams = await asyncio.wait_for(asyncio.open_connection(aim.host, aim.port), CONNECT_TIMEOUT)
+        except (asyncio.TimeoutError, OSError):
             tally.refused += 1
             return None
+        context = aim.context(handshake)
+        if context is not None:
+            try:
+                await asyncio.wait_for(streams[1].start_tls(context), max(0.01, deadline - time.monotonic()))
+            except (asyncio.TimeoutError, OSError, ssl.SSLError):
+                tally.cut += 1
+                streams[1].transport.abort()
+                return None
     tally.opened += 1
     tally.add_open(1)
     return streams
