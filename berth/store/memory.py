@@ -223,14 +223,16 @@ class MemoryStore:
                 return
             drop = revision - self._compacted
             freed, self._dropped = self._sizes[drop - 1] - self._dropped, self._sizes[drop - 1]
+            dropped = self._history[:drop]
             del self._history[:drop], self._sizes[:drop]
             self._compacted = revision
-            self._persist_compaction(revision)
+            self._persist_compaction(revision, dropped)
         if freed >= TRIM_BYTES and MALLOC_TRIM is not None:
             MALLOC_TRIM(0)
 
-    def _persist_compaction(self, revision: int) -> None:
-        """Drop durable history at or below `revision`; nothing to do in memory."""
+    def _persist_compaction(self, revision: int, dropped: list[Event]) -> None:
+        """Drop durable history at or below `revision` (`dropped`: the events just compacted, oldest first);
+        nothing to do in memory."""
 
     def flush(self) -> None:
         """Nothing to make durable in memory."""

@@ -6,9 +6,9 @@ Every write inserts its row and commits before the in-memory history changes and
 answered, so an acknowledged write survives `kill -9` of the process (WAL with synchronous=NORMAL survives
 process death; `sync="full"` also fsyncs each commit for power loss). On open, the log is replayed into
 memory; rows above the compacted revision also rebuild the watch window.
-Compaction deletes superseded rows and tombstones at or below the compacted revision. The rows it keeps
-(each key's value as of that revision) are known from memory -- the current records and the first later
-event of each key -- so the log needs no index beyond its revision key: every write updates one B-tree,
+Compaction deletes superseded rows and tombstones at or below the compacted revision. The rows it deletes
+are known from the compacted events themselves -- the row each one replaced, and each delete's own -- so the
+log needs no index beyond its revision key: every write updates one B-tree,
 not two (about half of SQLite's cost per write). The file shrinks with its log: incremental auto-vacuum gives
 the pages compaction frees back after each compaction, an older file without it is vacuumed once on open,
 and the WAL file is cut back to `WAL_LIMIT` after checkpoints (to nothing once a checkpoint copied it all).
@@ -194,38 +194,15 @@ class SqliteStore(MemoryStore):
                 db.execute("ROLLBACK")
             raise
 
-    def _persist_compaction(self, revision: int) -> None:
-        keep = self._rows_as_of(revision)
+    def _persist_compaction(self, revision: int, dropped: list[Event]) -> None:
+        rows = superseded(dropped)
 
         def work(db: sqlite3.Connection) -> None:
-            db.execute("CREATE TEMP TABLE IF NOT EXISTS keep (rev INTEGER PRIMARY KEY)")
-            db.execute("DELETE FROM temp.keep")
-            db.executemany("INSERT INTO temp.keep (rev) VALUES (?)", ((rev,) for rev in keep))
-            db.execute("DELETE FROM log WHERE rev <= ? AND rev NOT IN (SELECT rev FROM temp.keep)", (revision,))
-            db.execute("DELETE FROM temp.keep")
+            db.executemany("DELETE FROM log WHERE rev = ?", ((rev,) for rev in rows))
             db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('compacted', ?)", (revision,))
 
         self._transaction(work)
         self._db.executescript("PRAGMA incremental_vacuum;")
-
-    def _rows_as_of(self, revision: int) -> list[int]:
-        """The revision of each key's row that holds its value as of `revision` (keys deleted by then: none).
-
-        A key unchanged since `revision` holds its current record; a key changed later held the `prev` of
-        its first change after `revision` (the retained history starts just above `revision`)."""
-        keep: list[int] = []
-        changed: set[str] = set()
-        for event in self._history:
-            key = event.record.key
-            if key not in changed:
-                changed.add(key)
-                if event.prev is not None and event.prev.mod_revision <= revision:
-                    keep.append(event.prev.mod_revision)
-        for records in self._buckets.values():
-            for key, rec in records.items():
-                if rec.mod_revision <= revision and key not in changed:
-                    keep.append(rec.mod_revision)
-        return keep
 
     def close(self) -> None:
         try:
@@ -242,3 +219,14 @@ class SqliteStore(MemoryStore):
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None
+
+
+def superseded(dropped: list[Event]) -> list[int]:
+    """The rows a compaction over `dropped` (every event between the old and the new compacted revision)
+    deletes: the row each of them replaced (its `prev`), and its own row if it is a delete.  What stays
+    is each key's value as of the new revision, so the work is proportional to the events compacted, not to
+    the whole log (measured in `berth bench declarative`: a scan of every key per compaction cost ~8% of the
+    API server's CPU once the byte bound made compactions happen during the run)."""
+    rows = [event.prev.mod_revision for event in dropped if event.prev is not None]
+    rows += [event.record.mod_revision for event in dropped if event.kind == DELETE]
+    return rows
