@@ -138,3 +138,28 @@ def test_the_api_server_refuses_plain_http_without_insecure():
     out = subprocess.run([sys.executable, "-m", "berth.declarative.apiserver", "--store", "memory://", "--port",
                           "0"], capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "--insecure" in out.stderr
+
+
+POD = b'{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "%s"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}'
+
+
+def test_a_pod_create_a_web_page_could_send_is_refused_and_creates_nothing(cluster):
+    """What a browser page can send across origins without a preflight (a body with no Content-Type, or
+    text/plain, and no credentials), or through a DNS name rebound to 127.0.0.1 (a foreign Host), never
+    reaches the API: 415 and 421, and no pod exists afterwards."""
+    url = f"{cluster.url}/api/v1/namespaces/default/pods"
+    ca = ssl.create_default_context(cafile=str(cluster.state_dir / "pki" / "ca.crt"))
+    admin = Credentials.from_kubeconfig(cluster.kubeconfig).ssl_context()
+    attempts = [
+        (ca, {}, POD % b"no-type"),                                          # a Blob: no Content-Type
+        (ca, {"Content-Type": "text/plain"}, POD % b"plain-text"),           # a "simple request"
+        (admin, {"Content-Type": "text/plain"}, POD % b"plain-text-admin"),  # even with the admin's certificate
+        (admin, {"Content-Type": "application/json", "Host": "attacker.example:6443"}, POD % b"rebound"),
+    ]
+    codes = []
+    for context, headers, body in attempts:
+        with httpx.Client(verify=context) as http:
+            codes.append(http.post(url, content=body, headers=headers).status_code)
+    assert codes == [415, 415, 415, 421]
+    names = kubectl(cluster.kubeconfig, "get", "pods", "-o", "name").stdout.split()
+    assert not [n for n in names if n.split("/")[1] in ("no-type", "plain-text", "plain-text-admin", "rebound")]
