@@ -17,21 +17,22 @@ from berth.store import MemoryStore
 
 
 @contextlib.contextmanager
-def serving(app):
-    """Run `app` with uvicorn on a free loopback port in a thread; yields the base URL."""
+def serving(app, **options):
+    """Run `app` with uvicorn on a free loopback port in a thread (`options`: more of uvicorn's Config, such as
+    ssl_certfile and ssl_keyfile for HTTPS); yields the base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           timeout_graceful_shutdown=1))
+                                           timeout_graceful_shutdown=1, **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if 'ssl_certfile' in options else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(10)

@@ -4,44 +4,18 @@ never another node or a pod that is not its own (403, upstream's wording).  The 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import socket
 import subprocess
-import threading
-import time
-from pathlib import Path
 
 import pytest
-import uvicorn
 
 from berth.declarative.apiserver.__main__ import build, parser
 from berth.launch.pki import ClusterPKI
+from tests.apiserver.conftest import serving
 
 USERS = {"berth-admin": ("system:masters",), "system:node:n1": ("system:nodes",), "system:node:n2": ("system:nodes",)}
 WHO = {"admin": "berth-admin", "n1": "system:node:n1", "n2": "system:node:n2"}
-
-
-@contextlib.contextmanager
-def serving_tls(app, cert: Path, key: Path):
-    """Run `app` with uvicorn over TLS on a free loopback port in a thread; yields the base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=1,
-                            ssl_certfile=str(cert), ssl_keyfile=str(key))
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"https://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @pytest.fixture
@@ -53,7 +27,7 @@ def cluster(tmp_path, kubectl_path):
     tokens = pki.tokens(USERS)
     args = parser().parse_args(["--store", "memory://", "--tls-cert-file", str(cert), "--tls-private-key-file",
                                 str(key), "--token-auth-file", str(pki.tokens_file)])
-    with serving_tls(build(args), cert, key) as url:
+    with serving(build(args), ssl_certfile=str(cert), ssl_keyfile=str(key)) as url:
         def run(who: str, *argv: str, stdin: str | None = None) -> subprocess.CompletedProcess:
             flags = [f"--server={url}", f"--certificate-authority={pki.file('ca.crt')}",
                      f"--token={tokens[WHO[who]]}", "--namespace=default"]
