@@ -14,7 +14,8 @@ from berth.declarative.client import ApiError, Credentials, KubeClient
 from berth.declarative.names import LEASE_NAMESPACE
 from berth.launch.pki import ClusterPKI
 from berth.runtime import FakeRuntime
-from tests.apiserver.test_noderestriction_kubectl import USERS, serving_tls
+from tests.apiserver.conftest import serving
+from tests.apiserver.test_noderestriction_kubectl import USERS
 
 
 def wait_for(check, what: str, seconds: float = 15.0):
@@ -34,7 +35,7 @@ def test_agents_do_their_whole_job_with_node_credentials(tmp_path):
     args = parser().parse_args(["--store", "memory://", "--tls-cert-file", str(cert), "--tls-private-key-file",
                                 str(key), "--token-auth-file", str(pki.tokens_file)])
     ca = str(pki.file("ca.crt"))
-    with serving_tls(build(args), cert, key) as url:
+    with serving(build(args), ssl_certfile=str(cert), ssl_keyfile=str(key)) as url:
         node_tokens = {n: tokens[f"system:node:{n}"] for n in ("n1", "n2")}
         agents = [NodeAgent(n, FakeRuntime(), {"cpu": "4", "memory": "8Gi", "pods": "110"}) for n in node_tokens]
         host = AgentHost(url, agents, lease_interval=0.2, status_interval=0.2, serve_logs=False,
@@ -78,7 +79,7 @@ def test_agents_token_requests_pass_only_for_their_own_pods(tmp_path):
                                 str(key), "--token-auth-file", str(pki.tokens_file),
                                 "--service-account-key-file", str(pki.service_account_key())])
     ca = str(pki.file("ca.crt"))
-    with serving_tls(build(args), cert, key) as url:
+    with serving(build(args), ssl_certfile=str(cert), ssl_keyfile=str(key)) as url:
         admin = KubeClient(url, credentials=Credentials(server=url, ca_file=ca, token=tokens["berth-admin"]))
         n1 = KubeClient(url, credentials=Credentials(server=url, ca_file=ca, token=tokens["system:node:n1"]))
         try:
