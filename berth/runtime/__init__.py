@@ -6,7 +6,8 @@ subprocesses with log files) and `fake` (in-memory timers, for thousands of agen
 process).  `Clock`s live in `clock`.
 """
 
-from berth.runtime.base import RestartPolicy, Runtime, UnitSpec, UnitState, UnitStatus
+from berth.runtime.base import (ExecResult, Mount, RestartPolicy, Runtime, UnitResources, UnitSpec, UnitState,
+                                UnitStatus, Usage)
 from berth.runtime.clock import Clock, ManualClock, SystemClock
 from berth.runtime.fake import FakeRuntime
 from berth.runtime.process import ProcessRuntime
@@ -17,5 +18,5 @@ RUNTIMES = {
 }
 """Runtime factories by name; each accepts `clock=` as a keyword argument."""
 
-__all__ = ["Clock", "FakeRuntime", "ManualClock", "ProcessRuntime", "RUNTIMES", "RestartPolicy", "Runtime",
-           "SystemClock", "UnitSpec", "UnitState", "UnitStatus"]
+__all__ = ["Clock", "ExecResult", "FakeRuntime", "ManualClock", "Mount", "ProcessRuntime", "RUNTIMES", "RestartPolicy",
+           "Runtime", "SystemClock", "UnitResources", "UnitSpec", "UnitState", "UnitStatus", "Usage"]

@@ -50,12 +50,38 @@ class UnitState(str, enum.Enum):
 
 
 @dataclass(frozen=True)
+class UnitResources:
+    """What a unit may use.  Requests weigh it against others under contention; limits are enforced
+    (a unit over its memory limit is killed and reported with reason `OOMKilled`, exit code 137).
+    None: no request or no limit."""
+
+    cpu_request_millis: int | None = None
+    cpu_limit_millis: int | None = None
+    memory_request_bytes: int | None = None
+    memory_limit_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host directory (`source`) seen by the unit at `target` (emptyDir and hostPath volumes, a
+    projected token's directory)."""
+
+    source: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
 class UnitSpec:
     """What to run.  `name` is the caller's key, unique within one runtime (e.g. `ns/pod/ctr`).
 
-    `command` is the argv (program first); `env` is added to a minimal environment; `workdir`
-    is the working directory (None: the runtime's own).  `options` carries runtime-specific
-    knobs as strings, e.g. the fake runtime's `exit-after` and `exit-code`.
+    `command` is the argv (program first; empty: the image's own entry point); `env` is added to a
+    minimal environment; `workdir` is the working directory (None: the runtime's own).  `image` is
+    what a runtime that runs images runs it from (a container image reference, a VM image name; the
+    process runtime ignores it).  `group` names the units that share one network namespace and one
+    address (a pod's containers; '' for a unit of its own).  `resources` and `mounts` as their
+    types say.  `options` carries runtime-specific knobs as strings, e.g. the fake runtime's
+    `exit-after` and `exit-code`.
     """
 
     name: str
@@ -64,6 +90,10 @@ class UnitSpec:
     workdir: str | None = None
     restart: RestartPolicy = RestartPolicy.ALWAYS
     options: Mapping[str, str] = field(default_factory=dict)
+    image: str = ""
+    group: str = ""
+    resources: UnitResources = field(default_factory=UnitResources)
+    mounts: tuple[Mount, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -85,6 +115,28 @@ class UnitStatus:
     finished_at: float | None = None
     pid: int | None = None
     message: str = ""
+    reason: str = ""
+    """Why it is in its state, in the kubelet's words where it has them: while WAITING
+    `ContainerCreating`, `ErrImagePull`, `ImagePullBackOff`, `CrashLoopBackOff`; when terminal
+    `Completed`, `Error`, `OOMKilled`; '' when the runtime has nothing to add."""
+    ip: str | None = None
+    """The unit's (its group's) address when it has one of its own; None when it shares the host's."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a unit has used: CPU seconds since it started, and memory now, in bytes."""
+
+    cpu_seconds: float
+    memory_bytes: int
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """A command run inside a unit: its exit code and its combined output."""
+
+    exit_code: int
+    output: bytes
 
 
 @runtime_checkable
@@ -108,6 +160,9 @@ class Runtime(Protocol):
     - `logs(name, tail=None, previous=False)` returns the unit's combined stdout/stderr (the
       current run, or the previous run's with `previous`), the last `tail` lines if given;
       unknown units give `None`.
+    - `exec(name, argv, timeout)` runs `argv` inside a running unit (its namespaces, its
+      filesystem) and waits for it, at most `timeout` seconds; None for an unknown or stopped unit.
+    - `usage(name)` is what the unit has used (from its cgroup where it has one); None when unknown.
     - `close()` stops every unit with no grace and releases resources.
     """
 
@@ -126,6 +181,10 @@ class Runtime(Protocol):
     def names(self) -> list[str]: ...
 
     def logs(self, name: str, tail: int | None = None, previous: bool = False) -> bytes | None: ...
+
+    def exec(self, name: str, argv: tuple[str, ...], timeout: float = 30.0) -> ExecResult | None: ...
+
+    def usage(self, name: str) -> Usage | None: ...
 
     def close(self) -> None: ...
 
