@@ -7,6 +7,15 @@ policy and back-off then apply exactly as in the process runtime.  A stop takes 
 heap, so `sync()` costs only the units whose time has come: one Python process can host
 thousands of agents, each with its own `FakeRuntime`.  Logs are one synthetic line per run.
 Used by the benchmarks, the simulator and tests of the agents.
+
+Deterministic answers where a real runtime would measure or run something:
+- reasons as the kubelet's: `Completed` (exit 0) / `Error` (other codes) when terminal or
+  stopped, `CrashLoopBackOff` while waiting out a restart back-off, `OOMKilled` for exit code 137
+  when the unit has a memory limit (the `exit-code` option can thus simulate an OOM kill);
+- `exec` in a RUNNING unit runs nothing: `echo A B` answers `A B\n` with 0, `true` 0, `false` 1,
+  any other program 127 with `<program>: not found`;
+- `usage` is the unit's CPU request (default 100m, at most its limit) times the seconds it has
+  been running in this run, and its memory request (default 16 MiB, at most its limit).
 """
 
 from __future__ import annotations
@@ -15,8 +24,14 @@ import heapq
 import itertools
 from dataclasses import dataclass, replace
 
-from berth.runtime.base import UnitSpec, UnitState, UnitStatus, backoff_delay, tail_lines
+from berth.runtime.base import ExecResult, UnitSpec, UnitState, UnitStatus, Usage, backoff_delay, tail_lines
 from berth.runtime.clock import Clock, SystemClock
+
+
+DEFAULT_CPU_MILLIS = 100
+DEFAULT_MEMORY_BYTES = 16 * 2**20
+_EXEC = {"true": (0, None), "false": (1, None), "echo": (0, "echo")}
+"""Programs `exec` knows: exit code and what it prints (None: nothing; 'echo': its arguments)."""
 
 
 @dataclass
@@ -68,7 +83,8 @@ class FakeRuntime:
         if unit is None or unit.status.state.terminal or unit.status.state is UnitState.STOPPING:
             return
         if unit.status.state is UnitState.WAITING:
-            self._set(unit, state=UnitState.STOPPED, finished_at=self.clock.now())
+            self._set(unit, state=UnitState.STOPPED, finished_at=self.clock.now(),
+                      reason=_reason(unit, unit.status.exit_code or 0))
             return
         delay = min(max(0.0, grace), _float(unit.spec, "stop-after") or 0.0)
         self._set(unit, state=UnitState.STOPPING)
@@ -94,6 +110,25 @@ class FakeRuntime:
         line = f"fake unit {name} run {unit.status.restarts} started at {unit.status.started_at}\n"
         return tail_lines(line.encode(), tail)
 
+    def exec(self, name: str, argv: tuple[str, ...], timeout: float = 30.0) -> ExecResult | None:
+        unit = self._units.get(name)
+        if unit is None or unit.status.state is not UnitState.RUNNING or not argv:
+            return None
+        code, output = _EXEC.get(argv[0], (127, None))
+        if output == "echo":
+            return ExecResult(code, (" ".join(argv[1:]) + "\n").encode())
+        return ExecResult(code, f"{argv[0]}: not found\n".encode() if code == 127 else b"")
+
+    def usage(self, name: str) -> Usage | None:
+        unit = self._units.get(name)
+        if unit is None:
+            return None
+        res, status = unit.spec.resources, unit.status
+        millis = min(res.cpu_request_millis or DEFAULT_CPU_MILLIS, res.cpu_limit_millis or 1 << 62)
+        ran = (status.finished_at or self.clock.now()) - status.started_at if status.started_at is not None else 0.0
+        memory = min(res.memory_request_bytes or DEFAULT_MEMORY_BYTES, res.memory_limit_bytes or 1 << 62)
+        return Usage(cpu_seconds=max(0.0, ran) * millis / 1000, memory_bytes=memory)
+
     def close(self) -> None:
         self._units.clear()
         self._timers.clear()
@@ -102,14 +137,14 @@ class FakeRuntime:
     # ---- timers --------------------------------------------------------------------------------
     def _run(self, unit: _Unit, restarts: int) -> None:
         self._set(unit, state=UnitState.RUNNING, restarts=restarts, started_at=self.clock.now(),
-                  finished_at=None, message="")
+                  finished_at=None, message="", reason="")
         after = _float(unit.spec, "exit-after")
         if after is not None:
             self._timer(unit, after, "exit")
 
     def _fire(self, unit: _Unit, what: str, when: float) -> None:
         if what == "stopped":
-            self._set(unit, state=UnitState.STOPPED, exit_code=143, finished_at=when)
+            self._set(unit, state=UnitState.STOPPED, exit_code=143, finished_at=when, reason="Error")
         elif what == "restart":
             unit.previous_log = self.logs(unit.spec.name) or b""
             self._run(unit, unit.status.restarts + 1)
@@ -120,11 +155,12 @@ class FakeRuntime:
         if unit.spec.restart.restarts(code):
             delay = backoff_delay(unit.crashes, self.backoff, self.max_backoff)
             unit.crashes += 1
-            self._set(unit, state=UnitState.WAITING, exit_code=code, finished_at=when)
+            self._set(unit, state=UnitState.WAITING, exit_code=code, finished_at=when, reason="CrashLoopBackOff",
+                      message=f"back-off {delay:.0f}s restarting after exit {code} ({_reason(unit, code)})")
             self._timer(unit, delay, "restart")
             return
         final = UnitState.SUCCEEDED if code == 0 else UnitState.FAILED
-        self._set(unit, state=final, exit_code=code, finished_at=when)
+        self._set(unit, state=final, exit_code=code, finished_at=when, reason=_reason(unit, code))
 
     def _timer(self, unit: _Unit, delay: float, what: str) -> None:
         heapq.heappush(self._timers, (self.clock.now() + delay, next(self._seq), unit.spec.name,
@@ -134,6 +170,13 @@ class FakeRuntime:
         unit.generation += 1
         unit.status = replace(unit.status, **changes)
         self._changed.add(unit.spec.name)
+
+
+def _reason(unit: _Unit, code: int) -> str:
+    """The kubelet's reason for a run that ended with `code`."""
+    if code == 137 and unit.spec.resources.memory_limit_bytes is not None:
+        return "OOMKilled"
+    return "Completed" if code == 0 else "Error"
 
 
 def _float(spec: UnitSpec, key: str) -> float | None:

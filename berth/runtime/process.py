@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from berth.runtime.base import UnitSpec, UnitState, UnitStatus, backoff_delay, tail_lines
+from berth.runtime.base import ExecResult, UnitSpec, UnitState, UnitStatus, Usage, backoff_delay, tail_lines
 from berth.runtime.clock import Clock, SystemClock
 
 BASE_ENV = ("PATH", "HOME", "LANG", "TZ")
@@ -79,7 +79,8 @@ class ProcessRuntime:
         if unit.status.state is UnitState.STOPPING:
             return
         if unit.popen is None or unit.popen.poll() is not None:
-            self._set(unit, state=UnitState.STOPPED, finished_at=self.clock.now(), pid=None)
+            self._set(unit, state=UnitState.STOPPED, finished_at=self.clock.now(), pid=None,
+                      reason=_reason(unit.status.exit_code or 0))
             return
         self._signal(unit, signal.SIGTERM)
         unit.stop_deadline = self.clock.now() + max(0.0, grace)
@@ -111,6 +112,26 @@ class ProcessRuntime:
         path = self._log_path(name, previous)
         return tail_lines(path.read_bytes(), tail) if path.exists() else b""
 
+    def exec(self, name: str, argv: tuple[str, ...], timeout: float = 30.0) -> ExecResult | None:
+        unit = self._units.get(name)
+        if unit is None or unit.status.state is not UnitState.RUNNING or not argv:
+            return None
+        try:
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  env=self._env(unit.spec), cwd=unit.spec.workdir, timeout=timeout)
+        except subprocess.TimeoutExpired as err:
+            return ExecResult(124, err.output or b"")
+        except OSError as err:
+            return ExecResult(127, f"{argv[0]}: {err.strerror}\n".encode())
+        return ExecResult(_exit_code(done.returncode), done.stdout)
+
+    def usage(self, name: str) -> Usage | None:
+        unit = self._units.get(name)
+        if unit is None:
+            return None
+        pid = unit.status.pid
+        return _proc_usage(pid) if pid is not None else Usage(0.0, 0)
+
     def close(self) -> None:
         for unit in self._units.values():
             if unit.popen is not None and unit.popen.poll() is None:
@@ -135,7 +156,7 @@ class ProcessRuntime:
     def _exited(self, unit: _Unit, code: int, now: float) -> None:
         self._signal(unit, signal.SIGKILL)  # leftovers of the process group
         if unit.status.state is UnitState.STOPPING:
-            self._set(unit, state=UnitState.STOPPED, exit_code=code, finished_at=now, pid=None)
+            self._set(unit, state=UnitState.STOPPED, exit_code=code, finished_at=now, pid=None, reason=_reason(code))
             return
         ran = now - (unit.status.started_at or now)
         if ran >= self.reset_after:
@@ -144,17 +165,18 @@ class ProcessRuntime:
             unit.next_start = now + backoff_delay(unit.crashes, self.backoff, self.max_backoff)
             unit.crashes += 1
             self._set(unit, state=UnitState.WAITING, exit_code=code, finished_at=now, pid=None,
-                      message=f"back-off {unit.next_start - now:.0f}s restarting after exit {code}")
+                      reason="CrashLoopBackOff", message=f"back-off {unit.next_start - now:.0f}s restarting after "
+                      f"exit {code} ({_reason(code)})")
             return
         final = UnitState.SUCCEEDED if code == 0 else UnitState.FAILED
-        self._set(unit, state=final, exit_code=code, finished_at=now, pid=None)
+        self._set(unit, state=final, exit_code=code, finished_at=now, pid=None, reason=_reason(code))
 
     def _launch(self, unit: _Unit, first: bool) -> None:
         spec, now = unit.spec, self.clock.now()
         current = self._log_path(spec.name)
         if not first and current.exists():
             current.replace(self._log_path(spec.name, previous=True))
-        env = {k: os.environ[k] for k in BASE_ENV if k in os.environ} | dict(spec.env)
+        env = self._env(spec)
         restarts = unit.status.restarts + (0 if first else 1)
         unit.next_start, unit.stop_deadline, unit.killed = None, None, False
         try:
@@ -165,10 +187,14 @@ class ProcessRuntime:
         except (OSError, ValueError) as err:
             unit.popen = None
             self._set(unit, state=UnitState.FAILED, restarts=restarts, exit_code=127, started_at=None,
-                      finished_at=now, message=f"cannot start {spec.command[:1]}: {err}")
+                      finished_at=now, reason="StartError", message=f"cannot start {spec.command[:1]}: {err}")
             return
         self._set(unit, state=UnitState.RUNNING, restarts=restarts, started_at=now, finished_at=None,
-                  pid=unit.popen.pid, message="")
+                  pid=unit.popen.pid, message="", reason="")
+
+    @staticmethod
+    def _env(spec: UnitSpec) -> dict[str, str]:
+        return {k: os.environ[k] for k in BASE_ENV if k in os.environ} | dict(spec.env)
 
     def _signal(self, unit: _Unit, sig: signal.Signals) -> None:
         if unit.popen is None:
@@ -195,6 +221,23 @@ class ProcessRuntime:
 def _exit_code(code: int) -> int:
     """Popen's code (negative for a signal) as a container runtime reports it (128 + signal)."""
     return 128 - code if code < 0 else code
+
+
+def _reason(code: int) -> str:
+    """The kubelet's reason for a run that ended with `code` (OOM kills are known only from a cgroup)."""
+    return "Completed" if code == 0 else "Error"
+
+
+def _proc_usage(pid: int) -> Usage:
+    """CPU seconds and resident memory of process `pid` from /proc (zeros once it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return Usage(0.0, 0)
+    fields = stat.rsplit(")", 1)[1].split()
+    ticks = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return Usage(ticks / os.sysconf("SC_CLK_TCK"), pages * os.sysconf("SC_PAGE_SIZE"))
 
 
 def _reap(popen: subprocess.Popen) -> None:
