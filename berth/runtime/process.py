@@ -6,11 +6,18 @@ appended to `<log_dir>/<unit>.log`; the previous run's log is kept as `<unit>.pr
 restart policy with a doubling back-off, and escalates stops: SIGTERM to the process group at
 `stop()`, SIGKILL once the grace period has passed.  Exit by signal N is reported as 128+N,
 as container runtimes do.  Used by the node agents of both planes and by `berth up`.
+
+Where the machine allows it (see `berth.runtime.cgroups`), each unit runs in cgroups of its own
+with its CPU and memory limits, joined before the program starts: a unit over its memory limit
+is killed by the kernel and reported `OOMKilled` (exit code 137, the restart policy applies),
+`usage` reads the cgroup, and whatever a run leaves in its cgroup is killed when it ends.  Where
+it does not, units run as plain subprocesses and `usage` reads /proc (the main process only).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import shutil
@@ -21,11 +28,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from berth.runtime.base import ExecResult, UnitSpec, UnitState, UnitStatus, Usage, backoff_delay, tail_lines
+from berth.runtime.cgroups import Hierarchy, UnitCgroup, remove_soon
 from berth.runtime.clock import Clock, SystemClock
 
 BASE_ENV = ("PATH", "HOME", "LANG", "TZ")
 """Variables passed through from the runtime's own environment (a unit's `env` comes on top)."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_IDS = itertools.count()
 
 
 @dataclass
@@ -38,6 +47,9 @@ class _Unit:
     killed: bool = False
     crashes: int = 0
     changed: bool = True
+    cgroup: UnitCgroup | None = None
+    oom_base: int = 0
+    """The cgroup's OOM-kill count when the current run started."""
 
 
 class ProcessRuntime:
@@ -46,13 +58,23 @@ class ProcessRuntime:
     name = "process"
 
     def __init__(self, log_dir: str | os.PathLike | None = None, clock: Clock | None = None, *,
-                 backoff: float = 1.0, max_backoff: float = 30.0, reset_after: float = 300.0) -> None:
+                 backoff: float = 1.0, max_backoff: float = 30.0, reset_after: float = 300.0,
+                 cgroups: bool | None = None, pids_limit: int | None = None) -> None:
+        """`cgroups`: None uses them where the machine allows, True requires them (RuntimeError if it
+        does not), False never; `pids_limit` caps each unit's processes (None: no cap)."""
         self.clock = clock or SystemClock()
         self._own_dir = log_dir is None
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="berth-process-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.backoff, self.max_backoff, self.reset_after = backoff, max_backoff, reset_after
         self._units: dict[str, _Unit] = {}
+        self.id = f"{os.getpid()}.{next(_IDS)}"
+        self.cgroups = Hierarchy.detect(self.id) if cgroups is not False else None
+        if cgroups and self.cgroups is None:
+            raise RuntimeError("this machine allows no cgroups here (root and the memory, cpu, cpuacct and pids "
+                               "controllers of cgroup v1, or v2 with them delegated, are needed)")
+        self.pids_limit = pids_limit
+        self._leftovers: list[UnitCgroup] = []
 
     # ---- the Runtime contract ------------------------------------------------------------------
     def start(self, spec: UnitSpec) -> UnitStatus:
@@ -64,6 +86,8 @@ class ProcessRuntime:
         return unit.status
 
     def sync(self) -> list[UnitStatus]:
+        if self._leftovers:
+            self._leftovers = remove_soon(self._leftovers, timeout=0)
         now = self.clock.now()
         for unit in self._units.values():
             self._observe(unit, now)
@@ -96,6 +120,8 @@ class ProcessRuntime:
             self._kill(unit)
             _reap(unit.popen)
         del self._units[name]
+        if unit.cgroup is not None:
+            self._leftovers += remove_soon([unit.cgroup], timeout=0.2)
         for path in (self._log_path(name), self._log_path(name, previous=True)):
             path.unlink(missing_ok=True)
 
@@ -116,6 +142,8 @@ class ProcessRuntime:
         unit = self._units.get(name)
         if unit is None or unit.status.state is not UnitState.RUNNING or not argv:
             return None
+        if unit.cgroup is not None:
+            argv = tuple(unit.cgroup.join_argv(argv))
         try:
             done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                   env=self._env(unit.spec), cwd=unit.spec.workdir, timeout=timeout)
@@ -129,6 +157,8 @@ class ProcessRuntime:
         unit = self._units.get(name)
         if unit is None:
             return None
+        if unit.cgroup is not None:
+            return unit.cgroup.usage()
         pid = unit.status.pid
         return _proc_usage(pid) if pid is not None else Usage(0.0, 0)
 
@@ -137,7 +167,11 @@ class ProcessRuntime:
             if unit.popen is not None and unit.popen.poll() is None:
                 self._kill(unit)
                 _reap(unit.popen)
+        self._leftovers += [u.cgroup for u in self._units.values() if u.cgroup is not None]
         self._units.clear()
+        self._leftovers = remove_soon(self._leftovers)
+        if self.cgroups is not None:
+            self.cgroups.close()
         if self._own_dir:
             shutil.rmtree(self.log_dir, ignore_errors=True)
 
@@ -155,8 +189,11 @@ class ProcessRuntime:
 
     def _exited(self, unit: _Unit, code: int, now: float) -> None:
         self._signal(unit, signal.SIGKILL)  # leftovers of the process group
+        if unit.cgroup is not None:
+            unit.cgroup.kill()  # and of the cgroup
+        reason = self._reason(unit, code)
         if unit.status.state is UnitState.STOPPING:
-            self._set(unit, state=UnitState.STOPPED, exit_code=code, finished_at=now, pid=None, reason=_reason(code))
+            self._set(unit, state=UnitState.STOPPED, exit_code=code, finished_at=now, pid=None, reason=reason)
             return
         ran = now - (unit.status.started_at or now)
         if ran >= self.reset_after:
@@ -166,10 +203,10 @@ class ProcessRuntime:
             unit.crashes += 1
             self._set(unit, state=UnitState.WAITING, exit_code=code, finished_at=now, pid=None,
                       reason="CrashLoopBackOff", message=f"back-off {unit.next_start - now:.0f}s restarting after "
-                      f"exit {code} ({_reason(code)})")
+                      f"exit {code} ({reason})")
             return
         final = UnitState.SUCCEEDED if code == 0 else UnitState.FAILED
-        self._set(unit, state=final, exit_code=code, finished_at=now, pid=None, reason=_reason(code))
+        self._set(unit, state=final, exit_code=code, finished_at=now, pid=None, reason=reason)
 
     def _launch(self, unit: _Unit, first: bool) -> None:
         spec, now = unit.spec, self.clock.now()
@@ -180,8 +217,9 @@ class ProcessRuntime:
         restarts = unit.status.restarts + (0 if first else 1)
         unit.next_start, unit.stop_deadline, unit.killed = None, None, False
         try:
+            argv = self._argv(unit, env)
             with open(current, "ab") as log:
-                unit.popen = subprocess.Popen(spec.command, stdin=subprocess.DEVNULL, stdout=log,
+                unit.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                               stderr=subprocess.STDOUT, env=env, cwd=spec.workdir,
                                               start_new_session=True)
         except (OSError, ValueError) as err:
@@ -191,6 +229,25 @@ class ProcessRuntime:
             return
         self._set(unit, state=UnitState.RUNNING, restarts=restarts, started_at=now, finished_at=None,
                   pid=unit.popen.pid, message="", reason="")
+
+    def _argv(self, unit: _Unit, env: dict[str, str]) -> list[str]:
+        """The argv that runs the unit's command, in its cgroup when it has one (made at first)."""
+        if self.cgroups is None:
+            return list(unit.spec.command)
+        _check_program(unit.spec, env)
+        if unit.cgroup is None:
+            key = self._log_path(unit.spec.name).stem
+            unit.cgroup = self.cgroups.unit(key, unit.spec.resources, self.pids_limit)
+        unit.oom_base = unit.cgroup.oom_kills()
+        unit.cgroup.mark_start()
+        return unit.cgroup.join_argv(unit.spec.command)
+
+    @staticmethod
+    def _reason(unit: _Unit, code: int) -> str:
+        """The kubelet's reason for a run that ended with `code`: OOMKilled when its cgroup counted a kill."""
+        if unit.cgroup is not None and unit.cgroup.oom_kills() > unit.oom_base:
+            return "OOMKilled"
+        return _reason(code)
 
     @staticmethod
     def _env(spec: UnitSpec) -> dict[str, str]:
@@ -226,6 +283,15 @@ def _exit_code(code: int) -> int:
 def _reason(code: int) -> str:
     """The kubelet's reason for a run that ended with `code` (OOM kills are known only from a cgroup)."""
     return "Completed" if code == 0 else "Error"
+
+
+def _check_program(spec: UnitSpec, env: dict[str, str]) -> None:
+    """Raise FileNotFoundError unless the unit's program is an executable file (as exec would find it)."""
+    program = spec.command[0] if spec.command else ""
+    if "/" in program and spec.workdir:
+        program = os.path.join(spec.workdir, program)
+    if not program or shutil.which(program, path=env.get("PATH", os.defpath)) is None:
+        raise FileNotFoundError(2, "No such file or directory (or not executable)", program)
 
 
 def _proc_usage(pid: int) -> Usage:
