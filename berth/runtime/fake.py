@@ -3,7 +3,10 @@
 No process is started.  A unit is RUNNING from `start()`; it exits when its `exit-after` option
 (seconds, runtime clock) has passed, with its `exit-code` option (default 0), and the restart
 policy and back-off then apply exactly as in the process runtime.  A stop takes the
-`stop-after` option's seconds (default 0, capped by the grace period).  Pending timers live in a
+`stop-after` option's seconds (default 0): within the grace period the unit ends with its
+`stop-exit-code` option (default 143, a SIGTERM), else at the grace period's end with 137 (a
+SIGKILL).  A `start-error` option makes `start()` fail at once as a program that does not exist
+(FAILED, exit code 127, reason `StartError`, the option's text as message).  Pending timers live in a
 heap, so `sync()` costs only the units whose time has come: one Python process can host
 thousands of agents, each with its own `FakeRuntime`.  Logs are one synthetic line per run.
 Used by the benchmarks, the simulator and tests of the agents.
@@ -60,9 +63,13 @@ class FakeRuntime:
     def start(self, spec: UnitSpec) -> UnitStatus:
         if spec.name in self._units:
             raise ValueError(f"unit {spec.name!r} already exists")
-        _float(spec, "exit-after"), _float(spec, "stop-after"), _int(spec, "exit-code")
+        _float(spec, "exit-after"), _float(spec, "stop-after"), _int(spec, "exit-code"), _int(spec, "stop-exit-code")
         unit = self._units[spec.name] = _Unit(spec, UnitStatus(spec.name, UnitState.WAITING))
-        self._run(unit, restarts=0)
+        if "start-error" in spec.options:
+            self._set(unit, state=UnitState.FAILED, exit_code=127, finished_at=self.clock.now(), reason="StartError",
+                      message=spec.options["start-error"] or "cannot start")
+        else:
+            self._run(unit, restarts=0)
         return unit.status
 
     def sync(self) -> list[UnitStatus]:
@@ -86,9 +93,9 @@ class FakeRuntime:
             self._set(unit, state=UnitState.STOPPED, finished_at=self.clock.now(),
                       reason=_reason(unit, unit.status.exit_code or 0))
             return
-        delay = min(max(0.0, grace), _float(unit.spec, "stop-after") or 0.0)
+        takes, grace = _float(unit.spec, "stop-after") or 0.0, max(0.0, grace)
         self._set(unit, state=UnitState.STOPPING)
-        self._timer(unit, delay, "stopped")
+        self._timer(unit, min(takes, grace), "stopped" if takes <= grace else "killed")
 
     def remove(self, name: str) -> None:
         self._units.pop(name, None)
@@ -143,8 +150,11 @@ class FakeRuntime:
             self._timer(unit, after, "exit")
 
     def _fire(self, unit: _Unit, what: str, when: float) -> None:
-        if what == "stopped":
-            self._set(unit, state=UnitState.STOPPED, exit_code=143, finished_at=when, reason="Error")
+        if what in ("stopped", "killed"):
+            code = 137 if what == "killed" else _int(unit.spec, "stop-exit-code")
+            code = 143 if code is None else code
+            self._set(unit, state=UnitState.STOPPED, exit_code=code, finished_at=when,
+                      reason="Completed" if code == 0 else "Error")
         elif what == "restart":
             unit.previous_log = self.logs(unit.spec.name) or b""
             self._run(unit, unit.status.restarts + 1)
