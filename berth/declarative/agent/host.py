@@ -18,6 +18,8 @@ that carry the token derived from `log_token` (the API server's secret for it) f
 requested pod (`logtoken`); without a `log_token` it refuses every request.
 With `token_dir`, each agent projects its pods' ServiceAccount tokens there (`satoken.TokenProjector`
 over the node's own client); the TokenRequests run in a small pool of their own, never under `lock`.
+The Events the agents record (`NodeAgent.take_events`) are written by the same workers, each through its
+node's client (`eventwriter.EventWriter`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from berth.declarative.agent.eventwriter import EventWriter
 from berth.declarative.agent.logserver import LogServer
 from berth.declarative.agent.node import LEASE_NAMESPACE, NodeAgent
 from berth.declarative.agent.satoken import TokenProjector, token_requester
@@ -74,6 +77,7 @@ class AgentHost:
         self.pods = Informer(base_url, "pods", field_selector=selector, on_add=self._pod,
                              on_update=lambda o, n: self._pod(n), on_delete=self._pod_gone, credentials=credentials)
         self.writes = 0
+        self.events = EventWriter()
 
     # ---- life cycle ----------------------------------------------------------------------------
     def start(self, wait: float = 60.0) -> "AgentHost":
@@ -192,6 +196,7 @@ class AgentHost:
         if agent is not None:
             with self.lock:
                 agent.forget(pod)
+            self.events.forget(pod)
 
     def _sync_loop(self) -> None:
         """Sync the agents whose pods changed every `sync_interval`, and every agent every `relist_interval`
@@ -211,6 +216,7 @@ class AgentHost:
                     agent = self.agents.get(name)
                     if agent is not None and (agent.pods or agent.dirty):
                         writes.extend(agent.sync(now))
+                        writes.extend(("event", pod, event) for pod, *event in agent.take_events())
                         if agent.stopping():
                             self.dirty.add(name)  # terminating pods: look again at the next tick
             for write in writes:
@@ -224,12 +230,16 @@ class AgentHost:
             except Exception:  # a bug with one write must not stop the worker
                 log.exception("agent write %s of %s failed", write[0], write[1]["metadata"].get("name"))
 
-    def _write(self, kind: str, pod: dict, status: dict | None) -> None:
+    def _write(self, kind: str, pod: dict, status) -> None:
+        """One write: ("status", pod, status), ("delete", pod, None) or ("event", pod, (type, reason, message))."""
         meta = pod["metadata"]
         client = self.client_of((pod.get("spec") or {}).get("nodeName", ""))
         try:
             if kind == "status":
                 client.patch("pods", meta["name"], {"status": status}, meta.get("namespace"), sub="status")
+            elif kind == "event":
+                self.events.send(client, (pod.get("spec") or {}).get("nodeName", ""), pod, *status)
+                return  # not counted in `writes` (the pods' own writes)
             else:
                 client.delete("pods", meta["name"], meta.get("namespace"), grace=0, uid=meta.get("uid"))
             self.writes += 1

@@ -9,6 +9,11 @@ declared one for fake nodes), the Ready condition, `127.0.0.1` as address and th
 With a `satoken.TokenProjector` (`tokens`), a pod's containers start with its ServiceAccount token
 projected into a file, as the kubelet's (the projector's TokenRequest is the one call that leaves; the
 host runs it in its pool, and the pod's containers start at the sync after the token is written).
+A pod's emptyDir volumes are directories under `volumes` (made when its containers start, removed with
+the pod).  A container the runtime cannot run (the process runtime and a container without a command)
+waits with `CreateContainerConfigError`, so its pod stays Pending.  What happens to the containers is
+also kept as Events in the kubelet's words (`kubeletevents`), which the host drains with `take_events()`
+(Normal ones only with `normal_events`).
 """
 
 from __future__ import annotations
@@ -16,13 +21,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from berth.declarative.agent.podstatus import pod_status, stamp, unit_specs
+from berth.declarative.agent import kubeletevents
+from berth.declarative.agent.podstatus import last_run, pod_status, stamp
 from berth.declarative.agent.satoken import TokenProjector
+from berth.declarative.agent.units import command_missing, remove_pod_dir, unit_name, unit_specs
 from berth.declarative.names import LEASE_NAMESPACE
 from berth.model.timestamps import rfc3339_micro
-from berth.runtime import Runtime, UnitState
+from berth.runtime import Runtime, UnitState, UnitStatus
 
 KUBELET_VERSION = "v1.32.0-berth"
 LEASE_SECONDS = 40
@@ -44,6 +53,10 @@ class PodRecord:
     """(pod object, unit statuses) that `sent` was computed from: the same again means the same status."""
     stopping: bool = False
     finished: bool = False
+    blocked: dict[str, UnitStatus] = field(default_factory=dict)
+    """Units not started because they cannot be (their waiting status)."""
+    last: dict[str, dict] = field(default_factory=dict)
+    """Per container name: its previous run's `terminated` record, as seen when it ended."""
 
 
 class NodeAgent:
@@ -51,8 +64,13 @@ class NodeAgent:
 
     def __init__(self, name: str, runtime: Runtime, capacity: dict[str, str] | None = None,
                  labels: dict[str, str] | None = None, log_port: int = 0,
-                 tokens: TokenProjector | None = None) -> None:
+                 tokens: TokenProjector | None = None, volumes: str | os.PathLike | None = None,
+                 normal_events: bool = True) -> None:
         self.name, self.runtime, self.tokens = name, runtime, tokens
+        self.volumes = Path(volumes) if volumes is not None else None
+        self.normal_events = normal_events
+        self.events: list[tuple[dict, str, str, str]] = []
+        """Events to record: (pod, type, reason, message); `take_events` hands them over."""
         self.capacity = capacity or machine_capacity()
         self.labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
                        "kubernetes.io/arch": platform.machine().replace("x86_64", "amd64"), **(labels or {})}
@@ -94,6 +112,7 @@ class NodeAgent:
         if record is None or record.pod["metadata"].get("uid") != pod["metadata"].get("uid"):
             if record is not None:
                 self._stop_units(record, 0)
+                remove_pod_dir(record.pod, self.volumes)
             self.pods[key] = PodRecord(pod, now)
             self.terminating.discard(key)
         else:
@@ -110,12 +129,22 @@ class NodeAgent:
         if record is not None:
             for unit in record.units:
                 self.runtime.remove(unit)
+            remove_pod_dir(record.pod, self.volumes)
             if self.tokens is not None:
                 self.tokens.forget(record.pod)
 
     def touch(self, pod: dict) -> None:
         """Look at the pod again at the next sync (its token has come, say)."""
         self.dirty.add(_key(pod))
+
+    def take_events(self) -> list[tuple[dict, str, str, str]]:
+        """The Events recorded since the last call: (pod, type, reason, message)."""
+        events, self.events = self.events, []
+        return events
+
+    def _event(self, pod: dict, event: tuple[str, str, str]) -> None:
+        if self.normal_events or event[0] != kubeletevents.NORMAL:
+            self.events.append((pod, *event))
 
     def stopping(self) -> bool:
         """True while a pod being deleted still waits for its units to stop."""
@@ -152,40 +181,83 @@ class NodeAgent:
                     return []
                 record.finished = True
                 self.terminating.discard(_key(pod))
+                remove_pod_dir(pod, self.volumes)
                 return [("delete", pod, None)]
             return []
         if not record.units and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
             self._start_units(record)
-        units = [self.runtime.status(u) for u in record.units]
+        units = [record.blocked.get(u) or self.runtime.status(u) for u in record.units]
         if record.basis is not None and record.basis[0] is pod and record.basis[1] == units:
             return []
+        self._observe_units(record, record.basis[1] if record.basis else [], units)
         record.basis = (pod, units)
-        status = pod_status(pod, units, record.started, self.runtime.name, now, record.sent)
+        status = pod_status(pod, units, record.started, self.runtime.name, now, record.sent, record.last)
         if status != record.sent:
             record.sent = status
             return [("status", pod, status)]
         return []
 
+    def _observe_units(self, record: PodRecord, before: list, after: list) -> None:
+        """Keep each container's ended run (for lastState) and record the Events of what changed."""
+        containers = (record.pod.get("spec") or {}).get("containers") or []
+        before = before + [None] * (len(after) - len(before))
+        for ctr, old, new in zip(containers, before, after):
+            ended = last_run(new, ctr) if new is not None else None
+            if ended is not None:
+                record.last[ctr["name"]] = ended
+            for event in kubeletevents.container_events(record.pod, ctr, old, new):
+                self._event(record.pod, event)
+
     def _start_units(self, record: PodRecord) -> None:
         projected = self.tokens.env(record.pod) if self.tokens is not None else {}
         if projected is None:
             return  # its token is being requested: the projector wakes the pod once it is written
-        for spec in unit_specs(record.pod):
-            if projected:
-                spec = dataclasses.replace(spec, env={**projected, **spec.env})
-            if self.runtime.status(spec.name) is not None:
-                self.runtime.remove(spec.name)
-            try:
-                self.runtime.start(spec)
-            except ValueError:
-                continue
-            record.units.append(spec.name)
+        containers = (record.pod.get("spec") or {}).get("containers") or []
+        try:
+            specs = unit_specs(record.pod, self._volume_root(record.pod))
+        except OSError as err:  # a volume's directory could not be made
+            for ctr in containers:
+                self._block(record, unit_name(record.pod, ctr["name"]), f"the pod's volumes: {err}")
+            return
+        for ctr, spec in zip(containers, specs):
+            problem = command_missing(ctr, self.runtime.name) or self._start(spec, projected)
+            if problem is not None:
+                self._block(record, spec.name, problem)
+            elif spec.name not in record.units:
+                record.units.append(spec.name)
+
+    def _start(self, spec, projected: dict[str, str]) -> str | None:
+        """Start one unit; a message when it cannot be."""
+        if projected:
+            spec = dataclasses.replace(spec, env={**projected, **spec.env})
+        if self.runtime.status(spec.name) is not None:
+            self.runtime.remove(spec.name)
+        try:
+            self.runtime.start(spec)
+        except ValueError as err:
+            return str(err)
+        return None
+
+    def _block(self, record: PodRecord, unit: str, problem: str) -> None:
+        record.blocked[unit] = UnitStatus(unit, UnitState.WAITING, reason="CreateContainerConfigError",
+                                          message=problem)
+        if unit not in record.units:
+            record.units.append(unit)
+        self._event(record.pod, kubeletevents.config_error(problem))
+
+    def _volume_root(self, pod: dict) -> Path | None:
+        """Where the pod's emptyDir volumes go (a private temporary directory unless one was given)."""
+        if self.volumes is None and any("emptyDir" in v for v in (pod.get("spec") or {}).get("volumes") or []):
+            self.volumes = Path(tempfile.mkdtemp(prefix=f"berth-volumes-{self.name}-"))
+        return self.volumes
 
     def _stop_units(self, record: PodRecord, grace: float) -> None:
         for unit in record.units:
             status = self.runtime.status(unit)
             if status is not None and status.state in (UnitState.RUNNING, UnitState.WAITING):
                 self.runtime.stop(unit, grace)
+                if status.state is UnitState.RUNNING:
+                    self._event(record.pod, kubeletevents.killing(unit.rsplit("/", 1)[1]))
 
     def logs(self, namespace: str, pod: str, container: str | None, tail: int | None, previous: bool) -> bytes | None:
         record = self.pods.get(f"{namespace}/{pod}")

@@ -1,11 +1,14 @@
-"""A pod's containers as runtime units, and the pod status the agent reports from their states.
+"""The pod status the agent reports from its containers' unit statuses, in the kubelet's words.
 
-`unit_specs(pod)` turns each container into a `UnitSpec` (argv = command + args, env values,
-workingDir, the pod's restartPolicy); `pod_status(pod, statuses, ...)` builds the status
-`kubectl get pods` reads: phase (Running while any container runs or restarts; Succeeded or
-Failed once all have exited for good), conditions (PodScheduled, Initialized, ContainersReady,
-Ready), containerStatuses with running/waiting/terminated states, restartCount and lastState,
-podIP and hostIP.  Pure; the agent calls both.
+`pod_status(pod, units, ...)` builds what `kubectl get pods` and `kubectl describe pod` read: the phase
+(as the kubelet's getPhase: Pending while any container waits to run for the first time -- pulling its
+image, ErrImagePull or ImagePullBackOff, a config error -- so a pull that fails never makes a pod Failed;
+Running while any runs or restarts; Succeeded or Failed once all have exited for good), conditions
+(PodScheduled, Initialized, ContainersReady, Ready), containerStatuses (`waiting` with the runtime's
+reason: ContainerCreating, ErrImagePull, ImagePullBackOff, CrashLoopBackOff; `running`; `terminated`
+with Completed, Error or OOMKilled and the exit code; `lastState.terminated` of the previous run;
+restartCount), podIP (the unit's own address, else the host's) and hostIP.  Pure; the agent calls it.
+`unit_specs` (containers as units) lives in `units` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -13,12 +16,17 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
+from berth.declarative.agent.units import FAKE_OPTION, RESTART, unit_name, unit_specs
 from berth.model.timestamps import rfc3339
-from berth.runtime import RestartPolicy, UnitSpec, UnitState, UnitStatus
+from berth.runtime import UnitState, UnitStatus
 
-RESTART = {"Always": RestartPolicy.ALWAYS, "OnFailure": RestartPolicy.ON_FAILURE, "Never": RestartPolicy.NEVER}
-FAKE_OPTION = "berth.dev/fake-"
-"""Pod annotations `berth.dev/fake-exit-after` etc. become fake-runtime unit options."""
+__all__ = ["FAKE_OPTION", "RESTART", "HOST_IP", "exit_reason", "last_run", "pod_status", "stamp", "unit_name", "unit_specs"]
+
+HOST_IP = "127.0.0.1"
+WAITING_REASONS = frozenset({"ContainerCreating", "ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff",
+                             "CreateContainerConfigError", "RunContainerError"})
+EXIT_REASONS = frozenset({"Completed", "Error", "OOMKilled"})
+"""Reasons a run ends with, as the runtime reports them (else derived from the exit code)."""
 
 
 def stamp(when: float | None) -> str | None:
@@ -29,81 +37,92 @@ def stamp(when: float | None) -> str | None:
 _stamp = lru_cache(maxsize=4096)(rfc3339)  # memoised per whole second: every status write stamps times
 
 
-def unit_name(pod: dict, container: str) -> str:
-    meta = pod["metadata"]
-    return f"{meta.get('namespace', 'default')}/{meta['name']}/{container}"
+def exit_reason(code: int, reason: str, ctr: dict) -> str:
+    """Why a run ended: the runtime's reason when it gives one; else exit 137 of a container with a memory
+    limit is OOMKilled (the kernel's SIGKILL: nothing else kills a running container here), others by code."""
+    if reason in EXIT_REASONS:
+        return reason
+    if code == 137 and ((ctr.get("resources") or {}).get("limits") or {}).get("memory"):
+        return "OOMKilled"
+    return "Completed" if code == 0 else "Error"
 
 
-def _env(pod: dict, ctr: dict) -> dict[str, str]:
-    meta = pod["metadata"]
-    fields = {"metadata.name": meta["name"], "metadata.namespace": meta.get("namespace", "default"),
-              "metadata.uid": meta.get("uid", ""), "spec.nodeName": (pod.get("spec") or {}).get("nodeName", ""),
-              "status.podIP": "127.0.0.1", "status.hostIP": "127.0.0.1"}
-    env = {}
-    for var in ctr.get("env") or []:
-        if "value" in var:
-            env[var["name"]] = str(var["value"])
-        else:
-            path = ((var.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
-            if path in fields:
-                env[var["name"]] = fields[path]
-    return env
+def last_run(unit: UnitStatus, ctr: dict) -> dict | None:
+    """The `terminated` record of the unit's latest finished run, or None while it has none."""
+    if unit.exit_code is None or unit.state in (UnitState.RUNNING, UnitState.STOPPING):
+        return None
+    code = unit.exit_code
+    reason = exit_reason(code, unit.reason, ctr)
+    return {"exitCode": code, "reason": reason, "startedAt": stamp(unit.started_at),
+            "finishedAt": stamp(unit.finished_at)}
 
 
-def unit_specs(pod: dict) -> list[UnitSpec]:
-    """One unit per container; a container without `command` runs its image name as the program."""
-    spec = pod.get("spec") or {}
-    restart = RESTART.get(spec.get("restartPolicy", "Always"), RestartPolicy.ALWAYS)
-    options = {k[len(FAKE_OPTION):]: str(v) for k, v in (pod["metadata"].get("annotations") or {}).items()
-               if k.startswith(FAKE_OPTION)}
-    out = []
-    for ctr in spec.get("containers") or []:
-        argv = tuple(ctr.get("command") or [ctr.get("image", "")]) + tuple(ctr.get("args") or [])
-        out.append(UnitSpec(unit_name(pod, ctr["name"]), argv, env=_env(pod, ctr), workdir=ctr.get("workingDir"),
-                            restart=restart, options=options))
-    return out
+def _waiting(reason: str, message: str) -> dict:
+    return {"waiting": {"reason": reason, **({"message": message} if message else {})}}
 
 
-def container_status(ctr: dict, unit: UnitStatus | None, runtime: str) -> dict:
+def container_status(ctr: dict, unit: UnitStatus | None, runtime: str, last: dict | None = None) -> dict:
+    """One containerStatus; `last` is the previous run's `terminated` record as the agent saw it end."""
     base = {"name": ctr["name"], "image": ctr.get("image", ""), "imageID": "", "ready": False,
             "restartCount": unit.restarts if unit else 0, "started": False}
     if unit is None:
-        return {**base, "state": {"waiting": {"reason": "ContainerCreating"}}}
+        return {**base, "state": _waiting("ContainerCreating", "")}
     if unit.pid is not None:
         base["containerID"] = f"berth-{runtime}://{unit.pid}"
-    terminated = {"exitCode": unit.exit_code if unit.exit_code is not None else 0,
-                  "reason": "Completed" if unit.exit_code == 0 else "Error",
-                  "startedAt": stamp(unit.started_at), "finishedAt": stamp(unit.finished_at)}
-    if unit.state is UnitState.RUNNING:
-        return {**base, "ready": True, "started": True, "state": {"running": {"startedAt": stamp(unit.started_at)}},
-                **({"lastState": {"terminated": terminated | {"startedAt": None}}} if unit.restarts else {})}
+    if unit.state in (UnitState.RUNNING, UnitState.STOPPING):
+        code = unit.exit_code or 0
+        previous = last or ({"exitCode": code, "reason": exit_reason(code, "", ctr), "startedAt": None,
+                             "finishedAt": None} if unit.restarts else None)
+        return {**base, "ready": unit.state is UnitState.RUNNING, "started": True,
+                "state": {"running": {"startedAt": stamp(unit.started_at)}},
+                **({"lastState": {"terminated": previous}} if previous else {})}
+    ended = last_run(unit, ctr)
+    if unit.state is UnitState.WAITING and unit.exit_code is not None:  # between runs: back-off, or a new pull
+        reason = unit.reason if unit.reason in WAITING_REASONS else "CrashLoopBackOff"
+        return {**base, "state": _waiting(reason, unit.message), "lastState": {"terminated": last or ended}}
     if unit.state is UnitState.WAITING:
-        reason = "CrashLoopBackOff" if unit.exit_code is not None else "ContainerCreating"
-        return {**base, "state": {"waiting": {"reason": reason, "message": unit.message}},
-                "lastState": {"terminated": terminated}}
+        return {**base, "state": _waiting(unit.reason or "ContainerCreating", unit.message)}
     if unit.state is UnitState.FAILED and unit.started_at is None:
-        return {**base, "state": {"waiting": {"reason": "RunContainerError", "message": unit.message}}}
-    return {**base, "state": {"terminated": terminated}}
+        return {**base, "state": _waiting(unit.reason if unit.reason in WAITING_REASONS else "RunContainerError",
+                                          unit.message)}
+    return {**base, "state": {"terminated": ended or {"exitCode": 0, "reason": "Completed", "startedAt":
+                                                      stamp(unit.started_at), "finishedAt": stamp(unit.finished_at)}}}
 
 
-def phase_of(units: list[UnitStatus | None]) -> str:
-    if not units or any(u is None for u in units):
+def _kind(unit: UnitStatus | None, never: bool) -> str:
+    """How getPhase counts a container: waiting (never ran yet), running, stopped (between runs or for good)."""
+    if unit is None:
+        return "waiting"
+    if unit.state in (UnitState.RUNNING, UnitState.STOPPING):
+        return "running"
+    if unit.state is UnitState.WAITING:
+        return "restarting" if unit.exit_code is not None else "waiting"
+    if unit.state is UnitState.FAILED and unit.started_at is None:
+        return "failed" if never else "waiting"  # it could not start: Pending, as a container that cannot be made
+    return "succeeded" if unit.state is UnitState.SUCCEEDED else "failed"
+
+
+def phase_of(units: list[UnitStatus | None], restart_policy: str = "Always") -> str:
+    kinds = {_kind(u, restart_policy == "Never") for u in units}
+    if not units or "waiting" in kinds:
         return "Pending"
-    states = [u.state for u in units]
-    if any(s in (UnitState.RUNNING, UnitState.WAITING, UnitState.STOPPING) for s in states):
-        return "Running" if any(u.started_at is not None for u in units) else "Pending"
-    if all(s is UnitState.SUCCEEDED for s in states):
-        return "Succeeded"
-    return "Failed"
+    if kinds & {"running", "restarting"}:
+        return "Running"
+    return "Succeeded" if kinds == {"succeeded"} else "Failed"
+
+
+def pod_ip(units: list[UnitStatus | None]) -> str:
+    return next((u.ip for u in units if u is not None and u.ip), HOST_IP)
 
 
 def pod_status(pod: dict, units: list[UnitStatus | None], started: float, runtime: str, now: float,
-               previous: dict | None = None) -> dict:
-    """The status to report for `pod` given its containers' unit statuses (aligned with spec.containers)."""
-    containers = (pod.get("spec") or {}).get("containers") or []
-    statuses = [container_status(c, u, runtime) for c, u in zip(containers, units)]
+               previous: dict | None = None, last: dict[str, dict] | None = None) -> dict:
+    """The status to report for `pod` given its containers' unit statuses (aligned with spec.containers);
+    `last` maps a container's name to its previous run's `terminated` record, as the agent saw it."""
+    spec = pod.get("spec") or {}
+    containers = spec.get("containers") or []
+    statuses = [container_status(c, u, runtime, (last or {}).get(c["name"])) for c, u in zip(containers, units)]
     ready = bool(statuses) and all(s["ready"] for s in statuses)
-    phase = phase_of(units)
     old = {c["type"]: c for c in (previous or {}).get("conditions") or []}
 
     def cond(kind: str, ok: bool, reason: str | None = None) -> dict:
@@ -115,8 +134,9 @@ def pod_status(pod: dict, units: list[UnitStatus | None], started: float, runtim
             out["reason"] = reason
         return out
 
-    return {"phase": phase, "hostIP": "127.0.0.1", "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}],
-            "hostIPs": [{"ip": "127.0.0.1"}], "startTime": stamp(started), "qosClass":
+    ip = pod_ip(units)
+    return {"phase": phase_of(units, spec.get("restartPolicy", "Always")), "hostIP": HOST_IP, "podIP": ip,
+            "podIPs": [{"ip": ip}], "hostIPs": [{"ip": HOST_IP}], "startTime": stamp(started), "qosClass":
             (pod.get("status") or {}).get("qosClass", "BestEffort"),
             "conditions": [cond("PodScheduled", True), cond("Initialized", True),
                            cond("ContainersReady", ready, "ContainersNotReady"), cond("Ready", ready, "ContainersNotReady")],
