@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from berth.cli import bench, experiment, kube, place, up
+from berth.cli import bench, experiment, images, kube, place, setup, up
 from berth.engine import POLICIES
 from berth.model import ValidationError
 from berth.sim.trace import TraceError
@@ -32,6 +32,8 @@ app = typer.Typer(
 app.add_typer(experiment.app, name="experiment")
 app.add_typer(bench.app, name="bench")
 app.add_typer(kube.app, name="kube")
+app.add_typer(images.app, name="images")
+app.add_typer(setup.app, name="setup")
 app.command("place")(place.place)
 app.command("up")(up.up)
 BAD_INPUT = (ValidationError, TraceError, FileNotFoundError)

@@ -71,6 +71,16 @@ def engine_env(directory: Path | None = None, registry: str = REGISTRY) -> dict[
             "CONTAINERS_REGISTRIES_CONF": str(directory / "registries.conf")}
 
 
+def qualify(image: str, registry: str = REGISTRY) -> str:
+    """A short reference (`busybox`, `nginx:1.25`, `team/app:v2`) in the local registry; one whose first
+    part names a host (has a dot or a port, or is `localhost`) stays as it is.  Done here rather than
+    by registries.conf alone because the machine's short-name aliases would send `busybox` elsewhere."""
+    first, slash, _ = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return image
+    return f"{registry}/{image}"
+
+
 def resource_flags(res: UnitResources) -> list[str]:
     """Requests and limits as cgroup settings: memory limit (no swap beyond it), reservation, CPU
     quota (`--cpus`) and shares (1024 per core requested)."""
@@ -103,7 +113,7 @@ def run_argv(spec: UnitSpec, container: str, runtime_id: str, log_path: Path, po
         argv.append(f"--workdir={spec.workdir}")
     if spec.command:
         argv.append(f"--entrypoint={json.dumps([spec.command[0]])}")
-    return argv + ["--", spec.image] + list(spec.command[1:])
+    return argv + ["--", qualify(spec.image)] + list(spec.command[1:])
 
 
 def pod_argvs(pod: str, runtime_id: str) -> list[list[str]]:
