@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 import secrets
@@ -33,6 +32,7 @@ from berth.runtime.base import ExecResult, UnitSpec, UnitState, UnitStatus, Usag
 from berth.runtime.clock import Clock, SystemClock
 
 EXIT_REASON = {0: "Completed"}
+LIVE = (UnitState.RUNNING, UnitState.STOPPING)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -69,6 +69,8 @@ class _Unit:
     next_start: float | None = None
     crashes: int = 0
     pulls: int = 0
+    stop_deadline: float | None = None
+    killed: bool = False
     seq: int = 0
     changed: bool = True
 
@@ -139,8 +141,8 @@ class ContainerRuntime:
             self._abandon(unit)
             self._set(unit, state=UnitState.STOPPED, finished_at=self.clock.now(), pid=None)
             return
-        argv = ["podman", "stop", f"--time={math.ceil(max(0.0, grace))}", unit.container]
-        unit.child = self._spawn(podman.then_inspect([argv], unit.container, "{{.State.ExitCode}}"), "stop")
+        unit.stop_deadline = self.clock.now() + max(0.0, grace)
+        self._signal(unit, "KILL" if grace <= 0 else "TERM")
         self._set(unit, state=UnitState.STOPPING)
 
     def remove(self, name: str) -> None:
@@ -219,6 +221,8 @@ class ContainerRuntime:
             self._set(unit, reason="ImagePullBackOff")
         elif state is UnitState.WAITING and unit.next_start is not None and now >= unit.next_start:
             self._launch(unit)
+        elif state is UnitState.STOPPING and not unit.killed and now >= (unit.stop_deadline or now):
+            self._signal(unit, "KILL")
 
     def _launch(self, unit: _Unit) -> None:
         """Run the container (pull, create, start), or start it again; after its pod when in one."""
@@ -232,6 +236,7 @@ class ContainerRuntime:
             if current.exists():
                 current.replace(self._log_path(unit.spec.name, previous=True))
             argv = ["podman", "start", unit.container]
+            self._set(unit, restarts=unit.status.restarts + 1)
         else:
             argv = podman.run_argv(unit.spec, unit.container, self.runtime_id, self._log_path(unit.spec.name),
                                    pod.name if pod else None)
@@ -241,12 +246,12 @@ class ContainerRuntime:
         if code != 0:
             self._start_failed(unit, now, code, err)
             return
-        ip, pid, container_id = (out.split() + ["", "0", ""])[:3]
+        ip, pid, container_id = (out.strip().split("|") + ["", "0", ""])[:3]
         pod = self._pods.get(unit.spec.group)
         unit.created, unit.container_id, unit.seq = True, container_id, unit.seq + 1
-        restarts = unit.status.restarts + (1 if unit.status.exit_code is not None else 0)
-        self._set(unit, state=UnitState.RUNNING, restarts=restarts, started_at=now, finished_at=None,
-                  pid=int(pid) or None, ip=(pod.ip if pod else ip) or None, reason="", message="")
+        unit.stop_deadline, unit.killed = None, False
+        self._set(unit, state=UnitState.RUNNING, started_at=now, finished_at=None,
+                  pid=int(pid or 0) or None, ip=(pod.ip if pod else ip) or None, reason="", message="")
 
     def _start_failed(self, unit: _Unit, now: float, code: int, err: str) -> None:
         message = _last_line(err)
@@ -261,21 +266,21 @@ class ContainerRuntime:
             unit.pulls += 1
         self._set(unit, state=UnitState.WAITING, reason=reason, message=message)
 
-    def _stopped(self, unit: _Unit, now: float, code: int, out: str, err: str) -> None:
-        exit_code = int(out.strip()) if out.strip().lstrip("-").isdigit() else unit.status.exit_code
-        self._set(unit, state=UnitState.STOPPED, exit_code=exit_code, finished_at=now, pid=None)
-
     def _exited(self, unit: _Unit, code: int, now: float) -> None:
         reason = EXIT_REASON.get(code, "Error")
         if code == 137 and podman.oom_killed(unit.container_id):
             reason = "OOMKilled"
+        if unit.status.state is UnitState.STOPPING:
+            self._set(unit, state=UnitState.STOPPED, exit_code=code, finished_at=now, pid=None, reason=reason)
+            return
         if now - (unit.status.started_at or now) >= 300.0:
             unit.crashes = 0
         if unit.spec.restart.restarts(code):
             unit.next_start = now + backoff_delay(unit.crashes, self.backoff, self.max_backoff)
             unit.crashes += 1
-            self._set(unit, state=UnitState.WAITING, exit_code=code, finished_at=now, pid=None, reason=reason,
-                      message=f"back-off {unit.next_start - now:.0f}s restarting after exit {code}")
+            self._set(unit, state=UnitState.WAITING, exit_code=code, finished_at=now, pid=None,
+                      reason="CrashLoopBackOff", message=f"back-off {unit.next_start - now:.0f}s restarting "
+                      f"after {reason} (exit {code})")
             return
         final = UnitState.SUCCEEDED if code == 0 else UnitState.FAILED
         self._set(unit, state=final, exit_code=code, finished_at=now, pid=None, reason=reason)
@@ -294,8 +299,8 @@ class ContainerRuntime:
                 continue
             pod.child = None
             code, out, err = done
-            if code == 0 and out.split():
-                pod.ip = out.split()[0]
+            if code == 0 and out.split("|")[0].strip():
+                pod.ip = out.split("|")[0].strip()
             else:
                 pod.error = _last_line(err) or "pod creation failed"
             for unit in self._units.values():
@@ -317,7 +322,7 @@ class ContainerRuntime:
             seqs, self._ps = self._ps.seqs, None
             if done[0] == 0:
                 self._seen(json.loads(done[1] or "[]"), seqs, now)
-        running = {n: u.seq for n, u in self._units.items() if u.status.state is UnitState.RUNNING and u.child is None}
+        running = {n: u.seq for n, u in self._units.items() if u.status.state in LIVE and u.child is None}
         if running and time.monotonic() - self._last_ps >= self.poll_interval:
             self._last_ps = time.monotonic()
             argv = ["podman", "ps", "-a", "--format=json", f"--filter=label={podman.LABEL_RUNTIME}={self.runtime_id}"]
@@ -329,7 +334,7 @@ class ContainerRuntime:
             unit = self._units.get((ctr.get("Labels") or {}).get(podman.LABEL_UNIT, ""))
             if unit is None or ctr.get("Id") != unit.container_id or seqs.get(unit.spec.name) != unit.seq:
                 continue
-            if unit.child is None and unit.status.state is UnitState.RUNNING and ctr.get("State") == "exited":
+            if unit.child is None and unit.status.state in LIVE and ctr.get("State") == "exited":
                 self._exited(unit, int(ctr.get("ExitCode", 0)), now)
 
     # ---- helpers ---------------------------------------------------------------------------------
@@ -338,6 +343,10 @@ class ContainerRuntime:
         popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=self.env,
                                  start_new_session=True)
         return _Child(popen, kind, out, err)
+
+    def _signal(self, unit: _Unit, signal: str) -> None:
+        unit.killed = unit.killed or signal == "KILL"
+        self._cleanup.append(self._spawn(["podman", "kill", f"--signal={signal}", unit.container], "kill"))
 
     def _abandon(self, unit: _Unit) -> None:
         """Forget the unit's podman call in flight; a container it goes on to make is removed."""
@@ -369,7 +378,7 @@ class ContainerRuntime:
         return self.log_dir / (f"{stem}.prev.log" if previous else f"{stem}.log")
 
 
-HANDLERS = {"start": ContainerRuntime._started, "stop": ContainerRuntime._stopped}
+HANDLERS = {"start": ContainerRuntime._started}
 """A finished unit call's kind -> what to make of it (code, stdout, stderr)."""
 
 

@@ -47,7 +47,7 @@ PULL_REASONS = (
     ("unable to pull", "ErrImagePull"),
 )
 """A failed `podman run`'s message -> the kubelet's waiting reason (first match wins)."""
-STATUS_FORMAT = "{{.NetworkSettings.IPAddress}} {{.State.Pid}} {{.Id}}"
+STATUS_FORMAT = "{{.NetworkSettings.IPAddress}}|{{.State.Pid}}|{{.Id}}"
 """What `podman inspect` prints after a start: the address, the main process, the container id."""
 
 
