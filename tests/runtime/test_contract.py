@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from berth.runtime import ManualClock, Runtime, UnitSpec, UnitState, UnitStatus
+from berth.runtime import ManualClock, Runtime, UnitResources, UnitSpec, UnitState, UnitStatus
 from tests.conftest import require_program
 
 BACKOFF, MAX_BACKOFF = 5.0, 20.0
@@ -86,10 +86,12 @@ class Drive:
     clock: ManualClock
     made: list[str] = field(default_factory=list)
 
-    def start(self, name: str, script: str, restart: str = "never", **fake: str) -> UnitStatus:
+    def start(self, name: str, script: str, restart: str = "never", resources: UnitResources = UnitResources(),
+              **fake: str) -> UnitStatus:
         """Start `sh -c script`; `fake` are the fake runtime's options that act the script out."""
         options = {k.replace("_", "-"): v for k, v in fake.items()} if not self.row.real else {}
-        spec = UnitSpec(name, ("sh", "-c", script), restart=restart, image=self.row.image, options=options)
+        spec = UnitSpec(name, ("sh", "-c", script), restart=restart, image=self.row.image, options=options,
+                        resources=resources)
         return self.rt.start(spec)
 
     def until(self, name: str, ok: Callable[[UnitStatus], bool], what: str) -> UnitStatus:
@@ -278,3 +280,25 @@ def test_a_program_that_does_not_exist_fails(drive):
     status = drive.state("ghost", UnitState.FAILED, UnitState.SUCCEEDED)
     assert status.state is UnitState.FAILED and status.exit_code not in (None, 0)
     assert status.message and status.reason
+
+
+def test_over_its_memory_limit_a_unit_is_oom_killed(drive):
+    hog = "head -c 500000000 /dev/zero | tail -n 1"  # tail keeps the one 500 MB line; sh exits with its 137
+    drive.start("hog", hog, resources=UnitResources(memory_limit_bytes=50 * 2**20), exit_after="0.5",
+                exit_code="137")
+    status = drive.state("hog", UnitState.FAILED, UnitState.SUCCEEDED)
+    assert (status.state, status.exit_code, status.reason) == (UnitState.FAILED, 137, "OOMKilled")
+
+
+def test_a_cpu_limit_holds_a_busy_loop(drive):
+    drive.start("spin", "echo ready; while :; do :; done",
+                resources=UnitResources(cpu_request_millis=200, cpu_limit_millis=200))
+    drive.ready("spin")
+    wall = 3.0
+    before = drive.rt.usage("spin").cpu_seconds
+    if drive.row.real:
+        time.sleep(wall)
+    else:
+        drive.clock.advance(wall)
+    share = (drive.rt.usage("spin").cpu_seconds - before) / wall
+    assert 0.1 < share <= 0.25, f"{share:.1%} of a core under a 200m limit"
