@@ -172,6 +172,7 @@ class Hierarchy:
                 try:
                     return cls._make(version, bases, runtime_id)
                 except OSError:
+                    cls(version, {c: b / "berth" / runtime_id for c, b in bases.items()}).close()
                     return None
         return None
 

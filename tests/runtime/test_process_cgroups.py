@@ -166,3 +166,21 @@ def test_a_pids_limit_caps_forks(tmp_path):
         assert rt.logs("forky") == b"3\n"  # the unit itself and 3 children make 4
     finally:
         rt.close()
+
+
+def test_v2_layout_on_a_simulated_tree(tmp_path):
+    """cgroup v2 where this machine has v1: a directory tree stands in for the unified mount."""
+    root, proc = tmp_path / "cg", tmp_path / "proc"
+    root.mkdir(), proc.mkdir()
+    (root / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (proc / "mountinfo").write_text(f"41 31 0:38 / {root} rw,relatime - cgroup2 cgroup2 rw\n")
+    (proc / "cgroup").write_text("0::/\n")
+    tree = Hierarchy.detect("7.0", proc=proc)
+    assert tree is not None and tree.version is V2 and tree.dirs == {"": root / "berth" / "7.0"}
+    assert (root / "cgroup.subtree_control").read_text() == "+memory +cpu +pids"
+    unit = tree.unit("u", UnitResources(cpu_limit_millis=200, memory_limit_bytes=50 * MI), pids_limit=10)
+    assert {f: (root / "berth" / "7.0" / "u" / f).read_text() for f in ("memory.max", "cpu.max", "pids.max")} == \
+        {"memory.max": str(50 * MI), "cpu.max": "20000 100000", "pids.max": "10"}
+    assert unit.join_argv(("true",))[-3:] == ["1", str(root / "berth" / "7.0" / "u" / "cgroup.procs"), "true"]
+    (unit.dirs[""] / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert unit.oom_kills() == 1
