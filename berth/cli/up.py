@@ -3,7 +3,10 @@
 The declarative plane makes a CA, the API server's certificate and every part's credential in
 `--state-dir` (`pki/`, files 0600), starts the Kubernetes-compatible API server on SQLite there,
 serving HTTPS with client certificates and RBAC (`--insecure`: plain HTTP with bearer tokens), the
-controllers, the scheduler and `--nodes` node agents running real processes, writes the
+controllers, the scheduler and `--nodes` node agents on `--runtime` (`process`, the default: real
+processes, nothing to install; `container`: podman containers from images of the local registry, which
+it starts; a runtime this machine lacks is refused in one line naming what is missing and the command
+that installs it, `berth setup <runtime>`), writes the
 administrator's kubeconfig (the CA and a client certificate embedded) and prints its path and how to
 use it with `kubectl` (never a key or token), then runs until Ctrl-C, when it stops every part (agents
 terminate their pods' processes).  Starting again with the same `--state-dir`
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
     from berth.launch.centralised import CentralisedPlane
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-deployment.yaml"
-RUNTIMES = ("process", "fake")
+RUNTIMES = ("process", "container", "vm", "fake")
 PLANES = ("declarative", "centralised")
 
 
@@ -44,7 +47,8 @@ def up(
     nodes: int = typer.Option(2, "--nodes", min=1, max=10_000, help="Node agents to start (one process hosts them all)."),
     state_dir: Path = typer.Option(Path(".berth"), "--state-dir", help="Where the SQLite store, kubeconfig and logs live."),
     port: int = typer.Option(6443, "--port", min=0, max=65535, help="API server port on 127.0.0.1 (0: any free port)."),
-    runtime: str = typer.Option("process", "--runtime", help="process (real subprocesses) or fake (in-memory)."),
+    runtime: str = typer.Option("process", "--runtime", help="process (real subprocesses, the default), container "
+                                "(podman containers from images), vm (QEMU virtual machines) or fake (in-memory)."),
     scheduler_config: Path = typer.Option(None, "--scheduler-config", exists=True, dir_okay=False,
                                           help="KubeSchedulerConfiguration YAML (profiles, plugin weights)."),
     demo: bool = typer.Option(False, "--demo", help="Apply the example Deployment, show it working, then shut down."),
@@ -58,12 +62,17 @@ def up(
         raise ValidationError("--plane", f"must be one of {', '.join(PLANES)}, got {plane!r}")
     if runtime not in RUNTIMES:
         raise ValidationError("--runtime", f"must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    _check_runtime(runtime)
     if plane == "centralised":
         up_centralised(agents=nodes, state_dir=str(state_dir), runtime=runtime, port=port if port != 6443 else 8770,
                        demo=demo)
         return
     from berth.declarative.scheduler import default_profiles, load_config
     from berth.launch.declarative import LocalCluster
+    from berth.runtime import RUNTIMES as AVAILABLE
+
+    if runtime not in AVAILABLE:
+        raise ValidationError("--runtime", f"the declarative plane has no {runtime} runtime in this version")
 
     profiles = load_config(scheduler_config) if scheduler_config else default_profiles()
     if demo and shutil.which("kubectl") is None:
@@ -92,6 +101,15 @@ def up(
         console.print(f"stopped; state kept in {state_dir} (run `berth up --state-dir {state_dir}` to resume)")
 
 
+def _check_runtime(runtime: str) -> None:
+    """Refuse, in one line, a runtime this machine is not set up for (what is missing, and the fix)."""
+    from berth.launch.images import missing
+
+    problem = missing(runtime)
+    if problem:
+        raise ValidationError("--runtime", problem)
+
+
 def _announce(console: Console, cluster) -> None:
     kubeconfig = cluster.kubeconfig.resolve()
     security = ("plain HTTP (--insecure): bearer tokens, RBAC" if cluster.insecure else
@@ -107,6 +125,11 @@ def _announce(console: Console, cluster) -> None:
         f"  kubectl rollout status deployment/hello && kubectl get pods -o wide\n\n"
         "Ctrl-C stops everything; state stays in the store.",
         title="berth up: declarative plane ready"))
+    if cluster.runtime == "container":
+        from berth.launch.images import SEEDS, has_image
+
+        if not has_image(SEEDS[0].name, SEEDS[0].tags[0]):
+            console.print("[yellow]the local registry holds no seeded images yet[/]: run `berth images seed`")
 
 
 def _wait_for_ctrl_c() -> None:

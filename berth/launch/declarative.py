@@ -7,8 +7,11 @@ and starts the API server as a child process (`python -m berth.declarative.apise
 `state_dir` or in memory) serving HTTPS with client certificates, bearer tokens and RBAC; `insecure=True`
 serves plain HTTP with bearer tokens instead.  Once `/version` answers it starts the controller manager,
 the scheduler (in this process, or as a child process with `scheduler_process=True`) and one `AgentHost`
-with `nodes` agents on the chosen runtime, each with its own identity (process-runtime agents project
-their pods' ServiceAccount tokens under `<home>/pods`, as the kubelet).  `stop()` undoes it all in
+with `nodes` agents on the chosen runtime (a name of `berth.runtime.RUNTIMES`: `process`, `container`,
+`fake`, ...), each with its own identity (process-runtime agents project their pods' ServiceAccount tokens
+under `<home>/pods`, as the kubelet) and its pods' emptyDir volumes under `<home>/volumes/<node>`.  A
+runtime this machine lacks stops `start()` with one line naming what is missing and the command that
+fixes it (`images.missing`); the container runtime's local registry is started if none answers.  `stop()` undoes it all in
 reverse order: agents terminate their processes, the children get SIGTERM (then SIGKILL).  State in
 `state_dir` survives, so the next start resumes from the store with the same credentials.
 """
@@ -29,9 +32,19 @@ import httpx
 from berth.declarative.agent import AgentHost, NodeAgent, machine_capacity
 from berth.declarative.controllers import ControllerManager
 from berth.declarative.scheduler import Profile, Scheduler, default_profiles
+from berth.launch import images
 from berth.launch.identities import SCHEDULER, Identities, prepare
 from berth.launch.ports import free_port, port_busy
-from berth.runtime import FakeRuntime, ProcessRuntime
+from berth.runtime import RUNTIMES, Runtime
+
+SIMULATED = frozenset({"fake"})
+"""Runtimes that run nothing on the machine: no log directory, a declared capacity."""
+REGISTRY_RUNTIMES = frozenset({"container"})
+"""Runtimes that pull images from the local registry."""
+
+
+class RuntimeMissing(RuntimeError):
+    """The chosen runtime is not set up on this machine (the message says what to run)."""
 
 
 @dataclass
@@ -99,6 +112,7 @@ class LocalCluster:
     def start(self, progress=lambda step: None) -> "LocalCluster":
         if port_busy(self.port):
             raise OSError(f"port {self.port} on 127.0.0.1 is already in use")
+        self._check_runtime()
         try:
             progress("API server")
             self._prepare()
@@ -121,6 +135,14 @@ class LocalCluster:
             self.stop()
             raise
         return self
+
+    def _check_runtime(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {self.runtime!r}; one of {', '.join(RUNTIMES)}")
+        if self.nodes and (problem := images.missing(self.runtime)):
+            raise RuntimeMissing(problem)
+        if self.nodes and self.runtime in REGISTRY_RUNTIMES:
+            images.start_registry()
 
     def _start_apiserver(self) -> None:
         store = f"sqlite:///{self.state_dir / 'state.db'}" if self.state_dir else "memory://"
@@ -169,17 +191,21 @@ class LocalCluster:
             raise RuntimeError("the scheduler process did not start")
 
     def _agents(self) -> list[NodeAgent]:
-        capacity = self.node_capacity or (machine_capacity() if self.runtime == "process" else
-                                          {"cpu": "4", "memory": "32Gi", "pods": "110"})
+        capacity = self.node_capacity or ({"cpu": "4", "memory": "32Gi", "pods": "110"}
+                                          if self.runtime in SIMULATED else machine_capacity())
         agents = []
         for i in range(self.nodes):
-            if self.runtime == "process":
-                logs = self.state_dir / "logs" / f"{self.node_prefix}-{i}" if self.state_dir else None
-                runtime = ProcessRuntime(logs)
-            else:
-                runtime = FakeRuntime()
-            agents.append(NodeAgent(f"{self.node_prefix}-{i}", runtime, dict(capacity)))
+            name = f"{self.node_prefix}-{i}"
+            volumes = self.home / "volumes" / name if self.runtime not in SIMULATED else None
+            agents.append(NodeAgent(name, self._runtime(name), dict(capacity), volumes=volumes,
+                                    normal_events=self.normal_events))
         return agents
+
+    def _runtime(self, node: str) -> Runtime:
+        """The node's runtime; real ones log under `<state_dir>/logs/<node>` (a temporary directory without one)."""
+        if self.runtime in SIMULATED:
+            return RUNTIMES[self.runtime]()
+        return RUNTIMES[self.runtime](self.state_dir / "logs" / node if self.state_dir else None)
 
     # ---- stop ----------------------------------------------------------------------------------------
     def stop(self) -> None:

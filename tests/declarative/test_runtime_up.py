@@ -1,0 +1,87 @@
+"""`berth up --runtime` and a LocalCluster on the container runtime, end to end: images from the seeded local
+registry, exit codes, an image that cannot be pulled (Pending, ImagePullBackOff, no second pod), pod IPs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import httpx
+
+from berth.declarative.client import KubeClient
+from berth.launch import images
+from berth.launch.declarative import LocalCluster
+from tests.conftest import require_program
+from tests.declarative.waiting import eventually
+
+
+def test_up_with_a_runtime_that_is_not_set_up_says_what_is_missing_in_one_line(tmp_path):
+    empty = tmp_path / "bin"
+    empty.mkdir()  # a PATH without podman
+    out = subprocess.run([sys.executable, "-m", "berth.cli.main", "up", "--runtime", "container", "--port", "0",
+                          "--state-dir", str(tmp_path / "state")], capture_output=True, text=True, timeout=60,
+                         env={"PATH": str(empty)})
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert "podman is not installed" in out.stderr and "berth setup container" in out.stderr
+    assert not (tmp_path / "state").exists(), "nothing was started"
+
+
+def deployment(name: str, image: str, replicas: int) -> dict:
+    labels = {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"terminationGracePeriodSeconds": 1,
+                                           "containers": [{"name": name, "image": image}]}}}}
+
+
+def pods(client: KubeClient, app: str) -> list[dict]:
+    return client.list("pods", "default", label_selector=f"app={app}")["items"]
+
+
+def running_ips(client: KubeClient) -> list[str] | None:
+    ready = [p for p in pods(client, "web") if p.get("status", {}).get("phase") == "Running"
+             and p["status"].get("podIP", "127.0.0.1") != "127.0.0.1"]
+    return [p["status"]["podIP"] for p in ready] if len(ready) == 2 else None
+
+
+def waiting_reason(pod: dict) -> str | None:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or [{}]
+    return (statuses[0].get("state") or {}).get("waiting", {}).get("reason")
+
+
+def test_a_container_cluster_serves_nginx_runs_busybox_and_keeps_an_unpullable_pod_pending(tmp_path):
+    require_program("podman", "Debian's podman (berth setup container)")
+    images.start_registry()
+    images.seed()
+    with LocalCluster(state_dir=tmp_path / "state", nodes=2, runtime="container") as cluster:
+        admin = KubeClient(cluster.url, credentials=cluster.admin)
+        eventually(lambda: admin.list("serviceaccounts", "default")["items"], 30)
+        began = time.monotonic()
+        admin.create("deployments", deployment("missing", "nosuch:1", 1), "default")
+        admin.create("deployments", deployment("web", "nginx", 2), "default")
+        admin.create("pods", {"metadata": {"name": "exit3"}, "spec": {"restartPolicy": "Never", "containers": [
+            {"name": "c", "image": "busybox", "command": ["sh", "-c", "echo hi; exit 3"]}]}}, "default")
+
+        ips = eventually(lambda: running_ips(admin), 60, 0.5)
+        assert len(set(ips)) == 2 and all(ip.startswith("10.") for ip in ips), ips
+        for ip in ips:
+            assert httpx.get(f"http://{ip}/", timeout=5).status_code == 200
+
+        done = eventually(lambda: (p := admin.get("pods", "exit3", "default"))["status"].get("phase") == "Failed" and p,
+                          60, 0.5)
+        terminated = done["status"]["containerStatuses"][0]["state"]["terminated"]
+        assert terminated["exitCode"] == 3 and terminated["reason"] == "Error"
+        assert cluster.host.logs("default", "exit3", None, None, False) == b"hi\n"
+
+        eventually(lambda: any(waiting_reason(p) == "ImagePullBackOff" for p in pods(admin, "missing")), 60, 0.5)
+        while time.monotonic() - began < 30:  # the ReplicaSet never replaces it: the pod is Pending, not Failed
+            [pod] = pods(admin, "missing")
+            assert pod["status"]["phase"] == "Pending"
+            assert waiting_reason(pod) in ("ErrImagePull", "ImagePullBackOff")
+            time.sleep(1)
+        reasons = {e["reason"] for e in admin.list("events", "default")["items"]
+                   if e["involvedObject"]["name"] == pod["metadata"]["name"]}
+        assert {"Pulling", "Failed", "BackOff"} <= reasons, reasons
+        admin.close()
