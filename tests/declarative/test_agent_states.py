@@ -287,3 +287,14 @@ def test_node_capacity_is_the_machines_or_the_declared_one():
     declared = agent(ScriptedRuntime()).node_status(T0)
     assert declared["capacity"] == declared["allocatable"] == {"cpu": "4", "memory": "8Gi", "pods": "110"}
     assert declared["nodeInfo"]["containerRuntimeVersion"].startswith("berth-container://")
+
+
+def test_an_invalid_image_name_keeps_the_pod_pending():
+    runtime = ScriptedRuntime()
+    a = agent(runtime)
+    a.observe(a_pod(image="Bad Name"), T0)
+    a.sync(T0)
+    runtime.set("default/p/main", UnitState.WAITING, reason="InvalidImageName", message="invalid reference format")
+    [(_, _, status)] = a.sync(T0)
+    assert status["phase"] == "Pending" and container(status)["state"]["waiting"]["reason"] == "InvalidImageName"
+    assert ("Warning", "Failed", "Error: InvalidImageName") in events(a)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from berth.runtime import UnitState, UnitStatus
 
 NORMAL, WARNING = "Normal", "Warning"
-PULL_REASONS = frozenset({"ContainerCreating", "ErrImagePull", "ImagePullBackOff"})
+PULL_REASONS = frozenset({"ContainerCreating", "ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
 
 
 def _reason(unit: UnitStatus | None) -> str | None:
@@ -30,6 +30,9 @@ def _pull_events(image: str, before: UnitStatus | None, after: UnitStatus) -> li
     if after.reason == "ErrImagePull":
         detail = f": {after.message}" if after.message else ""
         return [(WARNING, "Failed", f'Failed to pull image "{image}"{detail}'), (WARNING, "Failed", "Error: ErrImagePull")]
+    if after.reason == "InvalidImageName":
+        return [(WARNING, "InspectFailed", f'Failed to apply default image tag "{image}": {after.message}'),
+                (WARNING, "Failed", "Error: InvalidImageName")]
     if after.reason == "ImagePullBackOff":
         return [(NORMAL, "BackOff", f'Back-off pulling image "{image}"'), (WARNING, "Failed", "Error: ImagePullBackOff")]
     return []

@@ -23,8 +23,8 @@ from berth.runtime import UnitState, UnitStatus
 __all__ = ["FAKE_OPTION", "RESTART", "HOST_IP", "exit_reason", "last_run", "pod_status", "stamp", "unit_name", "unit_specs"]
 
 HOST_IP = "127.0.0.1"
-WAITING_REASONS = frozenset({"ContainerCreating", "ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff",
-                             "CreateContainerConfigError", "RunContainerError"})
+WAITING_REASONS = frozenset({"ContainerCreating", "ErrImagePull", "ImagePullBackOff", "InvalidImageName",
+                             "CrashLoopBackOff", "CreateContainerConfigError", "RunContainerError"})
 EXIT_REASONS = frozenset({"Completed", "Error", "OOMKilled"})
 """Reasons a run ends with, as the runtime reports them (else derived from the exit code)."""
 
