@@ -121,6 +121,9 @@ class UnitStatus:
     `Completed`, `Error`, `OOMKilled`; '' when the runtime has nothing to add."""
     ip: str | None = None
     """The unit's (its group's) address when it has one of its own; None when it shares the host's."""
+    last_reason: str = ""
+    """The previous run's terminal reason (`OOMKilled`, `Error`, `Completed`) once the unit has restarted or
+    waits to: the kubelet's `lastState.terminated.reason`; '' before any restart."""
 
 
 @dataclass(frozen=True)

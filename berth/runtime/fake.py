@@ -166,7 +166,7 @@ class FakeRuntime:
             delay = backoff_delay(unit.crashes, self.backoff, self.max_backoff)
             unit.crashes += 1
             self._set(unit, state=UnitState.WAITING, exit_code=code, finished_at=when, reason="CrashLoopBackOff",
-                      message=f"back-off {delay:.0f}s restarting after exit {code} ({_reason(unit, code)})")
+                      last_reason=_reason(unit, code), message=f"back-off {delay:.0f}s restarting after exit {code} ({_reason(unit, code)})")
             self._timer(unit, delay, "restart")
             return
         final = UnitState.SUCCEEDED if code == 0 else UnitState.FAILED

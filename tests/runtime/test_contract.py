@@ -170,6 +170,7 @@ def test_restart_policy_backs_off_doubling_and_counts(drive):
     if first.exit_code is None:  # an image runtime may wait (ContainerCreating) before the first run
         first = drive.until("loop", lambda s: s.state is UnitState.WAITING and s.exit_code is not None, "exited")
     assert (first.exit_code, first.reason, first.restarts) == (1, "CrashLoopBackOff", 0)
+    assert first.last_reason == "Error", "the run that ended is the kubelet's lastState"
     drive.tick(BACKOFF - 0.1)
     assert drive.rt.status("loop").restarts == 0, "the first back-off is not over"
     drive.tick(0.2)
