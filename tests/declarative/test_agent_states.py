@@ -298,3 +298,17 @@ def test_an_invalid_image_name_keeps_the_pod_pending():
     [(_, _, status)] = a.sync(T0)
     assert status["phase"] == "Pending" and container(status)["state"]["waiting"]["reason"] == "InvalidImageName"
     assert ("Warning", "Failed", "Error: InvalidImageName") in events(a)
+
+
+def test_last_state_comes_from_the_runtimes_last_reason_when_the_wait_was_not_seen():
+    runtime = ScriptedRuntime()
+    a = agent(runtime)
+    a.observe(a_pod(limits={"memory": "50Mi"}), T0)
+    a.sync(T0)
+    runtime.set("default/p/main", UnitState.RUNNING, reason="", started_at=T0)
+    a.sync(T0)
+    runtime.set("default/p/main", UnitState.RUNNING, reason="", started_at=T0 + 9, restarts=1, exit_code=137,
+                last_reason="OOMKilled")
+    [(_, _, status)] = a.sync(T0 + 9)
+    assert container(status)["lastState"]["terminated"]["reason"] == "OOMKilled"
+    assert container(status)["lastState"]["terminated"]["exitCode"] == 137 and container(status)["restartCount"] == 1

@@ -202,7 +202,7 @@ class NodeAgent:
         containers = (record.pod.get("spec") or {}).get("containers") or []
         before = before + [None] * (len(after) - len(before))
         for ctr, old, new in zip(containers, before, after):
-            ended = last_run(new, ctr) if new is not None else None
+            ended = last_run(new) if new is not None else None
             if ended is not None:
                 record.last[ctr["name"]] = ended
             for event in kubeletevents.container_events(record.pod, ctr, old, new):

@@ -37,22 +37,20 @@ def stamp(when: float | None) -> str | None:
 _stamp = lru_cache(maxsize=4096)(rfc3339)  # memoised per whole second: every status write stamps times
 
 
-def exit_reason(code: int, reason: str, ctr: dict) -> str:
-    """Why a run ended: the runtime's reason when it gives one; else exit 137 of a container with a memory
-    limit is OOMKilled (the kernel's SIGKILL: nothing else kills a running container here), others by code."""
+def exit_reason(code: int, reason: str) -> str:
+    """Why a run ended: the runtime's reason when it gives one (only it can tell an OOM kill from another
+    SIGKILL), else Completed or Error by the exit code."""
     if reason in EXIT_REASONS:
         return reason
-    if code == 137 and ((ctr.get("resources") or {}).get("limits") or {}).get("memory"):
-        return "OOMKilled"
     return "Completed" if code == 0 else "Error"
 
 
-def last_run(unit: UnitStatus, ctr: dict) -> dict | None:
+def last_run(unit: UnitStatus) -> dict | None:
     """The `terminated` record of the unit's latest finished run, or None while it has none."""
     if unit.exit_code is None or unit.state in (UnitState.RUNNING, UnitState.STOPPING):
         return None
     code = unit.exit_code
-    reason = exit_reason(code, unit.reason, ctr)
+    reason = exit_reason(code, unit.last_reason or unit.reason if unit.state is UnitState.WAITING else unit.reason)
     return {"exitCode": code, "reason": reason, "startedAt": stamp(unit.started_at),
             "finishedAt": stamp(unit.finished_at)}
 
@@ -71,12 +69,13 @@ def container_status(ctr: dict, unit: UnitStatus | None, runtime: str, last: dic
         base["containerID"] = f"berth-{runtime}://{unit.pid}"
     if unit.state in (UnitState.RUNNING, UnitState.STOPPING):
         code = unit.exit_code or 0
-        previous = last or ({"exitCode": code, "reason": exit_reason(code, "", ctr), "startedAt": None,
-                             "finishedAt": None} if unit.restarts else None)
+        if last is None or unit.last_reason not in ("", last["reason"]):  # what the runtime says over a stale memory
+            last = {"exitCode": code, "reason": exit_reason(code, unit.last_reason), "startedAt": None,
+                    "finishedAt": None} if unit.restarts else None
         return {**base, "ready": unit.state is UnitState.RUNNING, "started": True,
                 "state": {"running": {"startedAt": stamp(unit.started_at)}},
-                **({"lastState": {"terminated": previous}} if previous else {})}
-    ended = last_run(unit, ctr)
+                **({"lastState": {"terminated": last}} if last else {})}
+    ended = last_run(unit)
     if unit.state is UnitState.WAITING and unit.exit_code is not None:  # between runs: back-off, or a new pull
         reason = unit.reason if unit.reason in WAITING_REASONS else "CrashLoopBackOff"
         return {**base, "state": _waiting(reason, unit.message), "lastState": {"terminated": last or ended}}
