@@ -105,7 +105,8 @@ class ContainerRuntime:
         self._ps: _Child | None = None
         self._last_ps = 0.0
         self._cleanup: list[_Child] = []
-        self._orphans: list[tuple[_Child, str]] = []
+        self._orphans: list[tuple[_Child, list[str]]] = []
+        """Calls abandoned in flight, and the removal to run once each ends (what it made goes too)."""
 
     # ---- the Runtime contract ------------------------------------------------------------------
     def start(self, spec: UnitSpec) -> UnitStatus:
@@ -157,7 +158,11 @@ class ContainerRuntime:
         group = unit.spec.group
         if group and not any(u.spec.group == group for u in self._units.values()):
             pod = self._pods.pop(group)
-            self._cleanup.append(self._spawn(["podman", "pod", "rm", "--force", pod.name], "rm"))
+            removal = ["podman", "pod", "rm", "--force", pod.name]
+            if pod.child is not None:
+                self._orphans.append((pod.child, removal))
+            else:
+                self._cleanup.append(self._spawn(removal, "rm"))
 
     def status(self, name: str) -> UnitStatus | None:
         unit = self._units.get(name)
@@ -193,7 +198,8 @@ class ContainerRuntime:
     def close(self) -> None:
         for unit in self._units.values():
             self._abandon(unit)
-        for child in self._cleanup + [c for c, _ in self._orphans] + ([self._ps] if self._ps else []):
+        pods = [p.child for p in self._pods.values() if p.child]
+        for child in self._cleanup + [c for c, _ in self._orphans] + pods + ([self._ps] if self._ps else []):
             child.popen.wait()
         label = f"label={podman.LABEL_RUNTIME}={self.runtime_id}"
         ids = self._podman(["ps", "-aq", "--filter", label]).split()
@@ -351,17 +357,17 @@ class ContainerRuntime:
     def _abandon(self, unit: _Unit) -> None:
         """Forget the unit's podman call in flight; a container it goes on to make is removed."""
         if unit.child is not None:
-            self._orphans.append((unit.child, unit.container))
+            self._orphans.append((unit.child, ["podman", "rm", "--force", "--time=0", unit.container]))
             unit.child = None
 
     def _reap(self) -> None:
         self._cleanup = [c for c in self._cleanup if c.popen.poll() is None]
         waiting = []
-        for child, container in self._orphans:
+        for child, removal in self._orphans:
             if child.popen.poll() is None:
-                waiting.append((child, container))
-            elif child.kind == "start" and child.popen.returncode == 0:
-                self._cleanup.append(self._spawn(["podman", "rm", "--force", "--time=0", container], "rm"))
+                waiting.append((child, removal))
+            elif child.popen.returncode == 0:
+                self._cleanup.append(self._spawn(removal, "rm"))
         self._orphans = waiting
 
     def _podman(self, args: list[str]) -> str:
