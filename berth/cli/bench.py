@@ -298,3 +298,7 @@ def placement(
 from berth.cli.bench_abuse import abuse  # noqa: E402 - registered last, beside the other benchmarks
 
 app.command("abuse")(abuse)
+
+from berth.cli.bench_runtime import runtime_bench  # noqa: E402
+
+app.command("runtime")(runtime_bench)
