@@ -13,13 +13,16 @@ from berth.runtime.clock import Clock, ManualClock, SystemClock
 from berth.runtime.container import ContainerRuntime
 from berth.runtime.fake import FakeRuntime
 from berth.runtime.process import ProcessRuntime
+from berth.runtime.vm import VmRuntime
 
 RUNTIMES = {
     "process": ProcessRuntime,
     "fake": FakeRuntime,
+    "vm": VmRuntime,
     "container": ContainerRuntime,
 }
 """Runtime factories by name; each accepts `clock=` as a keyword argument."""
 
 __all__ = ["Clock", "ContainerRuntime", "ExecResult", "FakeRuntime", "ManualClock", "Mount", "ProcessRuntime",
-           "RUNTIMES", "RestartPolicy", "Runtime", "SystemClock", "UnitResources", "UnitSpec", "UnitState", "UnitStatus", "Usage"]
+           "RUNTIMES", "RestartPolicy", "Runtime", "SystemClock", "UnitResources", "UnitSpec", "UnitState", "UnitStatus", "Usage",
+           "VmRuntime"]
