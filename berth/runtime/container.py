@@ -285,7 +285,8 @@ class ContainerRuntime:
             unit.next_start = now + backoff_delay(unit.crashes, self.backoff, self.max_backoff)
             unit.crashes += 1
             self._set(unit, state=UnitState.WAITING, exit_code=code, finished_at=now, pid=None,
-                      reason="CrashLoopBackOff", message=f"back-off {unit.next_start - now:.0f}s restarting "
+                      reason="CrashLoopBackOff", last_reason=reason,
+                      message=f"back-off {unit.next_start - now:.0f}s restarting "
                       f"after {reason} (exit {code})")
             return
         final = UnitState.SUCCEEDED if code == 0 else UnitState.FAILED
