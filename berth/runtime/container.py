@@ -295,7 +295,7 @@ class ContainerRuntime:
     # ---- pods and the batched exit poll ----------------------------------------------------------
     def _create_pod(self, group: str) -> None:
         pod = _Pod(f"berth-{self.runtime_id}-{_stem(group)}-{secrets.token_hex(3)}")
-        pod.child = self._spawn(podman.then_inspect(podman.pod_argvs(pod.name, self.runtime_id), f"{pod.name}-infra"),
+        pod.child = self._spawn(podman.then_inspect(podman.pod_argvs(pod.name, self.runtime_id, podman.hostname_of(group)), f"{pod.name}-infra"),
                                 "pod")
         self._pods[group] = pod
 

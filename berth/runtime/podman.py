@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from pathlib import Path
 
 from berth.runtime.base import Mount, UnitResources, UnitSpec, Usage
@@ -116,10 +117,21 @@ def run_argv(spec: UnitSpec, container: str, runtime_id: str, log_path: Path, po
     return argv + ["--", qualify(spec.image)] + list(spec.command[1:])
 
 
-def pod_argvs(pod: str, runtime_id: str) -> list[list[str]]:
-    """Create and start a pod (its infra container holds the network namespace and the address)."""
-    return [["podman", "pod", "create", f"--name={pod}", f"--infra-name={pod}-infra",
+def pod_argvs(pod: str, runtime_id: str, hostname: str) -> list[list[str]]:
+    """Create and start a pod (its infra container holds the network namespace and the address) whose
+    containers see `hostname`."""
+    return [["podman", "pod", "create", f"--name={pod}", f"--infra-name={pod}-infra", f"--hostname={hostname}",
              f"--label={LABEL_RUNTIME}={runtime_id}"], ["podman", "pod", "start", pod]]
+
+
+def hostname_of(group: str) -> str:
+    """The host name a group's containers see: its middle part (a pod's name in `namespace/name/uid`), as the
+    kubelet gives a pod its name, made a valid label of at most 63 characters (the kernel takes at most 64; the
+    pod's podman name is longer)."""
+    parts = group.split("/")
+    name = parts[1] if len(parts) == 3 else group
+    label = re.sub(r"[^a-z0-9-]+", "-", name.lower())[:63].strip("-")
+    return label or "pod"
 
 
 def then_inspect(argvs: list[list[str]], target: str, fmt: str = STATUS_FORMAT) -> list[str]:
