@@ -10,7 +10,8 @@ else a guest uses (the serial console, the initramfs, cgroup v2) is built into D
 
 `probe()` decides the accelerator once per machine and caches it in `<home>/vm/accel`: it boots the
 image under KVM (host CPU model) with a short timeout and keeps `kvm` if the guest's init ran,
-else `tcg` (what the wider search found on this kind of machine is in docs/runtimes.md).  `missing("vm")` is the one-line check `berth up --runtime vm` makes.
+else `tcg` (what a wider search found on this kind of machine is in docs/runtimes.md).
+`missing("vm")` is the one-line check `berth up --runtime vm` makes.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ KERNEL_PACKAGE = "linux-image-amd64"
 MODULES = ("kernel/drivers/acpi/button.ko", "kernel/drivers/input/evdev.ko")
 BUSYBOX = Path("/bin/busybox")
 IMAGE = "busybox"
-PROBE_TIMEOUT = 20.0
+PROBE_TIMEOUT = 10.0
 
 
 def missing(runtime: str) -> str | None:

@@ -277,8 +277,8 @@ class VmRuntime:
             unit.next_start = now + backoff_delay(unit.crashes, self.backoff, self.max_backoff)
             unit.crashes += 1
             self._set(unit, state=UnitState.WAITING, exit_code=code, finished_at=now, pid=None,
-                      reason="CrashLoopBackOff", last_reason=reason, message=f"back-off {unit.next_start - now:.0f}s restarting after "
-                      f"exit {code} ({reason})")
+                      reason="CrashLoopBackOff", last_reason=reason,
+                      message=f"back-off {unit.next_start - now:.0f}s restarting after exit {code} ({reason})")
             return
         final = UnitState.SUCCEEDED if code == 0 else UnitState.FAILED
         self._set(unit, state=final, exit_code=code, finished_at=now, pid=None, reason=reason, message=message)

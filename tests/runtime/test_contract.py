@@ -57,7 +57,9 @@ def _container(tmp_path, clock):
 
 
 def _vm(tmp_path, clock):
+    from berth.launch import vmimages
     from berth.runtime.vm import VmRuntime
+    vmimages.seed()  # the boot image `berth images seed vm` makes; present, it costs nothing
     return VmRuntime(tmp_path / "vm", clock=clock, backoff=BACKOFF, max_backoff=MAX_BACKOFF)
 
 
