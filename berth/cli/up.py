@@ -206,14 +206,15 @@ def _show_centralised(console: Console, plane: CentralisedPlane, as_json: bool) 
     urls, creds = plane.endpoints(), plane.credentials
     tokens = {name: str(creds.token(name)) for name in ("admin", "member")}
     if as_json:
-        print(json.dumps({"state_dir": str(plane.dir), "endpoints": urls, "token_files": tokens}, indent=2),
+        print(json.dumps({"state_dir": str(plane.dir), "endpoints": urls, "token_files": tokens,
+                          "runtime": plane.runtime_note()}, indent=2),
               flush=True)
         return
     width = max(len(n) for n in urls)
     lines = [f"{name.ljust(width)}  {url}" for name, url in urls.items()]
     c, p = plane.compute_url, plane.placement_url
     admin, member = (f'-H "X-Auth-Token: $(cat {tokens[n]})"' for n in ("admin", "member"))
-    lines += ["", f"state and logs: {plane.dir}",
+    lines += ["", f"agents' runtime: {plane.runtime_note()}", f"state and logs: {plane.dir}",
               f"tokens (files, 0600): admin {tokens['admin']}, member {tokens['member']}", "",
               f"  curl -s -XPOST {c}/flavors {admin} -H 'Content-Type: application/json' \\",
               "       -d '{\"flavor\": {\"id\": \"m1\", \"name\": \"m1\", \"vcpus\": 1, \"ram\": 512}}'",

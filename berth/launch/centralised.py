@@ -51,8 +51,8 @@ class PlaneSpec:
             raise ValidationError("agents", f"must be between 1 and 200, got {self.agents}")
         if not 1 <= self.schedulers <= 8:
             raise ValidationError("schedulers", f"must be between 1 and 8, got {self.schedulers}")
-        if self.runtime not in ("process", "fake"):
-            raise ValidationError("runtime", f"must be process or fake, got {self.runtime!r}")
+        if self.runtime not in ("process", "fake", "vm"):
+            raise ValidationError("runtime", f"must be process, fake or vm, got {self.runtime!r}")
         if self.port and not 1024 <= self.port <= 65000 - 20 - self.agents:
             raise ValidationError("port", f"must leave room for {self.agents + 20} ports above it, got {self.port}")
 
@@ -102,7 +102,8 @@ class CentralisedPlane:
     def steps(self) -> list[tuple[str, callable]]:
         """What `start` does, in order, as (label, action) pairs (for progress bars)."""
         s = self.spec
-        out = [("placement", self._start_placement), ("compute API", self._start_compute)]
+        out = [("VM image and accelerator", self._prepare_vm)] if s.runtime == "vm" else []
+        out += [("placement", self._start_placement), ("compute API", self._start_compute)]
         out += [(f"scheduler {i}", lambda i=i: self._start_scheduler(i)) for i in range(s.schedulers)]
         out += [("conductor", self._start_conductor)]
         out += [(f"agent {i}", lambda i=i: self._start_agent(i)) for i in range(s.agents)]
@@ -117,6 +118,16 @@ class CentralisedPlane:
             self.stop()
             raise
         return self
+
+    def _prepare_vm(self) -> None:
+        """The vm runtime needs QEMU and the boot image (one line saying what is missing otherwise) and
+        the machine's accelerator, probed once and cached: `accel` says which one the guests run on."""
+        from berth.launch import vmimages
+
+        problem = vmimages.missing("vm")
+        if problem:
+            raise ValidationError("runtime", problem)
+        self.accel = vmimages.probe()["accel"]
 
     def _spawn(self, name: str, module: str, args: list[str], url: str, health: str) -> Child:
         log = open(self.dir / "logs" / f"{name}.log", "ab")
@@ -220,6 +231,11 @@ class CentralisedPlane:
             except subprocess.TimeoutExpired:
                 child.popen.kill()
                 child.popen.wait(timeout=5)
+
+    def runtime_note(self) -> str:
+        """The agents' runtime, and for vm the accelerator its guests run on (kvm or tcg)."""
+        accel = getattr(self, "accel", None)
+        return f"{self.spec.runtime} (QEMU, {accel})" if accel else self.spec.runtime
 
     def endpoints(self) -> dict[str, str]:
         return {name: child.url for name, child in self.children.items() if child.url}

@@ -35,7 +35,7 @@ def test_berth_up_centralised_demo_runs_against_real_processes_and_stops_them(tm
     assert len(tokens) == 4 and not [t for t in tokens for text in texts if t in text], "a token leaked"
 
 
-@pytest.mark.parametrize("field, kwargs", [("agents", {"agents": 0}), ("runtime", {"runtime": "vm"}),
+@pytest.mark.parametrize("field, kwargs", [("agents", {"agents": 0}), ("runtime", {"runtime": "nosuch"}),
                                            ("schedulers", {"schedulers": 9}), ("port", {"port": 80})])
 def test_bad_options_name_the_field(field, kwargs):
     with pytest.raises(ValidationError) as err:

@@ -1,8 +1,9 @@
 """The compute agent's HTTP API, called by the conductor (Nova's compute RPC, over HTTP).
 
 `POST /servers` spawns (202, or 409 with the runtime's message if the command cannot start;
-422 naming the field for a bad body), `DELETE /servers/{id}` stops and forgets, `GET
-/servers` lists the runtime's units, `GET /healthz` answers while the agent lives.  Built by
+`vcpus` and `ram` are the flavor's, which size a guest; 422 naming the field for a bad body),
+`DELETE /servers/{id}` stops and forgets, `GET /servers` lists the runtime's units,
+`GET /servers/{id}/console?length=N` is a server's console log (the last N lines), `GET /healthz` answers while the agent lives.  Built by
 `create_app(agent, tokens=...)` as a Starlette app; handlers run in its thread pool (spawning
 waits on the runtime).  Every call but `/healthz` needs a token `tokens` knows -- the
 conductor's alone -- or gets 401; a server id the runtime cannot name a unit by is a 422.
@@ -26,7 +27,9 @@ SPAWN = {"type": "object", "required": ["id"], "properties": {
     "id": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9_.-]+\Z"},
     "name": {"type": "string", "maxLength": 255},
     "command": {"type": "array", "maxItems": 64,
-                "items": {"type": "string", "maxLength": 4096, "pattern": "^[^\\x00]*\\Z"}}}}
+                "items": {"type": "string", "maxLength": 4096, "pattern": "^[^\\x00]*\\Z"}},
+    "vcpus": {"type": "integer", "minimum": 1, "maximum": 1024},
+    "ram": {"type": "integer", "minimum": 1, "maximum": 2**30, "description": "MiB"}}}
 
 
 def view(status: UnitStatus) -> dict:
@@ -43,13 +46,21 @@ def create_app(agent: ComputeAgent, *, tokens: Authenticator) -> Starlette:
         body = bodies.parse(await request.body(), SPAWN)
         if isinstance(body, bodies.Problem):
             return JSONResponse({"detail": str(body)}, 422)
-        status = await run_in_threadpool(agent.spawn, body["id"], body.get("command", []))
+        status = await run_in_threadpool(agent.spawn, body["id"], body.get("command", []), body.get("vcpus"),
+                                         body.get("ram"))
         if status.state is UnitState.FAILED:
             return JSONResponse({"error": status.message or "could not start"}, 409)
         return JSONResponse({"server": view(status)}, 202)
 
     def delete(request: Request) -> Response:
         return Response(status_code=204 if agent.delete(request.path_params["server_id"]) else 404)
+
+    def console(request: Request) -> Response:
+        length = request.query_params.get("length", "")
+        text = agent.console(request.path_params["server_id"], int(length) if length.isdigit() else None)
+        if text is None:
+            return refuse(404, "no such server")
+        return JSONResponse({"output": text.decode("utf-8", errors="replace")})
 
     def servers(_request: Request) -> Response:
         return JSONResponse({"servers": [view(s) for s in agent.servers()]})
@@ -62,5 +73,6 @@ def create_app(agent: ComputeAgent, *, tokens: Authenticator) -> Starlette:
         Route("/servers", spawn, methods=["POST"]),
         Route("/servers/{server_id}", delete, methods=["DELETE"]),
         Route("/servers", servers, methods=["GET"]),
+        Route("/servers/{server_id}/console", console, methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
     ], middleware=[check])

@@ -71,4 +71,9 @@ SERVICE_REPORT = _strict({
 }, ("host", "url", "rp_uuid"), description=(
     "What a compute agent reports about itself (a berth extension; Nova's go over RPC)."))
 
+POWER_REPORT = _strict({"servers": {"type": "object", "maxProperties": 4096, "propertyNames": {"maxLength": 36},
+                                      "additionalProperties": {"enum": ["running", "shutdown", "crashed"]}}},
+                      ("servers",), description=(
+    "A compute agent's power states of its servers, read from its runtime (a berth extension)."))
+
 SERVICE_UPDATE = _strict({"status": {"type": "string", "enum": ["enabled", "disabled"]}}, ("status",))

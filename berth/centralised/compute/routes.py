@@ -231,6 +231,31 @@ def report_service(call: Call) -> dict:
     return {"service": views.service(row, call.now(), call.down_after)}
 
 
+POWER_STATUS = {"running": "ACTIVE", "shutdown": "SHUTOFF", "crashed": "SHUTOFF"}
+"""A server's status from its power state: a guest found shut down or crashed is SHUTOFF, as Nova's
+power-state sync stops it."""
+
+
+def report_power(call: Call) -> dict:
+    """A compute agent's power states of its servers: an ACTIVE or SHUTOFF server on that host, with no
+    task under way, takes the status its power state means.  Answers the ids now settled (status
+    matching, or gone, or on another host); the agent reports the rest again."""
+    host, settled = call.param("host"), []
+    for ident, power in call.body["servers"].items():
+        row = call.repo.mutate_server(ident, lambda r, p=power: _powered(r, host, p, call.now()))
+        if row is None or row["host"] != host or row["status"] == POWER_STATUS[power]:
+            settled.append(ident)
+    return {"settled": settled}
+
+
+def _powered(row: Row, host: str, power: str, now: float) -> Row | None:
+    wanted = POWER_STATUS[power]
+    if row["host"] != host or row["task_state"] or row["status"] not in ("ACTIVE", "SHUTOFF") \
+            or row["status"] == wanted:
+        return None
+    return {"status": wanted, "updated": now}
+
+
 def update_service(call: Call) -> dict:
     host = call.param("host")
     row = _found(call.repo.set_service_disabled(host, call.body["status"] == "disabled"), "Compute host", host)
@@ -272,5 +297,6 @@ ROUTES: list[Op] = [  # in match order: a fixed segment (`detail`) before a para
     Op("/os-availability-zone/detail", "GET", list_zones_detail, "availability zones", rule="admin"),
     Op("/os-services", "GET", list_services, "services", rule="admin"),
     Op("/os-services", "POST", report_service, "services", schemas.SERVICE_REPORT, rule="service"),
+    Op("/os-services/{host}/power-states", "POST", report_power, "services", schemas.POWER_REPORT, rule="service"),
     Op("/os-services/{host}", "PUT", update_service, "services", schemas.SERVICE_UPDATE, rule="admin"),
 ]

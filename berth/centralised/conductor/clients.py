@@ -66,7 +66,8 @@ class AgentClient:
         self.http = httpx.Client(timeout=httpx.Timeout(timeout, connect=3.0), headers={"X-Auth-Token": token})
 
     def spawn(self, url: str, server: dict) -> tuple[bool, str]:
-        body = {"id": server["id"], "name": server["name"], "command": list(server["command"] or [])}
+        body = {"id": server["id"], "name": server["name"], "command": list(server["command"] or []),
+                "vcpus": server["flavor"]["vcpus"], "ram": server["flavor"]["ram"]}
         try:
             resp = self.http.post(f"{url}/servers", json=body)
         except httpx.HTTPError as err:
