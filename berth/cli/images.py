@@ -2,7 +2,8 @@
 
 `berth images seed` starts the local registry (Debian's docker-registry on 127.0.0.1:5000) unless it
 runs, then builds the images berth seeds from Debian's packages (busybox, python, nginx) and pushes
-those the registry lacks; `berth images push IMAGE` pushes a user's own local image there.  The
+those the registry lacks (`berth images seed vm`: the vm runtime's boot image and its accelerator probe, see
+`berth.launch.vmimages`); `berth images push IMAGE` pushes a user's own local image there.  The
 work lives in `berth.launch.images`; this module prints.
 """
 
@@ -24,10 +25,15 @@ app = typer.Typer(help="The local image registry and the images berth seeds from
 
 @app.command("seed")
 def seed(
+    runtime: str = typer.Argument("container", help="container (the registry's images) or vm (the boot image)."),
     force: bool = typer.Option(False, "--force", help="Build and push every image again."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
-    """Start the local registry if needed, then build and push busybox, python and nginx."""
+    """Start the local registry if needed, then build and push busybox, python and nginx (`vm`: the VM boot image)."""
+    if runtime == "vm":
+        return seed_vm(force, as_json)
+    if runtime != "container":
+        raise ValidationError("runtime", f"must be container or vm, got {runtime!r}")
     report = run_seed(force=force, quiet=as_json)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
@@ -57,6 +63,26 @@ def run_seed(force: bool = False, quiet: bool = False, console: Console | None =
     return {"registry": f"{images.HOST}:{images.PORT}", "started": started,
             "images": [{"ref": s.ref, "outcome": s.outcome, "seconds": round(s.seconds, 2)} for s in done],
             "seconds": round(time.monotonic() - started_at, 2)}
+
+
+def seed_vm(force: bool, as_json: bool) -> None:
+    """The vm runtime's boot image (Debian's kernel, a busybox initramfs) and the machine's accelerator."""
+    report = run_seed_vm(force=force)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    image, accel = report["image"], report["accel"]
+    Console().print(f"VM image {image['image']} {image['outcome']} in {image['dir']} ({image['seconds']:.1f} s); "
+                    f"guests run on {accel['accel']}" + (" (probed now)" if accel["probed"] else " (cached probe)"))
+
+
+def run_seed_vm(force: bool = False) -> dict:
+    """The boot image built (unless present) and the accelerator probed (unless cached), as a JSON-ready dict."""
+    from berth.launch import vmimages
+
+    if vmimages.missing_program():
+        raise ValidationError("images", vmimages.missing_program())
+    return {"image": vmimages.seed(force=force), "accel": vmimages.probe(force=force)}
 
 
 @app.command("push")

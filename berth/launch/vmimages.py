@@ -37,12 +37,21 @@ IMAGE = "busybox"
 PROBE_TIMEOUT = 10.0
 
 
+def missing_program() -> str | None:
+    """One line naming a program the vm runtime needs that this machine lacks, or None."""
+    for program, package in ((qemu.PROGRAM, "qemu-system-x86"), (str(BUSYBOX), "busybox-static"),
+                             ("apt-get", "apt"), ("dpkg-deb", "dpkg")):
+        if shutil.which(program) is None:
+            return f"{program} is missing (Debian's {package}): run berth setup vm"
+    return None
+
+
 def missing(runtime: str) -> str | None:
     """One line naming what the vm runtime lacks here and the command that fixes it, or None."""
     if runtime != "vm":
         return None
-    if shutil.which(qemu.PROGRAM) is None:
-        return f"{qemu.PROGRAM} is missing (Debian's qemu-system-x86): run berth setup vm"
+    if missing_program():
+        return missing_program()
     if not (images_dir() / IMAGE / "initrd.gz").is_file():
         return f"no VM boot image in {images_dir()}: run berth images seed vm"
     return None
