@@ -24,6 +24,7 @@ each status message says which one runs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import math
@@ -146,8 +147,6 @@ class VmRuntime:
         if unit is None:
             return
         self._kill(unit)
-        if unit.launcher is not None:
-            unit.launcher.wait()
         if unit.cgroup is not None:
             self._leftovers += remove_soon([unit.cgroup], timeout=0.2)
         shutil.rmtree(unit.dir, ignore_errors=True)
@@ -204,10 +203,13 @@ class VmRuntime:
     # ---- supervision -----------------------------------------------------------------------------
     def _observe(self, unit: _Unit, now: float) -> None:
         state = unit.status.state
-        if unit.launcher is not None and unit.launcher.poll() is not None:
-            self._launched(unit, now)
-        elif state in (UnitState.RUNNING, UnitState.STOPPING) and unit.identity is not None:
-            if not unit.identity.alive():
+        if unit.launcher is not None:
+            if unit.launcher.poll() is not None:
+                self._launched(unit, now)
+            elif state is UnitState.STOPPING and now >= (unit.stop_deadline or now) and not unit.killed:
+                self._kill(unit)
+        elif state in (UnitState.RUNNING, UnitState.STOPPING):
+            if unit.identity is None or not unit.identity.alive():
                 self._ended(unit, now)
             elif state is UnitState.STOPPING and now >= (unit.stop_deadline or now) and not unit.killed:
                 self._kill(unit)
@@ -265,7 +267,8 @@ class VmRuntime:
         reported = vmguest.exit_code((unit.dir / "console.log").read_bytes()) if unit.dir.exists() else None
         code, oom = reported if reported and not unit.killed else (137 if unit.killed else 1, False)
         reason = _reason(code, oom)
-        message = f"QEMU {self.accel}: guest powered off" + ("" if reported else ", its init reported no exit code")
+        message = f"QEMU {self.accel}: " + ("ended by QMP quit or SIGKILL" if unit.killed else "guest powered off" +
+                                            ("" if reported else ", its init reported no exit code"))
         unit.identity = None
         if unit.status.state is UnitState.STOPPING:
             self._set(unit, state=UnitState.STOPPED, exit_code=code, finished_at=now, pid=None, reason=reason,
@@ -284,12 +287,19 @@ class VmRuntime:
         self._set(unit, state=final, exit_code=code, finished_at=now, pid=None, reason=reason, message=message)
 
     def _kill(self, unit: _Unit) -> None:
-        """QMP `quit`, then SIGKILL (QEMU and whatever is in its cgroup)."""
+        """QMP `quit`, then SIGKILL (QEMU and whatever is in its cgroup).  A QEMU still daemonising is
+        waited for (a fraction of a second) so that it cannot outlive the kill."""
         unit.killed = True
+        if unit.launcher is not None:
+            unit.launcher.wait()
+            unit.launcher = None
+            pid = _read_int(unit.dir / "qemu.pid")
+            unit.identity = unit.identity or (qemu.Identity.of(pid) if pid else None)
         if unit.identity is not None and unit.identity.alive():
             qemu.qmp(unit.dir / "qmp.sock", "quit", timeout=0.2)
             if unit.identity.alive():
-                os.kill(unit.identity.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(unit.identity.pid, signal.SIGKILL)
         if unit.cgroup is not None:
             unit.cgroup.kill()
 

@@ -76,6 +76,29 @@ def test_the_guest_has_the_units_size_and_deleting_it_stops_qemu(rt, vm_image):
     assert rt.names() == [] and not any((rt.dir).iterdir())
 
 
+def test_stopping_or_removing_a_guest_still_starting_leaves_no_qemu(rt, vm_image):
+    rt.start(UnitSpec("a", ("sleep", "600"), image=vm_image))
+    rt.stop("a", grace=0)
+    rt.start(UnitSpec("b", ("sleep", "600"), image=vm_image))
+    rt.remove("b")
+    status = until(rt, "a", lambda s: s.state.terminal, timeout=10)
+    assert (status.state, status.exit_code) == (UnitState.STOPPED, 137) and "SIGKILL" in status.message
+    assert rt.names() == ["a"] and not _qemus(rt.dir)
+
+
+def _qemus(under: Path) -> list[int]:
+    """QEMU processes whose command line names a path under `under`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if argv.startswith(b"qemu-system") and str(under).encode() in argv:
+            found.append(int(proc.name))
+    return found
+
+
 def test_an_image_that_was_never_seeded_fails_the_unit_naming_the_fix(rt):
     status = rt.start(UnitSpec("x", ("true",), image="nosuch"))
     assert status.state is UnitState.FAILED and "berth images seed" in status.message
