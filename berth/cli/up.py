@@ -5,8 +5,9 @@ The declarative plane makes a CA, the API server's certificate and every part's 
 serving HTTPS with client certificates and RBAC (`--insecure`: plain HTTP with bearer tokens), the
 controllers, the scheduler and `--nodes` node agents on `--runtime` (`process`, the default: real
 processes, nothing to install; `container`: podman containers from images of the local registry, which
-it starts; a runtime this machine lacks is refused in one line naming what is missing and the command
-that installs it, `berth setup <runtime>`), writes the
+it starts; `vm`: each container a QEMU guest booting the VM boot image its image names; a runtime this
+machine lacks is refused in one line naming what is missing and the command that installs it, `berth
+setup <runtime>`), writes the
 administrator's kubeconfig (the CA and a client certificate embedded) and prints its path and how to
 use it with `kubectl` (never a key or token), then runs until Ctrl-C, when it stops every part (agents
 terminate their pods' processes).  Starting again with the same `--state-dir`
@@ -69,10 +70,13 @@ def up(
         return
     from berth.declarative.scheduler import default_profiles, load_config
     from berth.launch.declarative import LocalCluster
+    from berth.launch.vmimages import missing as vm_missing
     from berth.runtime import RUNTIMES as AVAILABLE
 
     if runtime not in AVAILABLE:
         raise ValidationError("--runtime", f"the declarative plane has no {runtime} runtime in this version")
+    if problem := vm_missing(runtime):
+        raise ValidationError("--runtime", problem)
 
     profiles = load_config(scheduler_config) if scheduler_config else default_profiles()
     if demo and shutil.which("kubectl") is None:
@@ -110,13 +114,18 @@ def _check_runtime(runtime: str) -> None:
         raise ValidationError("--runtime", problem)
 
 
+def _accel(cluster) -> str:
+    """`, QEMU tcg` (or kvm) on the vm runtime: which accelerator its guests run on."""
+    return f", QEMU {cluster.accel}" if cluster.accel else ""
+
+
 def _announce(console: Console, cluster) -> None:
     kubeconfig = cluster.kubeconfig.resolve()
     security = ("plain HTTP (--insecure): bearer tokens, RBAC" if cluster.insecure else
                 "TLS, client certificates, RBAC")
     console.print(Panel.fit(
         f"API server   {cluster.url} ({security})\n"
-        f"nodes        {cluster.nodes} ({cluster.runtime} runtime)\n"
+        f"nodes        {cluster.nodes} ({cluster.runtime} runtime{_accel(cluster)})\n"
         f"kubeconfig   {kubeconfig} (administrator, system:masters; keep it private)\n"
         f"credentials  {(cluster.home / 'pki').resolve()} (CA, certificates, keys; mode 0600)\n\n"
         f"  export KUBECONFIG={kubeconfig}\n"

@@ -8,11 +8,13 @@ and starts the API server as a child process (`python -m berth.declarative.apise
 serves plain HTTP with bearer tokens instead.  Once `/version` answers it starts the controller manager,
 the scheduler (in this process, or as a child process with `scheduler_process=True`) and one `AgentHost`
 with `nodes` agents on the chosen runtime (a name of `berth.runtime.RUNTIMES`: `process`, `container`,
-`fake`, ...), each with its own identity (process-runtime agents project their pods' ServiceAccount tokens
+`vm`, `fake`, ...), each with its own identity (process-runtime agents project their pods' ServiceAccount tokens
 under `<home>/pods`, as the kubelet) and its pods' emptyDir volumes under `<home>/volumes/<node>`.  A
 runtime this machine lacks stops `start()` with one line naming what is missing and the command that
-fixes it (`images.missing`); the container runtime's local registry is started if none answers.  `stop()` undoes it all in
-reverse order: agents terminate their processes, the children get SIGTERM (then SIGKILL).  State in
+fixes it (`images.missing`, `vmimages.missing`); the container runtime's local registry is started if none
+answers; on the vm runtime the accelerator is probed once per machine (`accel`: kvm or tcg) and each node's
+runtime is wrapped in `vmpods.GuestPods` (a container's image selects its guest's boot image).  `stop()`
+undoes it all in reverse order: agents terminate their processes, the children get SIGTERM (then SIGKILL).  State in
 `state_dir` survives, so the next start resumes from the store with the same credentials.
 """
 
@@ -32,7 +34,8 @@ import httpx
 from berth.declarative.agent import AgentHost, NodeAgent, machine_capacity
 from berth.declarative.controllers import ControllerManager
 from berth.declarative.scheduler import Profile, Scheduler, default_profiles
-from berth.launch import images
+from berth.launch import images, vmimages
+from berth.launch.vmpods import GuestPods
 from berth.launch.identities import SCHEDULER, Identities, prepare
 from berth.launch.ports import free_port, port_busy
 from berth.runtime import RUNTIMES, Runtime
@@ -86,6 +89,8 @@ class LocalCluster:
         self.manager: ControllerManager | None = None
         self.scheduler: Scheduler | None = None
         self.host: AgentHost | None = None
+        self.accel: str | None = None
+        """On the vm runtime, the accelerator its guests run on (kvm or tcg), once started."""
         if self.state_dir is not None:
             self.state_dir = Path(self.state_dir)
             self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new one: only its owner enters
@@ -139,10 +144,12 @@ class LocalCluster:
     def _check_runtime(self) -> None:
         if self.runtime not in RUNTIMES:
             raise ValueError(f"unknown runtime {self.runtime!r}; one of {', '.join(RUNTIMES)}")
-        if self.nodes and (problem := images.missing(self.runtime)):
+        if self.nodes and (problem := images.missing(self.runtime) or vmimages.missing(self.runtime)):
             raise RuntimeMissing(problem)
         if self.nodes and self.runtime in REGISTRY_RUNTIMES:
             images.start_registry()
+        if self.nodes and self.runtime == "vm":
+            self.accel = vmimages.probe()["accel"]
 
     def _start_apiserver(self) -> None:
         store = f"sqlite:///{self.state_dir / 'state.db'}" if self.state_dir else "memory://"
@@ -202,9 +209,12 @@ class LocalCluster:
         return agents
 
     def _runtime(self, node: str) -> Runtime:
-        """The node's runtime; real ones log under `<state_dir>/logs/<node>` (a temporary directory without one)."""
+        """The node's runtime; real ones log under `<state_dir>/logs/<node>` (a temporary directory without one;
+        always one for vm guests, removed when the agents stop)."""
         if self.runtime in SIMULATED:
             return RUNTIMES[self.runtime]()
+        if self.runtime == "vm":  # a private temporary directory: the guests' socket paths must stay under 108 bytes
+            return GuestPods(RUNTIMES["vm"]())
         return RUNTIMES[self.runtime](self.state_dir / "logs" / node if self.state_dir else None)
 
     # ---- stop ----------------------------------------------------------------------------------------
