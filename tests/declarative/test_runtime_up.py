@@ -1,11 +1,14 @@
 """`berth up --runtime` and a LocalCluster on the container runtime, end to end: images from the seeded local
-registry, exit codes, an image that cannot be pulled (Pending, ImagePullBackOff, no second pod), pod IPs."""
+registry, exit codes, an image that cannot be pulled (Pending, ImagePullBackOff, no second pod in 60 s: every
+change to its pods is watched from its creation on, while the other checks run), pod IPs."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -51,6 +54,44 @@ def waiting_reason(pod: dict) -> str | None:
     return (statuses[0].get("state") or {}).get("waiting", {}).get("reason")
 
 
+QUIET = 60.0
+"""Seconds from an unpullable pod's creation during which its ReplicaSet must make no second pod."""
+
+
+def watch_pods(client: KubeClient, app: str, version: str, seconds: float, give_up: float) -> tuple[list, float]:
+    """Every watch event of the app's pods from resourceVersion `version` until `seconds` after the first one
+    arrived (`give_up` seconds in all when none comes), and how long it watched after that first one."""
+    events: list[dict] = []
+    first, end = None, time.monotonic() + give_up
+    while (left := end - time.monotonic()) > 0:
+        stream = client.watch("pods", version, "default", label_selector=f"app={app}",
+                              timeout_seconds=max(1, math.ceil(left)))
+        for event in stream:
+            version = event["object"]["metadata"]["resourceVersion"]
+            if event["type"] != "BOOKMARK":
+                events.append(event)
+            if first is None and events:  # watch again, to end `seconds` after this first one
+                first = time.monotonic()
+                end = first + seconds
+                break
+        stream.close()
+    return events, time.monotonic() - (first or time.monotonic())
+
+
+def check_never_replaced(events: list[dict], watched: float) -> dict:
+    """The unpullable pod's watch history: one pod, never deleted, Pending throughout, and once in
+    ImagePullBackOff only ever pulling again (ErrImagePull) or backing off.  Returns its last state."""
+    assert watched >= QUIET, f"watched only {watched:.1f}s"
+    assert {e["object"]["metadata"]["uid"] for e in events} == {events[0]["object"]["metadata"]["uid"]}, \
+        "the ReplicaSet made a second pod"
+    assert {e["type"] for e in events} <= {"ADDED", "MODIFIED"}, [e["type"] for e in events]
+    assert all((e["object"].get("status") or {}).get("phase", "Pending") == "Pending" for e in events)
+    reasons = [waiting_reason(e["object"]) for e in events]
+    assert "ImagePullBackOff" in reasons, reasons
+    assert set(reasons[reasons.index("ImagePullBackOff"):]) <= {"ErrImagePull", "ImagePullBackOff"}, reasons
+    return events[-1]["object"]
+
+
 def test_a_container_cluster_serves_nginx_runs_busybox_and_keeps_an_unpullable_pod_pending(tmp_path):
     require_program("podman", "Debian's podman (berth setup container)")
     images.start_registry()
@@ -58,7 +99,9 @@ def test_a_container_cluster_serves_nginx_runs_busybox_and_keeps_an_unpullable_p
     with LocalCluster(state_dir=tmp_path / "state", nodes=2, runtime="container") as cluster:
         admin = KubeClient(cluster.url, credentials=cluster.admin)
         eventually(lambda: admin.list("serviceaccounts", "default")["items"], 30)
-        began = time.monotonic()
+        watcher, pool = KubeClient(cluster.url, credentials=cluster.admin), ThreadPoolExecutor(1)
+        history = pool.submit(watch_pods, watcher, "missing", admin.list("pods", "default")["resourceVersion"],
+                              QUIET, QUIET + 30)
         admin.create("deployments", deployment("missing", "nosuch:1", 1), "default")
         admin.create("deployments", deployment("web", "nginx", 2), "default")
         admin.create("pods", {"metadata": {"name": "exit3"}, "spec": {"restartPolicy": "Never", "containers": [
@@ -75,13 +118,13 @@ def test_a_container_cluster_serves_nginx_runs_busybox_and_keeps_an_unpullable_p
         assert terminated["exitCode"] == 3 and terminated["reason"] == "Error"
         assert cluster.host.logs("default", "exit3", None, None, False) == b"hi\n"
 
-        eventually(lambda: any(waiting_reason(p) == "ImagePullBackOff" for p in pods(admin, "missing")), 60, 0.5)
-        while time.monotonic() - began < 30:  # the ReplicaSet never replaces it: the pod is Pending, not Failed
-            [pod] = pods(admin, "missing")
-            assert pod["status"]["phase"] == "Pending"
-            assert waiting_reason(pod) in ("ErrImagePull", "ImagePullBackOff")
-            time.sleep(1)
+        last = check_never_replaced(*history.result(timeout=QUIET + 60))  # the ReplicaSet never replaces it
+        pool.shutdown()
+        [pod] = pods(admin, "missing")
+        assert pod["metadata"]["uid"] == last["metadata"]["uid"] and pod["status"]["phase"] == "Pending"
+        assert waiting_reason(pod) in ("ErrImagePull", "ImagePullBackOff")
         reasons = {e["reason"] for e in admin.list("events", "default")["items"]
                    if e["involvedObject"]["name"] == pod["metadata"]["name"]}
         assert {"Pulling", "Failed", "BackOff"} <= reasons, reasons
         admin.close()
+        watcher.close()
