@@ -148,7 +148,8 @@ class CentralisedPlane:
         self._wait(self._spawn("compute", "berth.centralised.compute",
                                ["--db", self.db("compute"), "--port", str(port),
                                 "--service-down-time", str(self.spec.heartbeat * 4),
-                                "--token-file", str(self.credentials.tokens)],
+                                "--token-file", str(self.credentials.tokens),
+                                "--service-token-file", str(self.credentials.token("service"))],
                                f"http://127.0.0.1:{port}", "/"))
 
     def _start_scheduler(self, i: int) -> None:

@@ -1,7 +1,8 @@
 """Test credentials for the centralised plane: one random token per role, and their tables.
 
 `TOKENS` is what Placement, the compute API and the schedulers accept (service, admin, member);
-`AGENT_TOKENS` what agents accept (the conductor's token only).  `write_tokens(dir)` writes
+`AGENT_TOKENS` what agents accept (the conductor's token only), `CONSOLE_TOKENS` what they also accept
+for console reads (the service token).  `write_tokens(dir)` writes
 the same tables as files (0600) for services started as processes; `headers(token)` is a
 request's `X-Auth-Token` header.
 """
@@ -13,12 +14,14 @@ import os
 import secrets
 from pathlib import Path
 
+from berth.centralised.agent.app import CONSOLE_READER
 from berth.centralised.tokens import ROLES, TokenFile, digest
 
 SERVICE, CONDUCTOR, ADMIN, MEMBER = (secrets.token_urlsafe(24) for _ in range(4))
 BY_ROLE = {"service": SERVICE, "conductor": CONDUCTOR, "admin": ADMIN, "member": MEMBER}
 TOKENS = TokenFile.of({SERVICE: ROLES["service"], ADMIN: ROLES["admin"], MEMBER: ROLES["member"]})
 AGENT_TOKENS = TokenFile.of({CONDUCTOR: ROLES["conductor"]})
+CONSOLE_TOKENS = TokenFile.of({SERVICE: CONSOLE_READER})
 
 
 def headers(token: str) -> dict[str, str]:

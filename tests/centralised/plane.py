@@ -26,7 +26,7 @@ from berth.centralised.placement.service import PlacementService
 from berth.centralised.scheduler.manager import Scheduler, repo_hosts
 from berth.centralised.scheduler.select import SchedulerConfig
 from berth.runtime import FakeRuntime, SystemClock
-from tests.centralised.creds import ADMIN, AGENT_TOKENS, CONDUCTOR, MEMBER, SERVICE, TOKENS
+from tests.centralised.creds import ADMIN, AGENT_TOKENS, CONDUCTOR, CONSOLE_TOKENS, MEMBER, SERVICE, TOKENS
 from tests.centralised.servers import free_port, serve
 
 
@@ -36,7 +36,8 @@ class InProcessPlane:
         self.stack, self.clock, self.runtime = stack, SystemClock(), runtime
         self.placement_url = stack.enter_context(serve(PlacementService("sqlite://", auth=TOKENS).app))
         self.repo = Repo()
-        self.compute_url = stack.enter_context(serve(compute_app(self.repo, self.clock, tokens=TOKENS)))
+        app = compute_app(self.repo, self.clock, tokens=TOKENS, agent_token=SERVICE)
+        self.compute_url = stack.enter_context(serve(app))
         self.api = httpx.Client(base_url=self.compute_url, timeout=30, headers={"X-Auth-Token": ADMIN})
         self.member = httpx.Client(base_url=self.compute_url, timeout=30, headers={"X-Auth-Token": MEMBER})
         self.placement = PlacementClient(self.placement_url, SERVICE)
@@ -56,7 +57,7 @@ class InProcessPlane:
                              PlacementClient(self.placement_url, SERVICE),
                              httpx.Client(base_url=self.compute_url, headers={"X-Auth-Token": SERVICE}), zone)
         own = contextlib.ExitStack()
-        own.enter_context(serve(agent_app(agent, tokens=AGENT_TOKENS), port))
+        own.enter_context(serve(agent_app(agent, tokens=AGENT_TOKENS, console_tokens=CONSOLE_TOKENS), port))
         self.stack.callback(own.close)
         self.stack.callback(agent.close)
         agent.register()

@@ -1,7 +1,8 @@
 """Servers as QEMU guests, end to end: the plane `berth up --plane centralised --runtime vm` starts.
 
 One agent on the vm runtime (KVM or TCG, as the machine's cached probe says); a server boots with
-the flavor's vCPUs and RAM, its console log shows the guest's init, a guest that powers itself off
+the flavor's vCPUs and RAM, its console log shows the guest's init (from the agent, and through the compute
+API's os-getConsoleOutput), a guest that powers itself off
 shows SHUTOFF within the agent's sync, and deleting a server leaves no QEMU.  qemu-system-x86_64
 missing fails the test (`.ci/run` installs qemu-system-x86).
 """
@@ -73,6 +74,11 @@ def test_guests_boot_report_their_power_state_and_stop_when_deleted(plane):
     wait_for(lambda: status(short_id) == "SHUTOFF", 90, "the guest that powered off never showed SHUTOFF")
     console = agent.get(f"/servers/{short_id}/console").json()["output"]
     assert "berth-guest: started" in console and "guest says hi" in console and "berth-guest: exit 0" in console
+    nova = api.post(f"/servers/{short_id}/action", json={"os-getConsoleOutput": {"length": 3}})
+    assert nova.status_code == 200 and "berth-guest: exit 0" in nova.json()["output"], "Nova's console output"
+    assert len(nova.json()["output"].splitlines()) <= 3
+    full = api.post(f"/servers/{short_id}/action", json={"os-getConsoleOutput": {}}).json()["output"]
+    assert "berth-guest: started" in full and "guest says hi" in full
     assert status(long_id) == "ACTIVE"
 
     assert api.delete(f"/servers/{long_id}").status_code == 204

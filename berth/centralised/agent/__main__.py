@@ -16,7 +16,7 @@ import threading
 import httpx
 import uvicorn
 
-from berth.centralised.agent.app import create_app
+from berth.centralised.agent.app import CONSOLE_READER, create_app
 from berth.centralised.agent.inventory import HostResources
 from berth.centralised.agent.service import ComputeAgent
 from berth.centralised.clients.placement import PlacementClient, PlacementError
@@ -40,7 +40,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runtime", choices=sorted(RUNTIMES), default="process")
     p.add_argument("--heartbeat", type=float, default=10.0, help="seconds between service reports")
     p.add_argument("--token-file", required=True, help="JSON table of accepted tokens (the conductor's)")
-    p.add_argument("--service-token-file", required=True, help="the token sent to Placement and the compute API")
+    p.add_argument("--service-token-file", required=True, help="the token sent to Placement and the compute API "
+                   "(and accepted for console reads alone)")
     return p.parse_args(argv)
 
 
@@ -51,7 +52,8 @@ def serve(args: argparse.Namespace) -> None:
     token = read_token(args.service_token_file)
     agent = ComputeAgent(args.host, url, resources, RUNTIMES[args.runtime](), PlacementClient(args.placement, token),
                          httpx.Client(base_url=args.compute, timeout=30, headers={HEADER: token}), zone=args.zone)
-    app = create_app(agent, tokens=TokenFile.load(args.token_file))
+    app = create_app(agent, tokens=TokenFile.load(args.token_file),
+                     console_tokens=TokenFile.of({token: CONSOLE_READER}))
     server = web_server(app, "127.0.0.1", args.port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, _exit)

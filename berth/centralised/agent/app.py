@@ -4,12 +4,18 @@
 `vcpus` and `ram` are the flavor's, which size a guest; 422 naming the field for a bad body),
 `DELETE /servers/{id}` stops and forgets, `GET /servers` lists the runtime's units,
 `GET /servers/{id}/console?length=N` is a server's console log (the last N lines), `GET /healthz` answers while the agent lives.  Built by
-`create_app(agent, tokens=...)` as a Starlette app; handlers run in its thread pool (spawning
-waits on the runtime).  Every call but `/healthz` needs a token `tokens` knows -- the
-conductor's alone -- or gets 401; a server id the runtime cannot name a unit by is a 422.
+`create_app(agent, tokens=..., console_tokens=...)` as a Starlette app; handlers run in its thread pool
+(spawning waits on the runtime).  Every call but `/healthz` needs a token `tokens` knows -- the
+conductor's alone -- or gets 401; `GET /servers/{id}/console` alone also takes a token of
+`console_tokens` (the service token, which the compute API holds to answer Nova's
+`os-getConsoleOutput`): everywhere else that token is unknown (401).  A server id the runtime cannot
+name a unit by is a 422.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Mapping
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -20,7 +26,7 @@ from starlette.routing import Route
 
 from berth.centralised import bodies, guard
 from berth.centralised.agent.service import ComputeAgent
-from berth.centralised.tokens import Authenticator
+from berth.centralised.tokens import Authenticator, Identity
 from berth.runtime import UnitState, UnitStatus
 
 SPAWN = {"type": "object", "required": ["id"], "properties": {
@@ -32,6 +38,38 @@ SPAWN = {"type": "object", "required": ["id"], "properties": {
     "ram": {"type": "integer", "minimum": 1, "maximum": 2**30, "description": "MiB"}}}
 
 
+OPEN_PATHS = frozenset({"/healthz"})
+CONSOLE_PATH = re.compile(r"/servers/[^/]+/console")
+CONSOLE_READER = Identity("berth-service", "service", ("console-reader",))
+"""Who the service token stands for at an agent: a reader of console logs, nothing more (never speaking for
+anyone, so `X-Roles` and the like are ignored)."""
+
+
+class Either:
+    """An authenticator trying `first`, then `second` (both always asked, so timing says nothing)."""
+
+    def __init__(self, first: Authenticator, second: Authenticator) -> None:
+        self.first, self.second = first, second
+
+    def identify(self, headers: Mapping[str, str]) -> Identity | None:
+        found, also = self.first.identify(headers), self.second.identify(headers)
+        return found or also
+
+
+class ConsoleOrConductor:
+    """ASGI middleware: `GET /servers/{id}/console` authenticates against both tables, every other call
+    against the conductor's alone."""
+
+    def __init__(self, app, tokens: Authenticator, console_tokens: Authenticator | None) -> None:
+        self.strict = guard.TokenCheck(app, tokens=tokens, refuse=refuse, open_paths=OPEN_PATHS)
+        wide = Either(tokens, console_tokens) if console_tokens is not None else tokens
+        self.console = guard.TokenCheck(app, tokens=wide, refuse=refuse, open_paths=OPEN_PATHS)
+
+    async def __call__(self, scope, receive, send) -> None:
+        reading = scope["type"] == "http" and scope["method"] == "GET" and CONSOLE_PATH.fullmatch(scope["path"])
+        await (self.console if reading else self.strict)(scope, receive, send)
+
+
 def view(status: UnitStatus) -> dict:
     return {"id": status.name, "state": status.state.value, "restarts": status.restarts,
             "exit_code": status.exit_code, "pid": status.pid, "message": status.message}
@@ -41,7 +79,8 @@ def refuse(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status)
 
 
-def create_app(agent: ComputeAgent, *, tokens: Authenticator) -> Starlette:
+def create_app(agent: ComputeAgent, *, tokens: Authenticator,
+               console_tokens: Authenticator | None = None) -> Starlette:
     async def spawn(request: Request) -> Response:
         body = bodies.parse(await request.body(), SPAWN)
         if isinstance(body, bodies.Problem):
@@ -68,7 +107,7 @@ def create_app(agent: ComputeAgent, *, tokens: Authenticator) -> Starlette:
     def health(_request: Request) -> Response:
         return JSONResponse({"host": agent.host, "rp_uuid": agent.rp_uuid})
 
-    check = Middleware(guard.TokenCheck, tokens=tokens, refuse=refuse, open_paths=frozenset({"/healthz"}))
+    check = Middleware(ConsoleOrConductor, tokens=tokens, console_tokens=console_tokens)
     return Starlette(routes=[
         Route("/servers", spawn, methods=["POST"]),
         Route("/servers/{server_id}", delete, methods=["DELETE"]),

@@ -9,7 +9,8 @@ before the handler runs, so bad input is a 400 naming the field and changes noth
 delete so an in-process conductor can start at once (others poll).  Microversions are
 negotiated as Nova does (`compute.microversion`).  Every request but the version document
 needs a token `tokens` knows (401 otherwise, `guard.TokenCheck`), and the caller's roles must
-meet the route's rule (403 worded as Nova's policy refusals).  Handlers may wait on SQL, so they run in
+meet the route's rule (403 worded as Nova's policy refusals).  `agent_token` (the service token)
+is what it reads servers' console logs from their agents with (`compute.consoles`).  Handlers may wait on SQL, so they run in
 Starlette's thread pool.  Served by `python -m berth.centralised.compute` or `berth up`.
 """
 
@@ -27,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from berth.centralised import bodies, guard
+from berth.centralised.compute.consoles import AgentConsoles
 from berth.centralised.compute.db import Conflict, Repo
 from berth.centralised.compute.errors import ApiError, error
 from berth.centralised.compute.microversion import MAX, Microversions
@@ -70,7 +72,8 @@ ERROR_HANDLERS = {
 
 
 def create_app(repo: Repo, clock: Clock | None = None, notify: Callable[[str], None] | None = None,
-               service_down_time: float = SERVICE_DOWN_TIME, *, tokens: Authenticator) -> Starlette:
+               service_down_time: float = SERVICE_DOWN_TIME, *, tokens: Authenticator,
+               agent_token: str | None = None) -> Starlette:
     routes = [Route(op.path, endpoint(op), methods=[op.method]) for op in ROUTES]
     routes.append(Route("/openapi.json", lambda _req: JSONResponse(openapi(ROUTES)), methods=["GET"]))
     check = Middleware(guard.TokenCheck, tokens=tokens, refuse=error, open_paths=frozenset({"/", "/openapi.json"}))
@@ -78,6 +81,7 @@ def create_app(repo: Repo, clock: Clock | None = None, notify: Callable[[str], N
     app.state.repo, app.state.clock = repo, clock or SystemClock()
     app.state.notify = notify or (lambda _id: None)
     app.state.down_after = service_down_time
+    app.state.consoles = AgentConsoles(agent_token)
     return app
 
 

@@ -76,4 +76,9 @@ POWER_REPORT = _strict({"servers": {"type": "object", "maxProperties": 4096, "pr
                       ("servers",), description=(
     "A compute agent's power states of its servers, read from its runtime (a berth extension)."))
 
+CONSOLE_OUTPUT = _strict({"os-getConsoleOutput": _strict({
+    "length": {"type": ["integer", "string", "null"], "pattern": r"^-?[0-9]+\Z", "minimum": -1,
+               "description": "The last N lines; -1 or none for all of it."},
+})}, ("os-getConsoleOutput",), description="A server action: Nova's os-getConsoleOutput, the only one served.")
+
 SERVICE_UPDATE = _strict({"status": {"type": "string", "enum": ["enabled", "disabled"]}}, ("status",))

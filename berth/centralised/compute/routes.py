@@ -179,6 +179,21 @@ def delete_server(call: Call) -> None:
     call.request.app.state.notify(ident)
 
 
+def console_output(call: Call) -> dict:
+    """Nova's `os-getConsoleOutput`: the server's console log, read from its compute agent with the
+    service token (which agents accept for that read alone)."""
+    ident = call.param("server_id")
+    row = _found(call.repo.server(ident), "Instance", ident)
+    length = call.body["os-getConsoleOutput"].get("length")
+    length = -1 if length is None else int(length)
+    if length < -1:
+        raise ApiError(400, "Invalid input for field/attribute length. Value: must be -1 or more.")
+    service = call.repo.service(row["host"]) if row["host"] else None
+    if service is None or row["status"] not in ("ACTIVE", "SHUTOFF", "ERROR") or row["task_state"]:
+        raise ApiError(409, f"Instance {ident} is not ready (status {row['status']}).")
+    return {"output": call.request.app.state.consoles.read(service["url"], ident, length)}
+
+
 # ---- server groups -----------------------------------------------------------------------
 def _group_view(repo: Repo, row: Row) -> dict:
     return views.group(row, [m["id"] for m in repo.group_members(row["id"])])
@@ -289,6 +304,7 @@ ROUTES: list[Op] = [  # in match order: a fixed segment (`detail`) before a para
     Op("/servers/{server_id}", "GET", show_server, "servers"),
     Op("/servers", "POST", create_server, "servers", schemas.SERVER_CREATE, status=202),
     Op("/servers/{server_id}", "DELETE", delete_server, "servers", status=204),
+    Op("/servers/{server_id}/action", "POST", console_output, "servers", schemas.CONSOLE_OUTPUT),
     Op("/os-server-groups", "GET", list_groups, "server groups"),
     Op("/os-server-groups/{group_id}", "GET", show_group, "server groups"),
     Op("/os-server-groups", "POST", create_group, "server groups", schemas.GROUP_CREATE),
