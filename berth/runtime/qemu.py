@@ -15,10 +15,12 @@ QEMU from a reused pid, across restarts of the runtime.  Used by `berth.runtime.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import secrets
 import socket
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,11 +37,27 @@ def argv(kernel: Path, initrd: Path, unit_dir: Path, *, vcpus: int, memory_mib: 
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-kernel", str(kernel), "-initrd", str(initrd), "-append", KERNEL_ARGS,
             "-serial", f"file:{unit_dir / 'console.log'}", "-serial", f"file:{unit_dir / 'output.log'}",
-            "-chardev", f"socket,id=exec,path={unit_dir / 'exec.sock'},server=on,wait=off",
+            "-chardev", f"socket,id=exec,path={sock_path(unit_dir, 'exec.sock')},server=on,wait=off",
             "-serial", "chardev:exec",
-            "-qmp", f"unix:{unit_dir / 'qmp.sock'},server=on,wait=off",
+            "-qmp", f"unix:{sock_path(unit_dir, 'qmp.sock')},server=on,wait=off",
             "-daemonize", "-pidfile", str(unit_dir / "qemu.pid")]
 
+
+
+SOCKET_PATH_MAX = 100
+"""A unix socket's path must fit in 108 bytes (sun_path); QEMU refuses a longer one."""
+
+
+def sock_path(unit_dir: Path, name: str) -> Path:
+    """Where a guest's socket `name` lives: in `unit_dir` when the path is short enough, else in a short
+    directory of its own under the system's temporary directory, named by a digest of `unit_dir` (so a
+    restarted agent finds it again) and made 0700."""
+    path = unit_dir / name
+    if len(str(path)) <= SOCKET_PATH_MAX:
+        return path
+    short = Path(tempfile.gettempdir()) / f"berth-vm-{hashlib.sha256(str(unit_dir).encode()).hexdigest()[:16]}"
+    short.mkdir(mode=0o700, exist_ok=True)
+    return short / name
 
 @dataclass(frozen=True)
 class Identity:

@@ -136,7 +136,7 @@ class VmRuntime:
             self._set(unit, state=UnitState.STOPPED, finished_at=self.clock.now(), pid=None,
                       reason=_reason(unit.status.exit_code or 0, False))
             return
-        qemu.qmp(unit.dir / "qmp.sock", "system_powerdown")
+        qemu.qmp(qemu.sock_path(unit.dir, "qmp.sock"), "system_powerdown")
         unit.stop_deadline = self.clock.now() + max(0.0, grace)
         self._set(unit, state=UnitState.STOPPING)
         if grace <= 0:
@@ -149,6 +149,7 @@ class VmRuntime:
         self._kill(unit)
         if unit.cgroup is not None:
             self._leftovers += remove_soon([unit.cgroup], timeout=0.2)
+        shutil.rmtree(qemu.sock_path(unit.dir, "qmp.sock").parent, ignore_errors=True)  # a short socket dir
         shutil.rmtree(unit.dir, ignore_errors=True)
 
     def status(self, name: str) -> UnitStatus | None:
@@ -178,7 +179,7 @@ class VmRuntime:
         unit = self._units.get(name)
         if unit is None or unit.status.state is not UnitState.RUNNING or not argv:
             return None
-        done = qemu.exec_in(unit.dir / "exec.sock", "exec " + " ".join(map(_quote, argv)) + "\n", timeout)
+        done = qemu.exec_in(qemu.sock_path(unit.dir, "exec.sock"), "exec " + " ".join(map(_quote, argv)) + "\n", timeout)
         return ExecResult(124, b"") if done is None else ExecResult(*done)
 
     def usage(self, name: str) -> Usage | None:
@@ -255,13 +256,13 @@ class VmRuntime:
 
     def _power_state(self, unit: _Unit) -> None:
         """Ask QEMU, not the pidfile, what the guest is doing (running, paused, shutdown, guest-panicked)."""
-        answer = qemu.qmp(unit.dir / "qmp.sock", "query-status", timeout=0.2)
+        answer = qemu.qmp(qemu.sock_path(unit.dir, "qmp.sock"), "query-status", timeout=0.2)
         if answer and answer.get("status"):
             message = f"QEMU {self.accel} pid {unit.identity.pid}: {answer['status']}"
             if message != unit.status.message:
                 self._set(unit, message=message)
             if answer["status"] in ("shutdown", "guest-panicked", "internal-error"):
-                qemu.qmp(unit.dir / "qmp.sock", "quit")
+                qemu.qmp(qemu.sock_path(unit.dir, "qmp.sock"), "quit")
 
     def _ended(self, unit: _Unit, now: float) -> None:
         reported = vmguest.exit_code((unit.dir / "console.log").read_bytes()) if unit.dir.exists() else None
@@ -296,7 +297,7 @@ class VmRuntime:
             pid = _read_int(unit.dir / "qemu.pid")
             unit.identity = unit.identity or (qemu.Identity.of(pid) if pid else None)
         if unit.identity is not None and unit.identity.alive():
-            qemu.qmp(unit.dir / "qmp.sock", "quit", timeout=0.2)
+            qemu.qmp(qemu.sock_path(unit.dir, "qmp.sock"), "quit", timeout=0.2)
             if unit.identity.alive():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(unit.identity.pid, signal.SIGKILL)
@@ -312,8 +313,10 @@ class VmRuntime:
         output = unit.dir / "output.log"
         if output.exists():
             output.replace(unit.dir / "output.prev.log")
-        for stale in ("console.log", "qemu.pid", "identity", "qmp.sock", "exec.sock"):
+        for stale in ("console.log", "qemu.pid", "identity"):
             (unit.dir / stale).unlink(missing_ok=True)
+        for sock in ("qmp.sock", "exec.sock"):
+            qemu.sock_path(unit.dir, sock).unlink(missing_ok=True)
 
     def _in_cgroup(self, unit: _Unit, argv: list[str]) -> list[str]:
         """QEMU in a host cgroup capping its CPU at the unit's limit (memory: the guest's own)."""

@@ -143,3 +143,21 @@ def _unpack(archive: bytes) -> dict[str, bytes]:
         if mode & 0o100000:
             files[name] = archive[at:at + size]
         at = (at + size + 3) & ~3
+
+
+
+def test_a_unit_directory_too_long_for_a_socket_path_still_boots(tmp_path, vm_image):
+    """QEMU refuses unix socket paths over 108 bytes; a runtime under a long directory puts its guests'
+    sockets in a short one of their own, and removes it with the unit."""
+    rt = VmRuntime(tmp_path / ("d" * 60) / ("e" * 60))
+    try:
+        spec = UnitSpec("long", ("sh", "-c", "echo hi"), image=vm_image, restart="never")
+        rt.start(spec)
+        status = until(rt, "long", lambda s: s.state.terminal)
+        assert (status.state, status.exit_code) == (UnitState.SUCCEEDED, 0), status.message
+        short = qemu.sock_path(rt._unit_dir(spec), "qmp.sock").parent
+        assert short.name.startswith("berth-vm-") and short.exists()
+        rt.remove("long")
+        assert not short.exists()
+    finally:
+        rt.close()
