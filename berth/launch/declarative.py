@@ -209,13 +209,12 @@ class LocalCluster:
         return agents
 
     def _runtime(self, node: str) -> Runtime:
-        """The node's runtime; real ones log under `<state_dir>/logs/<node>` (a temporary directory without one;
-        always one for vm guests, removed when the agents stop)."""
+        """The node's runtime; real ones log under `<state_dir>/logs/<node>` (a temporary directory without one,
+        removed when the agents stop); vm guests boot the image their container names (`GuestPods`)."""
         if self.runtime in SIMULATED:
             return RUNTIMES[self.runtime]()
-        if self.runtime == "vm":  # a private temporary directory: the guests' socket paths must stay under 108 bytes
-            return GuestPods(RUNTIMES["vm"]())
-        return RUNTIMES[self.runtime](self.state_dir / "logs" / node if self.state_dir else None)
+        runtime = RUNTIMES[self.runtime](self.state_dir / "logs" / node if self.state_dir else None)
+        return GuestPods(runtime) if self.runtime == "vm" else runtime
 
     # ---- stop ----------------------------------------------------------------------------------------
     def stop(self) -> None:
