@@ -51,10 +51,18 @@ def bench_vm(count: int, agents: int, progress=lambda step: None) -> RuntimeBenc
     if problem := vmimages.missing("vm"):
         raise RuntimeError(problem)
     accel = vmimages.probe()["accel"]
-    progress(f"bare QEMU ({accel}): {count} guests")
-    bare = bare_qemu(count, accel)
-    progress(f"berth: {count} servers on {agents} compute agents")
-    return RuntimeBench("vm", count, agents, bare, through_plane(count, agents))
+    previous = signal.signal(signal.SIGTERM, _terminated)  # a SIGTERM still removes the guests and the plane
+    try:
+        progress(f"bare QEMU ({accel}): {count} guests")
+        bare = bare_qemu(count, accel)
+        progress(f"berth: {count} servers on {agents} compute agents")
+        return RuntimeBench("vm", count, agents, bare, through_plane(count, agents))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(_signum, _frame) -> None:
+    raise SystemExit(143)
 
 
 def _spec(i: int) -> UnitSpec:
@@ -91,10 +99,12 @@ def bare_qemu(count: int, accel: str | None = None) -> Side:
             launched[i] = time.monotonic()
             subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
-        running = _watch(lambda i: _started(Path(tmp) / f"g{i}" / "console.log"), launched, began + TIMEOUT)
-        wall = time.monotonic() - began
-        for i in range(count):
-            _kill_pidfile(Path(tmp) / f"g{i}" / "qemu.pid")
+        try:
+            running = _watch(lambda i: _started(Path(tmp) / f"g{i}" / "console.log"), launched, began + TIMEOUT)
+            wall = time.monotonic() - began
+        finally:
+            for i in launched:
+                _kill_pidfile(Path(tmp) / f"g{i}" / "qemu.pid")
     return Side("qemu", list(running.values()), wall, count - len(running))
 
 
