@@ -8,14 +8,15 @@ and starts the API server as a child process (`python -m berth.declarative.apise
 serves plain HTTP with bearer tokens instead.  Once `/version` answers it starts the controller manager,
 the scheduler (in this process, or as a child process with `scheduler_process=True`) and one `AgentHost`
 with `nodes` agents on the chosen runtime (a name of `berth.runtime.RUNTIMES`: `process`, `container`,
-`vm`, `fake`, ...), each with its own identity (process-runtime agents project their pods' ServiceAccount tokens
-under `<home>/pods`, as the kubelet) and its pods' emptyDir volumes under `<home>/volumes/<node>`.  A
-runtime this machine lacks stops `start()` with one line naming what is missing and the command that
-fixes it (`images.missing`, `vmimages.missing`); the container runtime's local registry is started if none
-answers; on the vm runtime the accelerator is probed once per machine (`accel`: kvm or tcg) and each node's
-runtime is wrapped in `vmpods.GuestPods` (a container's image selects its guest's boot image).  `stop()`
-undoes it all in reverse order: agents terminate their processes, the children get SIGTERM (then SIGKILL).  State in
-`state_dir` survives, so the next start resumes from the store with the same credentials.
+`vm`, `fake`, ...), each with its own identity (process- and container-runtime agents project their pods'
+ServiceAccount tokens under `<home>/pods`, as the kubelet) and its pods' emptyDir volumes under
+`<home>/volumes/<node>`.  A runtime this machine lacks stops `start()` with one line naming what is missing
+and the command that fixes it (`images.missing`, `vmimages.missing`); the container runtime's local registry
+is started if none answers; on the vm runtime the accelerator is probed once per machine (`accel`: kvm or
+tcg) and each node's runtime is wrapped in `vmpods.GuestPods` (a container's image selects its guest's boot
+image).  `stop()` undoes it all in reverse order: agents terminate their processes, the children get SIGTERM
+(then SIGKILL).  State in `state_dir` survives, so the next start resumes from the store with the same
+credentials.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ SIMULATED = frozenset({"fake"})
 """Runtimes that run nothing on the machine: no log directory, a declared capacity."""
 REGISTRY_RUNTIMES = frozenset({"container"})
 """Runtimes that pull images from the local registry."""
+TOKEN_RUNTIMES = frozenset({"process", "container"})
+"""Runtimes whose agents project their pods' ServiceAccount tokens."""
 
 
 class RuntimeMissing(RuntimeError):
@@ -135,7 +138,7 @@ class LocalCluster:
                                       status_interval=self.status_interval, writers=self.agent_writers,
                                       credentials=self.identities.agents, node_tokens=self.identities.node_tokens,
                                       log_token=self.identities.kubelet_token,
-                                      token_dir=self.home / "pods" if self.runtime == "process" else None).start()
+                                      token_dir=self.home / "pods" if self.runtime in TOKEN_RUNTIMES else None).start()
         except BaseException:
             self.stop()
             raise

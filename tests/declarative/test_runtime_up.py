@@ -1,9 +1,12 @@
 """`berth up --runtime` and a LocalCluster on the container runtime, end to end: images from the seeded local
 registry, exit codes, an image that cannot be pulled (Pending, ImagePullBackOff, no second pod in 60 s: every
-change to its pods is watched from its creation on, while the other checks run), pod IPs."""
+change to its pods is watched from its creation on, while the other checks run), pod IPs, the projected
+ServiceAccount token at the kubelet's path."""
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import subprocess
 import sys
@@ -92,6 +95,18 @@ def check_never_replaced(events: list[dict], watched: float) -> dict:
     return events[-1]["object"]
 
 
+TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+def token_subject(log: bytes) -> str:
+    """The `sub` of the JWT on the log's first line (three dot-separated base64url parts), checked as such."""
+    parts = log.decode().splitlines()[0].split(".")
+    assert len(parts) == 3 and all(parts), log
+    for part in parts:
+        base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))  # raises unless base64url
+    return json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))["sub"]
+
+
 def test_a_container_cluster_serves_nginx_runs_busybox_and_keeps_an_unpullable_pod_pending(tmp_path):
     require_program("podman", "Debian's podman (berth setup container)")
     images.start_registry()
@@ -106,6 +121,9 @@ def test_a_container_cluster_serves_nginx_runs_busybox_and_keeps_an_unpullable_p
         admin.create("deployments", deployment("web", "nginx", 2), "default")
         admin.create("pods", {"metadata": {"name": "exit3"}, "spec": {"restartPolicy": "Never", "containers": [
             {"name": "c", "image": "busybox", "command": ["sh", "-c", "echo hi; exit 3"]}]}}, "default")
+        admin.create("pods", {"metadata": {"name": "token"}, "spec": {"restartPolicy": "Never", "containers": [
+            {"name": "c", "image": "busybox", "command": [
+                "sh", "-c", f"cat {TOKEN_PATH} && echo && echo $BERTH_SERVICE_ACCOUNT_TOKEN_FILE"]}]}}, "default")
 
         ips = eventually(lambda: running_ips(admin), 60, 0.5)
         assert len(set(ips)) == 2 and all(ip.startswith("10.") for ip in ips), ips
@@ -117,6 +135,11 @@ def test_a_container_cluster_serves_nginx_runs_busybox_and_keeps_an_unpullable_p
         terminated = done["status"]["containerStatuses"][0]["state"]["terminated"]
         assert terminated["exitCode"] == 3 and terminated["reason"] == "Error"
         assert cluster.host.logs("default", "exit3", None, None, False) == b"hi\n"
+
+        eventually(lambda: admin.get("pods", "token", "default")["status"].get("phase") == "Succeeded", 60, 0.5)
+        log = cluster.host.logs("default", "token", None, None, False)
+        assert token_subject(log) == "system:serviceaccount:default:default"
+        assert log.decode().splitlines()[1] == TOKEN_PATH, "the env names the file inside the container"
 
         last = check_never_replaced(*history.result(timeout=QUIET + 60))  # the ReplicaSet never replaces it
         pool.shutdown()

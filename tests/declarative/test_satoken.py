@@ -9,14 +9,14 @@ import stat
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from berth.declarative.agent.node import NodeAgent
-from berth.declarative.agent.satoken import TOKEN_FILE_ENV, TokenProjector, token_requester
+from berth.declarative.agent.satoken import MOUNT_PATH, TOKEN_FILE_ENV, TokenProjector, token_requester
 from berth.declarative.apiserver import create_app
 from berth.declarative.apiserver.access import ALLOW, Chain
 from berth.declarative.apiserver.authn import ServiceAccountTokens, TokenFile
 from berth.declarative.apiserver.serviceaccounts import Issuer
 from berth.declarative.client import ApiError, Credentials, KubeClient
 from berth.launch.declarative import LocalCluster
-from berth.runtime import ManualClock
+from berth.runtime import ManualClock, Mount
 from berth.runtime.fake import FakeRuntime
 from berth.store import MemoryStore
 from tests.apiserver.conftest import serving
@@ -82,6 +82,25 @@ def test_node_agent_starts_containers_with_the_projected_token(tmp_path):
     assert env["KUBERNETES_SERVICE_PORT"] == "1"  # the container's own value wins
     agent.forget(a_pod())
     assert not (tmp_path / "pods" / "default_p_u1").exists()
+
+
+class ContainerLike(FakeRuntime):
+    name = "container"  # a runtime whose units have a filesystem of their own
+
+
+def test_a_container_runtime_gets_the_tokens_directory_mounted_at_the_kubelets_path(tmp_path):
+    tokens, _ = projector(tmp_path, [0.0])
+    runtime = ContainerLike(ManualClock())
+    agent = NodeAgent("n1", runtime, {"cpu": "1"}, tokens=tokens)
+    agent.observe(a_pod(), 0.0)
+    agent.sync(0.0)
+    spec = runtime._units["default/p/c"].spec
+    assert spec.env[TOKEN_FILE_ENV] == f"{MOUNT_PATH}/token" == "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    assert spec.mounts == (Mount(str(tmp_path / "pods" / "default_p_u1"), MOUNT_PATH, True),)
+    agent.observe(a_pod("q", "u2", automountServiceAccountToken=False), 0.0)
+    agent.sync(0.0)
+    opted_out = runtime._units["default/q/c"].spec
+    assert opted_out.mounts == () and TOKEN_FILE_ENV not in opted_out.env
 
 
 def test_projected_token_authenticates_as_the_pods_service_account(tmp_path):

@@ -8,7 +8,8 @@ stopped.  Pods being deleted get their units stopped with the pod's
 declared one for fake nodes), the Ready condition, `127.0.0.1` as address and the log port.
 With a `satoken.TokenProjector` (`tokens`), a pod's containers start with its ServiceAccount token
 projected into a file, as the kubelet's (the projector's TokenRequest is the one call that leaves; the
-host runs it in its pool, and the pod's containers start at the sync after the token is written).
+host runs it in its pool, and the pod's containers start at the sync after the token is written; on the
+container runtime its directory is mounted at the kubelet's path, `satoken.in_container`).
 A pod's emptyDir volumes are directories under `volumes` (made when its containers start, removed with
 the pod).  A container the runtime cannot run (the process runtime and a container without a command)
 waits with `CreateContainerConfigError`, so its pod stays Pending.  What happens to the containers is
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from berth.declarative.agent import kubeletevents
 from berth.declarative.agent.podstatus import last_run, pod_status, stamp
-from berth.declarative.agent.satoken import TokenProjector
+from berth.declarative.agent.satoken import MOUNTED, TokenProjector, in_container
 from berth.declarative.agent.units import command_missing, remove_pod_dir, unit_name, unit_specs
 from berth.declarative.names import LEASE_NAMESPACE
 from berth.model.timestamps import rfc3339_micro
@@ -229,7 +230,8 @@ class NodeAgent:
     def _start(self, spec, projected: dict[str, str]) -> str | None:
         """Start one unit; a message when it cannot be."""
         if projected:
-            spec = dataclasses.replace(spec, env={**projected, **spec.env})
+            env, mounts = in_container(projected) if self.runtime.name in MOUNTED else (projected, ())
+            spec = dataclasses.replace(spec, env={**env, **spec.env}, mounts=spec.mounts + mounts)
         if self.runtime.status(spec.name) is not None:
             self.runtime.remove(spec.name)
         try:

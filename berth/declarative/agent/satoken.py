@@ -6,8 +6,11 @@ the pod's ServiceAccount bound to that pod (a TokenRequest on `serviceaccounts/<
 atomically) and answers the environment the containers get: `BERTH_SERVICE_ACCOUNT_TOKEN_FILE` (that path)
 and `KUBERNETES_SERVICE_HOST`/`KUBERNETES_SERVICE_PORT`.  `refresh()` renews tokens past 80% of their
 lifetime, as the kubelet does; `forget(pod)` removes the file when the pod goes.  A pod with
-`automountServiceAccountToken: false` gets nothing.  Callers: `node.NodeAgent` (the hook), the agents'
-host (which builds the projector with `token_requester(client)` over the node's own credential).
+`automountServiceAccountToken: false` gets nothing.  A runtime whose containers have a filesystem of their own
+(`MOUNTED`) sees the token as the kubelet's containers do: `in_container` mounts its directory read-only at
+`MOUNT_PATH` and names the file there (the API server's address stays the host's 127.0.0.1).
+Callers: `node.NodeAgent` (the hook), the agents' host (which builds the projector with
+`token_requester(client)` over the node's own credential).
 
 The TokenRequest is a blocking HTTP call, and the agent calls `env` and `refresh` under its host's lock.
 Given `run` (the host's pool), requests run there instead: `env` answers None ("not yet") until the token
@@ -28,12 +31,16 @@ import httpx
 
 from berth.declarative.client import ApiError
 from berth.model.timestamps import parse_rfc3339
+from berth.runtime import Mount
 
 log = logging.getLogger(__name__)
 
 TOKEN_FILE_ENV = "BERTH_SERVICE_ACCOUNT_TOKEN_FILE"
 EXPIRATION_SECONDS = 3607  # the kubelet's projected-token lifetime
 REFRESH_AT = 0.8  # of the lifetime, as the kubelet
+MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"  # where the kubelet's containers find `token`
+MOUNTED = frozenset({"container"})
+"""Runtimes whose containers see the token through a mount of its directory, not at its host path."""
 
 RequestToken = Callable[[str, str, str, str], "tuple[str, float]"]
 """(namespace, ServiceAccount, pod name, pod uid) -> (token, expiry as a Unix time); raises on failure."""
@@ -49,6 +56,15 @@ def token_requester(client) -> RequestToken:
         out = client.request("POST", client.path("serviceaccounts", namespace, account, "token"), body)
         return out["status"]["token"], parse_rfc3339(out["status"]["expirationTimestamp"]) or 0.0
     return request
+
+
+def in_container(projected: dict[str, str]) -> tuple[dict[str, str], tuple[Mount, ...]]:
+    """The projected environment as a container sees it, and the mount that shows it the token: the token's
+    directory, read-only at `MOUNT_PATH` (a directory, so a renewed token replacing the file is seen)."""
+    if TOKEN_FILE_ENV not in projected:
+        return projected, ()
+    token = Path(projected[TOKEN_FILE_ENV])
+    return {**projected, TOKEN_FILE_ENV: f"{MOUNT_PATH}/{token.name}"}, (Mount(str(token.parent), MOUNT_PATH, True),)
 
 
 def wants_token(pod: dict) -> bool:
