@@ -24,14 +24,14 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from berth.runtime import podman
 from berth.runtime.base import ExecResult, UnitSpec, UnitState, UnitStatus, Usage, backoff_delay, tail_lines
 from berth.runtime.clock import Clock, SystemClock
+from berth.runtime.units import UnitTable, exit_reason
 
-EXIT_REASON = {0: "Completed"}
 LIVE = (UnitState.RUNNING, UnitState.STOPPING)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -83,7 +83,7 @@ class _Pod:
     error: str = ""
 
 
-class ContainerRuntime:
+class ContainerRuntime(UnitTable):
     """Runs units as podman containers (see the module doc)."""
 
     name = "container"
@@ -91,16 +91,14 @@ class ContainerRuntime:
     def __init__(self, log_dir: str | os.PathLike | None = None, clock: Clock | None = None, *,
                  runtime_id: str | None = None, engine_dir: str | os.PathLike | None = None,
                  backoff: float = 1.0, max_backoff: float = 30.0, pull_backoff: float = 10.0,
-                 max_pull_backoff: float = 300.0, poll_interval: float = 0.5) -> None:
-        self.clock = clock or SystemClock()
+                 max_pull_backoff: float = 300.0, poll_interval: float = 0.5, reset_after: float = 300.0) -> None:
+        super().__init__(clock or SystemClock(), backoff, max_backoff, reset_after)
         self.runtime_id = runtime_id or secrets.token_hex(4)
         self._own_dir = log_dir is None
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="berth-container-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.env = os.environ | podman.engine_env(Path(engine_dir) if engine_dir else None)
-        self.backoff, self.max_backoff = backoff, max_backoff
         self.pull_backoff, self.max_pull_backoff, self.poll_interval = pull_backoff, max_pull_backoff, poll_interval
-        self._units: dict[str, _Unit] = {}
         self._pods: dict[str, _Pod] = {}
         self._ps: _Child | None = None
         self._last_ps = 0.0
@@ -129,10 +127,7 @@ class ContainerRuntime:
         for unit in list(self._units.values()):
             self._observe(unit, now)
         self._reap()
-        changed = [u for u in self._units.values() if u.changed]
-        for unit in changed:
-            unit.changed = False
-        return [u.status for u in changed]
+        return self.changed()
 
     def stop(self, name: str, grace: float) -> None:
         unit = self._units.get(name)
@@ -140,11 +135,11 @@ class ContainerRuntime:
             return
         if unit.status.state is not UnitState.RUNNING:
             self._abandon(unit)
-            self._set(unit, state=UnitState.STOPPED, finished_at=self.clock.now(), pid=None)
+            self.set(unit, state=UnitState.STOPPED, finished_at=self.clock.now(), pid=None)
             return
         unit.stop_deadline = self.clock.now() + max(0.0, grace)
         self._signal(unit, "KILL" if grace <= 0 else "TERM")
-        self._set(unit, state=UnitState.STOPPING)
+        self.set(unit, state=UnitState.STOPPING)
 
     def remove(self, name: str) -> None:
         unit = self._units.pop(name, None)
@@ -163,13 +158,6 @@ class ContainerRuntime:
                 self._orphans.append((pod.child, removal))
             else:
                 self._cleanup.append(self._spawn(removal, "rm"))
-
-    def status(self, name: str) -> UnitStatus | None:
-        unit = self._units.get(name)
-        return unit.status if unit else None
-
-    def names(self) -> list[str]:
-        return list(self._units)
 
     def logs(self, name: str, tail: int | None = None, previous: bool = False) -> bytes | None:
         if name not in self._units:
@@ -224,7 +212,7 @@ class ContainerRuntime:
             return
         state, reason = unit.status.state, unit.status.reason
         if state is UnitState.WAITING and reason == "ErrImagePull":
-            self._set(unit, reason="ImagePullBackOff")
+            self.set(unit, reason="ImagePullBackOff")
         elif state is UnitState.WAITING and unit.next_start is not None and now >= unit.next_start:
             self._launch(unit)
         elif state is UnitState.STOPPING and not unit.killed and now >= (unit.stop_deadline or now):
@@ -242,7 +230,7 @@ class ContainerRuntime:
             if current.exists():
                 current.replace(self._log_path(unit.spec.name, previous=True))
             argv = ["podman", "start", unit.container]
-            self._set(unit, restarts=unit.status.restarts + 1)
+            self.set(unit, restarts=unit.status.restarts + 1)
         else:
             argv = podman.run_argv(unit.spec, unit.container, self.runtime_id, self._log_path(unit.spec.name),
                                    pod.name if pod else None)
@@ -256,7 +244,7 @@ class ContainerRuntime:
         pod = self._pods.get(unit.spec.group)
         unit.created, unit.container_id, unit.seq = True, container_id, unit.seq + 1
         unit.stop_deadline, unit.killed = None, False
-        self._set(unit, state=UnitState.RUNNING, started_at=now, finished_at=None,
+        self.set(unit, state=UnitState.RUNNING, started_at=now, finished_at=None,
                   pid=int(pid or 0) or None, ip=(pod.ip if pod else ip) or None, reason="", message="")
 
     def _start_failed(self, unit: _Unit, now: float, code: int, err: str) -> None:
@@ -264,33 +252,16 @@ class ContainerRuntime:
         reason = podman.pull_reason(err) if not unit.created else None
         if reason is None:  # the engine pulled and created but could not run it: the command is bad
             unit.created = True
-            self._set(unit, state=UnitState.FAILED, exit_code=code if code in (126, 127) else 128,
+            self.set(unit, state=UnitState.FAILED, exit_code=code if code in (126, 127) else 128,
                       finished_at=now, pid=None, reason="StartError", message=message)
             return
         if reason == "ErrImagePull":
             unit.next_start = now + backoff_delay(unit.pulls, self.pull_backoff, self.max_pull_backoff)
             unit.pulls += 1
-        self._set(unit, state=UnitState.WAITING, reason=reason, message=message)
+        self.set(unit, state=UnitState.WAITING, reason=reason, message=message)
 
     def _exited(self, unit: _Unit, code: int, now: float) -> None:
-        reason = EXIT_REASON.get(code, "Error")
-        if code == 137 and podman.oom_killed(unit.container_id):
-            reason = "OOMKilled"
-        if unit.status.state is UnitState.STOPPING:
-            self._set(unit, state=UnitState.STOPPED, exit_code=code, finished_at=now, pid=None, reason=reason)
-            return
-        if now - (unit.status.started_at or now) >= 300.0:
-            unit.crashes = 0
-        if unit.spec.restart.restarts(code):
-            unit.next_start = now + backoff_delay(unit.crashes, self.backoff, self.max_backoff)
-            unit.crashes += 1
-            self._set(unit, state=UnitState.WAITING, exit_code=code, finished_at=now, pid=None,
-                      reason="CrashLoopBackOff", last_reason=reason,
-                      message=f"back-off {unit.next_start - now:.0f}s restarting "
-                      f"after {reason} (exit {code})")
-            return
-        final = UnitState.SUCCEEDED if code == 0 else UnitState.FAILED
-        self._set(unit, state=final, exit_code=code, finished_at=now, pid=None, reason=reason)
+        self.ended(unit, code, exit_reason(code, code == 137 and podman.oom_killed(unit.container_id)), now)
 
     # ---- pods and the batched exit poll ----------------------------------------------------------
     def _create_pod(self, group: str) -> None:
@@ -316,7 +287,7 @@ class ContainerRuntime:
 
     def _pod_ready(self, unit: _Unit, pod: _Pod) -> None:
         if pod.error:
-            self._set(unit, state=UnitState.FAILED, finished_at=self.clock.now(), reason="StartError",
+            self.set(unit, state=UnitState.FAILED, finished_at=self.clock.now(), reason="StartError",
                       message=f"pod {pod.name}: {pod.error}")
         elif unit.next_start is None:
             self._launch(unit)
@@ -375,10 +346,6 @@ class ContainerRuntime:
         done = subprocess.run(["podman", *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               env=self.env)
         return done.stdout
-
-    def _set(self, unit: _Unit, **changes) -> None:
-        unit.status = replace(unit.status, **changes)
-        unit.changed = True
 
     def _log_path(self, name: str, previous: bool = False) -> Path:
         stem = _stem(name)

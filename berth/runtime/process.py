@@ -24,12 +24,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from berth.runtime.base import ExecResult, UnitSpec, UnitState, UnitStatus, Usage, backoff_delay, tail_lines
+from berth.runtime.base import ExecResult, UnitSpec, UnitState, UnitStatus, Usage, tail_lines
 from berth.runtime.cgroups import Hierarchy, UnitCgroup, remove_soon
 from berth.runtime.clock import Clock, SystemClock
+from berth.runtime.units import UnitTable, exit_reason
 
 BASE_ENV = ("PATH", "HOME", "LANG", "TZ")
 """Variables passed through from the runtime's own environment (a unit's `env` comes on top)."""
@@ -52,7 +53,7 @@ class _Unit:
     """The cgroup's OOM-kill count when the current run started."""
 
 
-class ProcessRuntime:
+class ProcessRuntime(UnitTable):
     """Runs units as subprocesses of this process."""
 
     name = "process"
@@ -62,12 +63,10 @@ class ProcessRuntime:
                  cgroups: bool | None = None, pids_limit: int | None = None) -> None:
         """`cgroups`: None uses them where the machine allows, True requires them (RuntimeError if it
         does not), False never; `pids_limit` caps each unit's processes (None: no cap)."""
-        self.clock = clock or SystemClock()
+        super().__init__(clock or SystemClock(), backoff, max_backoff, reset_after)
         self._own_dir = log_dir is None
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="berth-process-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.backoff, self.max_backoff, self.reset_after = backoff, max_backoff, reset_after
-        self._units: dict[str, _Unit] = {}
         self.id = f"{os.getpid()}.{next(_IDS)}"
         self.cgroups = Hierarchy.detect(self.id) if cgroups is not False else None
         if cgroups and self.cgroups is None:
@@ -91,10 +90,7 @@ class ProcessRuntime:
         now = self.clock.now()
         for unit in self._units.values():
             self._observe(unit, now)
-        changed = [u for u in self._units.values() if u.changed]
-        for unit in changed:
-            unit.changed = False
-        return [u.status for u in changed]
+        return self.changed()
 
     def stop(self, name: str, grace: float) -> None:
         unit = self._units.get(name)
@@ -103,12 +99,12 @@ class ProcessRuntime:
         if unit.status.state is UnitState.STOPPING:
             return
         if unit.popen is None or unit.popen.poll() is not None:
-            self._set(unit, state=UnitState.STOPPED, finished_at=self.clock.now(), pid=None,
-                      reason=_reason(unit.status.exit_code or 0))
+            self.set(unit, state=UnitState.STOPPED, finished_at=self.clock.now(), pid=None,
+                      reason=exit_reason(unit.status.exit_code or 0))
             return
         self._signal(unit, signal.SIGTERM)
         unit.stop_deadline = self.clock.now() + max(0.0, grace)
-        self._set(unit, state=UnitState.STOPPING)
+        self.set(unit, state=UnitState.STOPPING)
         if grace <= 0:
             self._kill(unit)
 
@@ -124,13 +120,6 @@ class ProcessRuntime:
             self._leftovers += remove_soon([unit.cgroup], timeout=0.2)
         for path in (self._log_path(name), self._log_path(name, previous=True)):
             path.unlink(missing_ok=True)
-
-    def status(self, name: str) -> UnitStatus | None:
-        unit = self._units.get(name)
-        return unit.status if unit else None
-
-    def names(self) -> list[str]:
-        return list(self._units)
 
     def logs(self, name: str, tail: int | None = None, previous: bool = False) -> bytes | None:
         if name not in self._units:
@@ -191,22 +180,7 @@ class ProcessRuntime:
         self._signal(unit, signal.SIGKILL)  # leftovers of the process group
         if unit.cgroup is not None:
             unit.cgroup.kill()  # and of the cgroup
-        reason = self._reason(unit, code)
-        if unit.status.state is UnitState.STOPPING:
-            self._set(unit, state=UnitState.STOPPED, exit_code=code, finished_at=now, pid=None, reason=reason)
-            return
-        ran = now - (unit.status.started_at or now)
-        if ran >= self.reset_after:
-            unit.crashes = 0
-        if unit.spec.restart.restarts(code):
-            unit.next_start = now + backoff_delay(unit.crashes, self.backoff, self.max_backoff)
-            unit.crashes += 1
-            self._set(unit, state=UnitState.WAITING, exit_code=code, finished_at=now, pid=None,
-                      reason="CrashLoopBackOff", last_reason=reason, message=f"back-off {unit.next_start - now:.0f}s restarting after "
-                      f"exit {code} ({reason})")
-            return
-        final = UnitState.SUCCEEDED if code == 0 else UnitState.FAILED
-        self._set(unit, state=final, exit_code=code, finished_at=now, pid=None, reason=reason)
+        self.ended(unit, code, self._reason(unit, code), now)
 
     def _launch(self, unit: _Unit, first: bool) -> None:
         spec, now = unit.spec, self.clock.now()
@@ -224,10 +198,10 @@ class ProcessRuntime:
                                               start_new_session=True)
         except (OSError, ValueError) as err:
             unit.popen = None
-            self._set(unit, state=UnitState.FAILED, restarts=restarts, exit_code=127, started_at=None,
+            self.set(unit, state=UnitState.FAILED, restarts=restarts, exit_code=127, started_at=None,
                       finished_at=now, reason="StartError", message=f"cannot start {spec.command[:1]}: {err}")
             return
-        self._set(unit, state=UnitState.RUNNING, restarts=restarts, started_at=now, finished_at=None,
+        self.set(unit, state=UnitState.RUNNING, restarts=restarts, started_at=now, finished_at=None,
                   pid=unit.popen.pid, message="", reason="")
 
     def _argv(self, unit: _Unit, env: dict[str, str]) -> list[str]:
@@ -247,7 +221,7 @@ class ProcessRuntime:
         """The kubelet's reason for a run that ended with `code`: OOMKilled when its cgroup counted a kill."""
         if unit.cgroup is not None and unit.cgroup.oom_kills() > unit.oom_base:
             return "OOMKilled"
-        return _reason(code)
+        return exit_reason(code)
 
     @staticmethod
     def _env(spec: UnitSpec) -> dict[str, str]:
@@ -265,10 +239,6 @@ class ProcessRuntime:
         self._signal(unit, signal.SIGKILL)
         unit.killed = True
 
-    def _set(self, unit: _Unit, **changes) -> None:
-        unit.status = replace(unit.status, **changes)
-        unit.changed = True
-
     def _log_path(self, name: str, previous: bool = False) -> Path:
         digest = hashlib.sha1(name.encode()).hexdigest()[:8]
         stem = f"{_UNSAFE.sub('_', name)[:80]}-{digest}"
@@ -278,11 +248,6 @@ class ProcessRuntime:
 def _exit_code(code: int) -> int:
     """Popen's code (negative for a signal) as a container runtime reports it (128 + signal)."""
     return 128 - code if code < 0 else code
-
-
-def _reason(code: int) -> str:
-    """The kubelet's reason for a run that ended with `code` (OOM kills are known only from a cgroup)."""
-    return "Completed" if code == 0 else "Error"
 
 
 def _check_program(spec: UnitSpec, env: dict[str, str]) -> None:

@@ -34,15 +34,16 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from berth.runtime import qemu, vmguest
-from berth.runtime.base import ExecResult, UnitResources, UnitSpec, UnitState, UnitStatus, Usage, backoff_delay, \
+from berth.runtime.base import ExecResult, UnitResources, UnitSpec, UnitState, UnitStatus, Usage, \
     tail_lines
 from berth.runtime.cgroups import Hierarchy, UnitCgroup, remove_soon
 from berth.runtime.clock import Clock, SystemClock
 from berth.runtime.podman import default_home
+from berth.runtime.units import UnitTable, exit_reason
 
 MIN_GUEST_MIB = 128
 """The smallest guest: Debian's kernel and the initramfs need about 96 MiB before the unit runs."""
@@ -86,7 +87,7 @@ class _Unit:
     cgroup: UnitCgroup | None = None
 
 
-class VmRuntime:
+class VmRuntime(UnitTable):
     """Runs units as QEMU guests, children of this process that daemonise."""
 
     name = "vm"
@@ -94,7 +95,7 @@ class VmRuntime:
     def __init__(self, state_dir: str | os.PathLike | None = None, clock: Clock | None = None, *,
                  images: str | os.PathLike | None = None, accel: str | None = None, backoff: float = 1.0,
                  max_backoff: float = 30.0, reset_after: float = 300.0, cgroups: bool | None = None) -> None:
-        self.clock = clock or SystemClock()
+        super().__init__(clock or SystemClock(), backoff, max_backoff, reset_after)
         self._own_dir = state_dir is None
         self.dir = Path(state_dir or tempfile.mkdtemp(prefix="berth-vm-"))
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -102,10 +103,8 @@ class VmRuntime:
         self.accel = accel or cached_accel() or "tcg"
         if self.accel not in qemu.ACCELS:
             raise ValueError(f"accel: {self.accel!r} is not one of {sorted(qemu.ACCELS)}")
-        self.backoff, self.max_backoff, self.reset_after = backoff, max_backoff, reset_after
         self.id = f"vm{os.getpid()}.{next(_IDS)}"
         self.cgroups = Hierarchy.detect(self.id) if cgroups is not False else None
-        self._units: dict[str, _Unit] = {}
         self._leftovers: list[UnitCgroup] = []
 
     # ---- the Runtime contract ------------------------------------------------------------------
@@ -123,22 +122,19 @@ class VmRuntime:
         now = self.clock.now()
         for unit in self._units.values():
             self._observe(unit, now)
-        changed = [u for u in self._units.values() if u.changed]
-        for unit in changed:
-            unit.changed = False
-        return [u.status for u in changed]
+        return self.changed()
 
     def stop(self, name: str, grace: float) -> None:
         unit = self._units.get(name)
         if unit is None or unit.status.state.terminal or unit.status.state is UnitState.STOPPING:
             return
         if unit.status.state is UnitState.WAITING and unit.launcher is None:
-            self._set(unit, state=UnitState.STOPPED, finished_at=self.clock.now(), pid=None,
-                      reason=_reason(unit.status.exit_code or 0, False))
+            self.set(unit, state=UnitState.STOPPED, finished_at=self.clock.now(), pid=None,
+                      reason=exit_reason(unit.status.exit_code or 0))
             return
         qemu.qmp(qemu.sock_path(unit.dir, "qmp.sock"), "system_powerdown")
         unit.stop_deadline = self.clock.now() + max(0.0, grace)
-        self._set(unit, state=UnitState.STOPPING)
+        self.set(unit, state=UnitState.STOPPING)
         if grace <= 0:
             self._kill(unit)
 
@@ -151,13 +147,6 @@ class VmRuntime:
             self._leftovers += remove_soon([unit.cgroup], timeout=0.2)
         shutil.rmtree(qemu.sock_path(unit.dir, "qmp.sock").parent, ignore_errors=True)  # a short socket dir
         shutil.rmtree(unit.dir, ignore_errors=True)
-
-    def status(self, name: str) -> UnitStatus | None:
-        unit = self._units.get(name)
-        return unit.status if unit else None
-
-    def names(self) -> list[str]:
-        return list(self._units)
 
     def logs(self, name: str, tail: int | None = None, previous: bool = False) -> bytes | None:
         unit = self._units.get(name)
@@ -217,7 +206,7 @@ class VmRuntime:
             else:
                 self._power_state(unit)
         elif state is UnitState.WAITING and unit.next_start is not None and now >= unit.next_start:
-            self._set(unit, restarts=unit.status.restarts + 1)
+            self.set(unit, restarts=unit.status.restarts + 1)
             self._launch(unit)
 
     def _launch(self, unit: _Unit) -> None:
@@ -249,10 +238,10 @@ class VmRuntime:
             self._fail(unit, f"QEMU did not start: {why[0]}")
             return
         (unit.dir / "identity").write_text(unit.identity.to_json())
-        self._set(unit, state=UnitState.RUNNING, started_at=now, finished_at=None, exit_code=None, reason="",
+        self.set(unit, state=UnitState.RUNNING, started_at=now, finished_at=None, exit_code=None, reason="",
                   pid=unit.identity.pid, message=f"QEMU {self.accel} pid {unit.identity.pid}: booting")
         if unit.status.state is UnitState.RUNNING and unit.stop_deadline is not None:
-            self._set(unit, state=UnitState.STOPPING)
+            self.set(unit, state=UnitState.STOPPING)
 
     def _power_state(self, unit: _Unit) -> None:
         """Ask QEMU, not the pidfile, what the guest is doing (running, paused, shutdown, guest-panicked)."""
@@ -260,32 +249,18 @@ class VmRuntime:
         if answer and answer.get("status"):
             message = f"QEMU {self.accel} pid {unit.identity.pid}: {answer['status']}"
             if message != unit.status.message:
-                self._set(unit, message=message)
+                self.set(unit, message=message)
             if answer["status"] in ("shutdown", "guest-panicked", "internal-error"):
                 qemu.qmp(qemu.sock_path(unit.dir, "qmp.sock"), "quit")
 
     def _ended(self, unit: _Unit, now: float) -> None:
         reported = vmguest.exit_code((unit.dir / "console.log").read_bytes()) if unit.dir.exists() else None
         code, oom = reported if reported and not unit.killed else (137 if unit.killed else 1, False)
-        reason = _reason(code, oom)
+        reason = exit_reason(code, oom)
         message = f"QEMU {self.accel}: " + ("ended by QMP quit or SIGKILL" if unit.killed else "guest powered off" +
                                             ("" if reported else ", its init reported no exit code"))
         unit.identity = None
-        if unit.status.state is UnitState.STOPPING:
-            self._set(unit, state=UnitState.STOPPED, exit_code=code, finished_at=now, pid=None, reason=reason,
-                      message=message)
-            return
-        if now - (unit.status.started_at or now) >= self.reset_after:
-            unit.crashes = 0
-        if unit.spec.restart.restarts(code):
-            unit.next_start = now + backoff_delay(unit.crashes, self.backoff, self.max_backoff)
-            unit.crashes += 1
-            self._set(unit, state=UnitState.WAITING, exit_code=code, finished_at=now, pid=None,
-                      reason="CrashLoopBackOff", last_reason=reason,
-                      message=f"back-off {unit.next_start - now:.0f}s restarting after exit {code} ({reason})")
-            return
-        final = UnitState.SUCCEEDED if code == 0 else UnitState.FAILED
-        self._set(unit, state=final, exit_code=code, finished_at=now, pid=None, reason=reason, message=message)
+        self.ended(unit, code, reason, now, message)
 
     def _kill(self, unit: _Unit) -> None:
         """QMP `quit`, then SIGKILL (QEMU and whatever is in its cgroup).  A QEMU still daemonising is
@@ -305,7 +280,7 @@ class VmRuntime:
             unit.cgroup.kill()
 
     def _fail(self, unit: _Unit, message: str) -> None:
-        self._set(unit, state=UnitState.FAILED, exit_code=128, finished_at=self.clock.now(), pid=None,
+        self.set(unit, state=UnitState.FAILED, exit_code=128, finished_at=self.clock.now(), pid=None,
                   reason="Error", message=message)
 
     def _rotate(self, unit: _Unit) -> None:
@@ -330,14 +305,6 @@ class VmRuntime:
     def _unit_dir(self, spec: UnitSpec) -> Path:
         digest = hashlib.sha256(spec.name.encode()).hexdigest()[:8]
         return self.dir / f"{_UNSAFE.sub('_', spec.name)[:32]}-{digest}"
-
-    def _set(self, unit: _Unit, **changes) -> None:
-        unit.status = replace(unit.status, **changes)
-        unit.changed = True
-
-
-def _reason(code: int, oom: bool) -> str:
-    return "OOMKilled" if oom else "Completed" if code == 0 else "Error"
 
 
 def _hostname(name: str) -> str:
