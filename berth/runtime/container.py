@@ -170,7 +170,8 @@ class ContainerRuntime(UnitTable):
             return None
         try:
             done = subprocess.run(["podman", "exec", unit.container, *argv], stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env, timeout=timeout)
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env, timeout=timeout,
+                                  cwd=self.log_dir)
         except subprocess.TimeoutExpired as err:
             return ExecResult(124, err.output or b"")
         return ExecResult(done.returncode, done.stdout)
@@ -319,7 +320,7 @@ class ContainerRuntime(UnitTable):
     def _spawn(self, argv: list[str], kind: str) -> _Child:
         out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
         popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=self.env,
-                                 start_new_session=True)
+                                 start_new_session=True, cwd=self.log_dir)  # podman's conmon writes files here
         return _Child(popen, kind, out, err)
 
     def _signal(self, unit: _Unit, signal: str) -> None:
@@ -344,7 +345,7 @@ class ContainerRuntime(UnitTable):
 
     def _podman(self, args: list[str]) -> str:
         done = subprocess.run(["podman", *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              env=self.env)
+                              env=self.env, cwd=self.log_dir)
         return done.stdout
 
     def _log_path(self, name: str, previous: bool = False) -> Path:
